@@ -1,0 +1,197 @@
+"""Live events: recorded in the transaction that makes the change, published after it commits.
+
+`record(session, event)` queues an event on the session; `commit(session, bus)` writes the
+queued events to the events table, commits, and only then publishes their frames. This module is
+the only publisher. The bus carries the live tail only: a socket that missed anything replays it
+from the events table (`/ws?after=`).
+
+Ids are allocated in commit order: on PostgreSQL the event insert takes a transaction-scoped
+advisory lock held until COMMIT; SQLite has a single writer anyway. So a client that has seen
+event N has seen every event before it, and `?after=N` is a complete resume point.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import msgspec
+import structlog
+from sqlalchemy import insert, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inbox.events import LiveEvent
+from inbox.models import Event, utcnow
+
+log = structlog.get_logger(__name__)
+_PENDING = "inbox.pending_events"
+_EVENT_LOCK_KEY = 0x1B0C5  # any constant; shared by every instance on one database
+_encode = msgspec.json.Encoder().encode
+QUEUE_LIMIT = 1000  # frames a socket may fall behind by before it is told to resync
+
+
+class Frame(NamedTuple):
+    id: int
+    conversation_id: int | None
+    text: str  # the whole JSON text frame, ready to send
+
+
+def frame_text(event_id: int, event_type: str, conversation_id: int | None, data_json: str) -> str:
+    cid = "null" if conversation_id is None else str(conversation_id)
+    return f'{{"id":{event_id},"type":"{event_type}","conversation_id":{cid},"data":{data_json}}}'
+
+
+def record(session: AsyncSession, event: LiveEvent) -> None:
+    """Queue `event` to be written with this session's transaction and published after it."""
+    session.info.setdefault(_PENDING, []).append(event)
+
+
+async def commit(session: AsyncSession, bus: "Bus") -> list[Frame]:
+    """Write the queued events, COMMIT, then publish. A failed commit publishes nothing."""
+    pending: list[LiveEvent] = session.info.pop(_PENDING, [])
+    frames: list[Frame] = []
+    if pending:
+        if session.bind.dialect.name == "postgresql":
+            await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _EVENT_LOCK_KEY})
+        now = utcnow()
+        rows = [
+            {"type": e.type, "conversation_id": e.conversation_id, "data": _encode(e.data()).decode(), "created_at": now}
+            for e in pending
+        ]
+        result = await session.execute(
+            insert(Event).returning(Event.id, sort_by_parameter_order=True), rows
+        )
+        ids = result.scalars().all()
+        frames = [
+            Frame(event_id, row["conversation_id"], frame_text(event_id, row["type"], row["conversation_id"], row["data"]))
+            for event_id, row in zip(ids, rows, strict=True)
+        ]
+    await session.commit()
+    if frames:
+        try:
+            await bus.publish(frames)
+        except Exception:  # committed is committed: sockets catch up from the table on reconnect
+            log.exception("event publish failed", first_event_id=frames[0].id)
+    return frames
+
+
+def discard(session: AsyncSession) -> None:
+    """Forget queued events (the caller is rolling back)."""
+    session.info.pop(_PENDING, None)
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One socket's view of the live tail: a bounded queue, and whether it overflowed."""
+
+    queue: asyncio.Queue[Frame] = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
+    overflowed: bool = False
+
+    def offer(self, frame: Frame) -> None:
+        if self.overflowed:
+            return
+        try:
+            self.queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            self.overflowed = True  # never block the publisher on a slow socket
+
+
+class Bus:
+    """The in-process bus: frames published here reach every subscriber in this process."""
+
+    def __init__(self) -> None:
+        self._subscribers: set[Subscription] = set()
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+    def subscribe(self) -> Subscription:
+        subscription = Subscription()
+        self._subscribers.add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        self._subscribers.discard(subscription)
+
+    def _deliver(self, frames: list[Frame]) -> None:
+        for subscription in list(self._subscribers):
+            for frame in frames:
+                subscription.offer(frame)
+
+    async def publish(self, frames: list[Frame]) -> None:
+        self._deliver(frames)
+
+    async def start(self) -> None:
+        pass
+
+    async def ping(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        self._subscribers.clear()
+
+
+class RedisBus(Bus):
+    """Fans frames out through Redis pub/sub, so a commit on one instance reaches sockets on all.
+
+    Publishing does not deliver locally: this process hears its own frames back from Redis
+    like everyone else, so every socket sees one order per channel.
+    """
+
+    CHANNEL = "inbox:events"
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        import redis.asyncio as redis
+
+        self._redis = redis.from_url(url)
+        self._reader: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    async def start(self) -> None:
+        self._reader = asyncio.create_task(self._read(), name="redis-bus-reader")
+        await asyncio.wait_for(self._ready.wait(), timeout=10)
+
+    async def _read(self) -> None:
+        while True:
+            try:
+                async with self._redis.pubsub() as pubsub:
+                    await pubsub.subscribe(self.CHANNEL)
+                    self._ready.set()
+                    async for message in pubsub.listen():
+                        if message["type"] == "message":
+                            self._deliver(_decode_frames(message["data"]))
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # Redis went away: sockets replay from the database when it is back
+                await asyncio.sleep(0.5)
+
+    async def publish(self, frames: list[Frame]) -> None:
+        payload = "\n".join(f"{f.id}\t{'' if f.conversation_id is None else f.conversation_id}\t{f.text}" for f in frames)
+        await self._redis.publish(self.CHANNEL, payload)
+
+    async def ping(self) -> None:
+        await self._redis.ping()
+
+    async def close(self) -> None:
+        if self._reader:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        await self._redis.aclose()
+        await super().close()
+
+
+def _decode_frames(data: bytes) -> list[Frame]:
+    frames = []
+    for line in data.decode().split("\n"):  # JSON text never holds a raw newline
+        event_id, conversation_id, frame = line.split("\t", 2)
+        frames.append(Frame(int(event_id), int(conversation_id) if conversation_id else None, frame))
+    return frames
+
+
+def make_bus(redis_url: str | None) -> Bus:
+    return RedisBus(redis_url) if redis_url else Bus()

@@ -1,0 +1,208 @@
+"""The `inbox` command. Bad input: one line naming the problem on stderr, exit 2, nothing written."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from inbox.settings import Settings, SettingsError, load_settings
+
+
+class CommandError(Exception):
+    """A problem with the command's input, said in one line."""
+
+
+def _settings(**overrides) -> Settings:
+    return load_settings(**overrides)
+
+
+# ---- serve / migrate ----------------------------------------------------------------------
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    from inbox.db import migrate
+
+    settings = _settings()
+    migrate(settings.database_url)
+    print("migrations applied")
+
+
+def run_server(settings: Settings, host: str, port: int, runtime=None, extra_handlers=None) -> None:
+    import uvicorn
+
+    from inbox.app import create_app
+    from inbox.logs import configure_logging
+
+    configure_logging()
+    app = create_app(settings, runtime=runtime, extra_handlers=extra_handlers)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        ws="websockets-sansio",
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    from inbox.db import migrate
+
+    settings = _settings()
+    if not settings.secret_key:
+        raise CommandError("INBOX_SECRET_KEY must be set for serve (any long random string)")
+    migrate(settings.database_url)
+    if not settings.auth_tokens:
+        print("warning: TWILIO_AUTH_TOKEN is not set, so every webhook will be refused (403)", file=sys.stderr)
+    print(f"inbox serving on http://{args.host}:{args.port} (public URL {settings.public_url})", flush=True)
+    run_server(settings, args.host, args.port)
+
+
+# ---- staff --------------------------------------------------------------------------------
+
+
+def cmd_staff_add(args: argparse.Namespace) -> None:
+    from inbox import accounts
+    from inbox.db import Database, migrate
+
+    password = sys.stdin.readline().rstrip("\r\n")
+    settings = _settings()
+    migrate(settings.database_url)
+
+    async def run() -> accounts.StaffMember:
+        db = Database(settings.database_url)
+        try:
+            async with db.write() as session:
+                member = await accounts.add_staff(session, args.email, password, args.role, args.name)
+                await session.commit()
+                return member
+        finally:
+            await db.dispose()
+
+    try:
+        member = asyncio.run(run())
+    except accounts.AccountError as exc:
+        raise CommandError(str(exc)) from None
+    print(f"added {member.role} {member.email}")
+
+
+def cmd_staff_token(args: argparse.Namespace) -> None:
+    from inbox import accounts
+    from inbox.db import Database, migrate
+
+    settings = _settings()
+    migrate(settings.database_url)
+
+    async def run() -> str:
+        db = Database(settings.database_url)
+        try:
+            async with db.write() as session:
+                token = await accounts.issue_token(session, args.email)
+                await session.commit()
+                return token
+        finally:
+            await db.dispose()
+
+    try:
+        print(asyncio.run(run()))
+    except accounts.AccountError as exc:
+        raise CommandError(str(exc)) from None
+
+
+# ---- simulate -----------------------------------------------------------------------------
+
+
+def cmd_simulate(args: argparse.Namespace) -> None:
+    from inbox.simulate import simulate_inbound
+
+    settings = _settings()
+    token = settings.twilio_auth_token
+    if not token:
+        raise CommandError("TWILIO_AUTH_TOKEN must be set: simulate signs the webhook with it")
+    base = (args.url or settings.public_url).rstrip("/")
+    try:
+        status, sid = simulate_inbound(
+            base_url=base,
+            public_url=settings.public_url if not args.url else base,
+            auth_token=token,
+            account_sid=settings.twilio_account_sid,
+            from_=args.from_,
+            to=args.to or settings.twilio_phone_number or "+15005550006",
+            channel=args.channel,
+            body=args.body,
+        )
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    except OSError as exc:
+        raise CommandError(f"could not reach {base}: {exc}") from None
+    if status != 200:
+        raise CommandError(f"the inbox answered {status} for {sid}")
+    print(f"delivered {sid} ({status})")
+
+
+# ---- demo ---------------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from inbox.demo import run_demo
+
+    run_demo(port=args.port, host=args.host)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="inbox", description="A two-way SMS and WhatsApp inbox on Twilio.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the app on the configured database, after migrating")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(func=cmd_serve)
+
+    demo = commands.add_parser("demo", help="the whole product on SQLite with the built-in Twilio sandbox")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.set_defaults(func=cmd_demo)
+
+    migrate = commands.add_parser("migrate", help="apply the schema migrations and exit")
+    migrate.set_defaults(func=cmd_migrate)
+
+    staff = commands.add_parser("staff", help="staff accounts").add_subparsers(dest="staff_command", required=True)
+    add = staff.add_parser("add", help="create an account; the password is read as one line from stdin")
+    add.add_argument("email")
+    add.add_argument("--role", required=True, choices=["receptionist", "manager"])
+    add.add_argument("--name")
+    add.set_defaults(func=cmd_staff_add)
+    token = staff.add_parser("token", help="print a new API token for the account (shown once)")
+    token.add_argument("email")
+    token.set_defaults(func=cmd_staff_token)
+
+    simulate = commands.add_parser("simulate", help="post a signed inbound webhook to a running inbox")
+    simulate.add_argument("--from", dest="from_", required=True, help="the customer's E.164 number")
+    simulate.add_argument("--to", help="the business number (default TWILIO_PHONE_NUMBER)")
+    simulate.add_argument("--channel", choices=["sms", "whatsapp"], default="sms")
+    simulate.add_argument("--url", help="the inbox's base URL (default INBOX_PUBLIC_URL)")
+    simulate.add_argument("body")
+    simulate.set_defaults(func=cmd_simulate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except (SettingsError, CommandError) as exc:
+        print(f"inbox: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

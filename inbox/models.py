@@ -1,0 +1,226 @@
+"""The tables, and the states a message moves through.
+
+customers 1—1 conversations 1—n messages; staff, their sessions and API tokens; per-staff read
+marks; the events table that `/ws?after=` replays from.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stored in UTC; always read back timezone-aware (SQLite forgets the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Role(enum.StrEnum):
+    RECEPTIONIST = "receptionist"  # reads and answers conversations
+    MANAGER = "manager"  # also exports history, edits settings, re-opts-in keyword opt-outs
+
+
+class Direction(enum.StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class Channel(enum.StrEnum):
+    SMS = "sms"  # SMS and MMS
+    WHATSAPP = "whatsapp"
+
+
+class MessageStatus(enum.StrEnum):
+    """Where a message stands. Inbound messages are `received` and never move.
+
+    Outbound ones only move forward along RANK: a late or repeated callback never moves one back.
+    """
+
+    RECEIVED = "received"  # inbound, stored
+    QUEUED = "queued"  # committed to the outbox; not yet accepted by Twilio
+    ACCEPTED = "accepted"  # Twilio took it through a Messaging Service, sender not yet chosen
+    SENDING = "sending"  # Twilio is handing it to the carrier
+    SENT = "sent"  # the carrier accepted it
+    DELIVERED = "delivered"  # the handset confirmed it
+    UNDELIVERED = "undelivered"  # the carrier could not deliver it (error_code says why)
+    FAILED = "failed"  # never left: refused by Twilio or the outbox (error_code says why)
+    READ = "read"  # WhatsApp: the customer opened it
+    CANCELED = "canceled"  # a scheduled message that was called off
+
+
+# The order a status may only move forward along; terminal failures rank with delivery.
+STATUS_RANK: dict[MessageStatus, int] = {
+    MessageStatus.QUEUED: 0,
+    MessageStatus.ACCEPTED: 1,
+    MessageStatus.SENDING: 2,
+    MessageStatus.SENT: 3,
+    MessageStatus.DELIVERED: 4,
+    MessageStatus.UNDELIVERED: 4,
+    MessageStatus.FAILED: 4,
+    MessageStatus.CANCELED: 4,
+    MessageStatus.READ: 5,
+}
+
+
+def may_move(current: MessageStatus, new: MessageStatus) -> bool:
+    """True when a status callback saying `new` may replace `current`."""
+    if current == MessageStatus.RECEIVED or new == MessageStatus.RECEIVED:
+        return False
+    if current in (MessageStatus.FAILED, MessageStatus.UNDELIVERED, MessageStatus.CANCELED):
+        return False  # a failure is final; a later `read` cannot be true
+    return STATUS_RANK[new] > STATUS_RANK[current]
+
+
+class Staff(Base):
+    __tablename__ = "staff"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 of the token
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebSession(Base):
+    __tablename__ = "web_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the cookie
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    phone: Mapped[str] = mapped_column(String(40), unique=True)  # E.164 where it parses
+    name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    whatsapp_profile_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+    __table_args__ = (Index("ix_conversations_activity", "last_activity_at", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), unique=True)
+    status: Mapped[str] = mapped_column(String(10), default="open")  # open | closed
+    last_message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_conversation", "conversation_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"))
+    sid: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    direction: Mapped[str] = mapped_column(String(10))
+    channel: Mapped[str] = mapped_column(String(10))
+    from_addr: Mapped[str] = mapped_column(String(64))
+    to_addr: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text, default="")
+    media: Mapped[list] = mapped_column(JSON, default=list)  # [{"url", "content_type"}]
+    status: Mapped[str] = mapped_column(String(16))
+    error_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ConversationRead(Base):
+    """How far one staff member has read one conversation (unread = inbound after it)."""
+
+    __tablename__ = "conversation_reads"
+
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), primary_key=True)
+    last_read_message_id: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Event(Base):
+    """One live event, committed with the change it describes; `/ws?after=` replays from here."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    type: Mapped[str] = mapped_column(String(40))
+    conversation_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    data: Mapped[str] = mapped_column(Text)  # the event's `data`, already JSON
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ConsentRecord(Base):
+    """One entry of the append-only consent ledger; a customer's state is derived from it."""
+
+    __tablename__ = "consent_records"
+    __table_args__ = (Index("ix_consent_customer", "customer_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    channel: Mapped[str] = mapped_column(String(10))  # sms | whatsapp
+    action: Mapped[str] = mapped_column(String(10))  # opt_in | opt_out
+    source: Mapped[str] = mapped_column(String(20))  # keyword | staff | twilio_21610 | import
+    evidence: Mapped[dict] = mapped_column(JSON, default=dict)  # message SID, or staff id + note
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), nullable=True)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)  # Twilio's time where known
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

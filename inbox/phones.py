@@ -1,0 +1,49 @@
+"""Phone addresses as Twilio writes them: `+15551234567` for SMS, `whatsapp:+15551234567`."""
+
+from __future__ import annotations
+
+import re
+
+import phonenumbers
+
+from inbox.models import Channel
+
+WHATSAPP_PREFIX = "whatsapp:"
+E164_PATTERN = re.compile(r"^\+[1-9][0-9]{6,14}$")
+
+
+def channel_of(address: str) -> Channel:
+    return Channel.WHATSAPP if address.startswith(WHATSAPP_PREFIX) else Channel.SMS
+
+
+def bare(address: str) -> str:
+    """The number without its `whatsapp:` prefix."""
+    return address.removeprefix(WHATSAPP_PREFIX)
+
+
+def to_e164(address: str) -> str:
+    """E.164 where the number parses as possible; otherwise what the carrier gave, unchanged.
+
+    `is_possible_number`, not `is_valid_number`: fictional and newly allocated ranges fail the
+    latter, and a customer's message must never be refused for it.
+    """
+    number = bare(address).strip()
+    try:
+        parsed = phonenumbers.parse(number if number.startswith("+") else "+" + number, None)
+    except phonenumbers.NumberParseException:
+        return number
+    if phonenumbers.is_possible_number(parsed):
+        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return number
+
+
+def address_for(channel: str, e164: str) -> str:
+    return f"{WHATSAPP_PREFIX}{e164}" if channel == Channel.WHATSAPP else e164
+
+
+def mask(address: str | None) -> str:
+    """For logs: only the last four digits survive."""
+    if not address:
+        return ""
+    number = bare(address)
+    return "…" + number[-4:] if len(number) > 4 else "…"

@@ -1,0 +1,169 @@
+"""One typed Settings object, read once from the environment (and `.env`) and passed down.
+
+Every field documents itself; a malformed value stops start-up with one line naming the
+variable and the shape it should have (`SettingsError`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SID_SHAPES = {
+    "TWILIO_ACCOUNT_SID": (re.compile(r"^AC[0-9a-fA-F]{32}$"), "AC followed by 32 hex characters"),
+    "TWILIO_API_KEY_SID": (re.compile(r"^SK[0-9a-fA-F]{32}$"), "SK followed by 32 hex characters"),
+    "TWILIO_MESSAGING_SERVICE_SID": (
+        re.compile(r"^MG[0-9a-fA-F]{32}$"),
+        "MG followed by 32 hex characters",
+    ),
+    "TWILIO_AUTH_TOKEN": (re.compile(r"^[0-9a-fA-F]{32}$"), "32 hex characters"),
+    "TWILIO_AUTH_TOKEN_SECONDARY": (re.compile(r"^[0-9a-fA-F]{32}$"), "32 hex characters"),
+}
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+
+
+class SettingsError(ValueError):
+    """A setting has the wrong shape; the message names the variable and the expected shape."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    database_url: str = Field(
+        "sqlite+aiosqlite:///./inbox.db",
+        alias="INBOX_DATABASE_URL",
+        description="Any SQLAlchemy async URL; postgresql+asyncpg://... in production.",
+    )
+    redis_url: str | None = Field(
+        None,
+        alias="INBOX_REDIS_URL",
+        description="redis://...: live events fan out across every instance. Unset: in-process bus.",
+    )
+    public_url: str = Field(
+        "http://127.0.0.1:8000",
+        alias="INBOX_PUBLIC_URL",
+        description="The base URL Twilio calls; signatures and websocket Origins are checked against it.",
+    )
+    secret_key: str | None = Field(
+        None,
+        alias="INBOX_SECRET_KEY",
+        description="Signs sessions and encrypts stored secrets. Random per run in demo; required by serve.",
+    )
+    twilio_account_sid: str | None = Field(None, alias="TWILIO_ACCOUNT_SID")
+    twilio_auth_token: str | None = Field(
+        None, alias="TWILIO_AUTH_TOKEN", description="Checks X-Twilio-Signature; REST auth unless an API key is set."
+    )
+    twilio_auth_token_secondary: str | None = Field(
+        None,
+        alias="TWILIO_AUTH_TOKEN_SECONDARY",
+        description="During a token rotation, signatures made with it are accepted too.",
+    )
+    twilio_api_key_sid: str | None = Field(None, alias="TWILIO_API_KEY_SID")
+    twilio_api_key_secret: str | None = Field(None, alias="TWILIO_API_KEY_SECRET")
+    twilio_messaging_service_sid: str | None = Field(None, alias="TWILIO_MESSAGING_SERVICE_SID")
+    twilio_phone_number: str | None = Field(
+        None, alias="TWILIO_PHONE_NUMBER", description="The SMS sender when there is no Messaging Service."
+    )
+    twilio_whatsapp_from: str | None = Field(None, alias="TWILIO_WHATSAPP_FROM")
+    twilio_api_base_url: str = Field("https://api.twilio.com", alias="TWILIO_API_BASE_URL")
+    keyword_replies: Literal["inbox", "twilio"] = Field(
+        "inbox",
+        alias="INBOX_KEYWORD_REPLIES",
+        description="inbox: the inbox answers HELP/STOP/START; twilio: Advanced Opt-Out answers, the inbox records.",
+    )
+    business_name: str = Field("Inbox", alias="INBOX_BUSINESS_NAME")
+    help_text: str | None = Field(None, alias="INBOX_HELP_TEXT")
+    stop_text: str | None = Field(None, alias="INBOX_STOP_TEXT")
+    start_text: str | None = Field(None, alias="INBOX_START_TEXT")
+
+    @field_validator("public_url", "twilio_api_base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("twilio_phone_number")
+    @classmethod
+    def _e164(cls, value: str | None) -> str | None:
+        if value and not E164.match(value):
+            raise ValueError("an E.164 number such as +15551234567")
+        return value
+
+    @field_validator("twilio_whatsapp_from")
+    @classmethod
+    def _whatsapp(cls, value: str | None) -> str | None:
+        if value and not (value.startswith("whatsapp:") and E164.match(value.removeprefix("whatsapp:"))):
+            raise ValueError("whatsapp: followed by an E.164 number, such as whatsapp:+14155238886")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_url(cls, value: str) -> str:
+        if not (value.startswith("sqlite+aiosqlite://") or value.startswith("postgresql+asyncpg://")):
+            raise ValueError("sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis(cls, value: str | None) -> str | None:
+        if value and not re.match(r"^rediss?://", value):
+            raise ValueError("redis://host:port/db")
+        return value or None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def twilio_configured(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token)
+
+    @property
+    def auth_tokens(self) -> list[str]:
+        """Tokens a webhook signature may be made with: the primary, then the rotation secondary."""
+        return [t for t in (self.twilio_auth_token, self.twilio_auth_token_secondary) if t]
+
+    def default_help_text(self) -> str:
+        return self.help_text or (
+            f"{self.business_name}: reply here and our team will answer. Reply STOP to opt out."
+        )
+
+    def default_stop_text(self) -> str:
+        return self.stop_text or (
+            f"{self.business_name}: you are unsubscribed and will get no more messages. Reply START to opt back in."
+        )
+
+    def default_start_text(self) -> str:
+        return self.start_text or (
+            f"{self.business_name}: you are subscribed again. Reply HELP for help, STOP to opt out."
+        )
+
+
+def _check_shapes(settings: Settings) -> None:
+    for variable, (pattern, shape) in SID_SHAPES.items():
+        field = variable.lower()
+        value = getattr(settings, field)
+        if value and not pattern.match(value):
+            raise SettingsError(f"{variable} must be {shape}")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings once; raise SettingsError with one readable line on a bad value."""
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        alias = Settings.model_fields[field].alias if field in Settings.model_fields else field
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        raise SettingsError(f"{alias or field.upper()} must be {message}") from None
+    _check_shapes(settings)
+    if settings.twilio_api_key_sid and not settings.twilio_api_key_secret:
+        raise SettingsError("TWILIO_API_KEY_SECRET must be set when TWILIO_API_KEY_SID is")
+    return settings

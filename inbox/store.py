@@ -1,0 +1,327 @@
+"""The SQL of conversations, customers, messages and events: one function per question or command.
+
+Functions take an open session and never commit: the caller owns the transaction (see bus.commit).
+The `*_dict` functions give the JSON shapes of CONTRACT.md.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inbox.models import (
+    ConsentRecord,
+    Conversation,
+    ConversationRead,
+    Customer,
+    Direction,
+    Event,
+    Message,
+    utcnow,
+)
+
+PAGE_SIZE = 50
+
+
+def _insert(session: AsyncSession, model):
+    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    return dialect.insert(model)
+
+
+def iso(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+# ---- shapes -------------------------------------------------------------------------------
+
+
+def message_dict(message: Message) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "conversation_id": message.conversation_id,
+        "sid": message.sid,
+        "direction": message.direction,
+        "channel": message.channel,
+        "from": message.from_addr,
+        "to": message.to_addr,
+        "body": message.body,
+        "media": message.media or [],
+        "status": message.status,
+        "error_code": message.error_code,
+        "error_message": message.error_message,
+        "staff_id": message.staff_id,
+        "created_at": iso(message.created_at),
+        "updated_at": iso(message.updated_at),
+    }
+
+
+def customer_dict(customer: Customer, consent: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "id": customer.id,
+        "name": customer.name or customer.whatsapp_profile_name,
+        "phone": customer.phone,
+        "whatsapp_profile_name": customer.whatsapp_profile_name,
+        "consent": consent or {"sms": "unknown", "whatsapp": "unknown"},
+    }
+
+
+def conversation_dict(
+    conversation: Conversation,
+    customer: Customer,
+    consent: dict[str, str] | None,
+    last_message: Message | None,
+    unread_count: int | None,
+) -> dict[str, Any]:
+    return {
+        "id": conversation.id,
+        "status": conversation.status,
+        "customer": customer_dict(customer, consent),
+        "unread_count": unread_count,
+        "last_message": message_dict(last_message) if last_message else None,
+        "last_activity_at": iso(conversation.last_activity_at),
+    }
+
+
+# ---- customers and conversations ----------------------------------------------------------
+
+
+async def upsert_customer(session: AsyncSession, phone: str, profile_name: str | None) -> Customer:
+    """The customer with this number, created on first contact; a new WhatsApp name is kept.
+
+    One statement either way (ON CONFLICT DO UPDATE … RETURNING), safe under concurrent copies.
+    """
+    statement = _insert(session, Customer).values(phone=phone, whatsapp_profile_name=profile_name, created_at=utcnow())
+    statement = statement.on_conflict_do_update(
+        index_elements=["phone"],
+        set_={
+            "whatsapp_profile_name": func.coalesce(
+                statement.excluded.whatsapp_profile_name, Customer.__table__.c.whatsapp_profile_name
+            )
+        },
+    )
+    return (await session.execute(statement.returning(Customer))).scalar_one()
+
+
+async def ensure_conversation(session: AsyncSession, customer_id: int) -> Conversation:
+    """The customer's one conversation, across SMS and WhatsApp, created on first contact."""
+    now = utcnow()
+    statement = _insert(session, Conversation).values(
+        customer_id=customer_id, status="open", last_activity_at=now, created_at=now
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=["customer_id"], set_={"customer_id": statement.excluded.customer_id}
+    )
+    return (await session.execute(statement.returning(Conversation))).scalar_one()
+
+
+async def consent_states(session: AsyncSession, customer_ids: list[int]) -> dict[int, dict[str, str]]:
+    """Each customer's current consent per channel: the latest ledger record wins."""
+    states = {cid: {"sms": "unknown", "whatsapp": "unknown"} for cid in customer_ids}
+    if not customer_ids:
+        return states
+    latest = (
+        select(func.max(ConsentRecord.id))
+        .where(ConsentRecord.customer_id.in_(customer_ids))
+        .group_by(ConsentRecord.customer_id, ConsentRecord.channel)
+    )
+    rows = await session.execute(
+        select(ConsentRecord.customer_id, ConsentRecord.channel, ConsentRecord.action).where(
+            ConsentRecord.id.in_(latest)
+        )
+    )
+    for customer_id, channel, action in rows:
+        states[customer_id][channel] = "opted_out" if action == "opt_out" else "opted_in"
+    return states
+
+
+# ---- messages ---------------------------------------------------------------------------
+
+
+async def sid_exists(session: AsyncSession, sid: str) -> bool:
+    return bool(await session.scalar(select(exists().where(Message.sid == sid))))
+
+
+async def insert_message(session: AsyncSession, values: dict[str, Any]) -> Message | None:
+    """Insert a message; None when its Twilio SID is already stored (a redelivery)."""
+    now = utcnow()
+    values = {"created_at": now, "updated_at": now, **values}
+    statement = _insert(session, Message).values(**values)
+    if values.get("sid"):
+        statement = statement.on_conflict_do_nothing(index_elements=["sid"])
+    return (await session.execute(statement.returning(Message))).scalar()
+
+
+async def touch_conversation(session: AsyncSession, conversation: Conversation, message: Message) -> None:
+    """A new message makes this the conversation's latest activity and reopens it."""
+    conversation.last_message_id = message.id
+    conversation.last_activity_at = message.created_at
+    conversation.status = "open"
+
+
+# ---- reads for the API ------------------------------------------------------------------
+
+
+def _unread_count(staff_id: int):
+    read_upto = (
+        select(ConversationRead.last_read_message_id)
+        .where(ConversationRead.conversation_id == Conversation.id, ConversationRead.staff_id == staff_id)
+        .scalar_subquery()
+    )
+    return (
+        select(func.count(Message.id))
+        .where(
+            Message.conversation_id == Conversation.id,
+            Message.direction == Direction.INBOUND,
+            Message.id > func.coalesce(read_upto, 0),
+        )
+        .scalar_subquery()
+    )
+
+
+def encode_cursor(moment: datetime, conversation_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{moment.isoformat()}|{conversation_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    """Raises ValueError on anything that is not a cursor this module made."""
+    try:
+        moment, conversation_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        return datetime.fromisoformat(moment), int(conversation_id)
+    except Exception as exc:
+        raise ValueError("not a cursor") from exc
+
+
+async def list_conversations(
+    session: AsyncSession,
+    staff_id: int,
+    *,
+    status: str = "open",
+    query: str | None = None,
+    cursor: str | None = None,
+    limit: int = PAGE_SIZE,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Conversations, newest activity first, with customer, last message and unread count."""
+    statement = (
+        select(Conversation, Customer, _unread_count(staff_id).label("unread"), Message)
+        .join(Customer, Customer.id == Conversation.customer_id)
+        .outerjoin(Message, Message.id == Conversation.last_message_id)
+        .order_by(Conversation.last_activity_at.desc(), Conversation.id.desc())
+        .limit(limit + 1)
+    )
+    if status in ("open", "closed"):
+        statement = statement.where(Conversation.status == status)
+    if query:
+        needle = query.strip().lower()
+        body_match = (
+            select(Message.id)
+            .where(Message.conversation_id == Conversation.id, func.lower(Message.body).contains(needle, autoescape=True))
+            .exists()
+        )
+        statement = statement.where(
+            or_(
+                func.lower(func.coalesce(Customer.name, "")).contains(needle, autoescape=True),
+                func.lower(func.coalesce(Customer.whatsapp_profile_name, "")).contains(needle, autoescape=True),
+                Customer.phone.contains(needle.replace(" ", ""), autoescape=True),
+                body_match,
+            )
+        )
+    if cursor:
+        moment, conversation_id = decode_cursor(cursor)
+        statement = statement.where(
+            or_(
+                Conversation.last_activity_at < moment,
+                and_(Conversation.last_activity_at == moment, Conversation.id < conversation_id),
+            )
+        )
+    rows = (await session.execute(statement)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    consent = await consent_states(session, [customer.id for _, customer, _, _ in rows])
+    items = [
+        conversation_dict(conversation, customer, consent[customer.id], message, unread)
+        for conversation, customer, unread, message in rows
+    ]
+    next_cursor = None
+    if more and rows:
+        tail = rows[-1][0]
+        next_cursor = encode_cursor(tail.last_activity_at, tail.id)
+    return items, next_cursor
+
+
+async def conversation_summary(
+    session: AsyncSession, conversation_id: int, staff_id: int | None = None
+) -> dict[str, Any] | None:
+    """One conversation without its messages; unread_count only when a staff member asks."""
+    row = (
+        await session.execute(
+            select(Conversation, Customer)
+            .join(Customer, Customer.id == Conversation.customer_id)
+            .where(Conversation.id == conversation_id)
+        )
+    ).first()
+    if row is None:
+        return None
+    conversation, customer = row
+    last = await session.get(Message, conversation.last_message_id) if conversation.last_message_id else None
+    unread = None
+    if staff_id is not None:
+        unread = await session.scalar(
+            select(_unread_count(staff_id)).select_from(Conversation).where(Conversation.id == conversation_id)
+        )
+    consent = await consent_states(session, [customer.id])
+    return conversation_dict(conversation, customer, consent[customer.id], last, unread)
+
+
+async def get_conversation(session: AsyncSession, conversation_id: int, staff_id: int) -> dict[str, Any] | None:
+    summary = await conversation_summary(session, conversation_id, staff_id)
+    if summary is None:
+        return None
+    messages = (
+        await session.execute(
+            select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id)
+        )
+    ).scalars()
+    summary["messages"] = [message_dict(m) for m in messages]
+    return summary
+
+
+async def mark_read(session: AsyncSession, conversation_id: int, staff_id: int) -> int:
+    """Marks everything up to the newest message read for this staff member; returns that id."""
+    newest = await session.scalar(
+        select(func.coalesce(func.max(Message.id), 0)).where(Message.conversation_id == conversation_id)
+    )
+    statement = _insert(session, ConversationRead).values(
+        conversation_id=conversation_id, staff_id=staff_id, last_read_message_id=newest
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=["conversation_id", "staff_id"], set_={"last_read_message_id": newest}
+    )
+    await session.execute(statement)
+    return newest
+
+
+# ---- events -----------------------------------------------------------------------------
+
+
+async def events_after(session: AsyncSession, after: int, limit: int = 500) -> list[tuple[int, str, int | None, str]]:
+    rows = await session.execute(
+        select(Event.id, Event.type, Event.conversation_id, Event.data)
+        .where(Event.id > after)
+        .order_by(Event.id)
+        .limit(limit)
+    )
+    return [tuple(row) for row in rows]
+
+
+async def latest_event_id(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.coalesce(func.max(Event.id), 0))))
+
+
+async def conversation_exists(session: AsyncSession, conversation_id: int) -> bool:
+    return bool(await session.scalar(select(exists().where(Conversation.id == conversation_id))))
+

@@ -1,0 +1,37 @@
+"""X-Twilio-Signature checks, through twilio-python's own RequestValidator.
+
+The URL is rebuilt from INBOX_PUBLIC_URL + path + raw query, never from the Host header or
+X-Forwarded-* (behind a TLS proxy the request arrives as plain http). Every token in force is
+tried, so a rotation (TWILIO_AUTH_TOKEN_SECONDARY) drops no webhook.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from twilio.request_validator import RequestValidator
+
+
+def signed_url(public_url: str, path: str, raw_query: bytes | str = b"") -> str:
+    query = raw_query.decode("latin-1") if isinstance(raw_query, bytes) else raw_query
+    return f"{public_url.rstrip('/')}{path}" + (f"?{query}" if query else "")
+
+
+class SignatureChecker:
+    def __init__(self, tokens: Iterable[str]) -> None:
+        self._validators = [RequestValidator(token) for token in tokens]
+
+    @property
+    def configured(self) -> bool:
+        return bool(self._validators)
+
+    def is_valid(self, url: str, form, signature: str | None) -> bool:
+        """`form` is a multi-dict (getall), so repeated keys and blank values all count."""
+        if not signature:  # RequestValidator raises TypeError on None
+            return False
+        return any(validator.validate(url, form, signature) for validator in self._validators)
+
+
+def sign(token: str, url: str, form) -> str:
+    """The signature Twilio would send (used by `inbox simulate`, the sandbox and the tests)."""
+    return RequestValidator(token).compute_signature(url, form)

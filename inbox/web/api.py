@@ -1,0 +1,67 @@
+"""The JSON API (reads and read marks here; replies live in the replies module).
+
+Every route takes the staff member from `api_staff`: a session with CSRF, or a bearer token.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Router, get, post
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, FromQuery
+
+from inbox import store
+from inbox.accounts import StaffMember
+from inbox.web.auth import api_staff, runtime_of
+from inbox.web.errors import ApiError
+
+Staff = NamedDependency[StaffMember]
+
+
+@get("/conversations")
+async def list_conversations(
+    request: Request, staff: Staff, status: FromQuery[str] = "open", q: FromQuery[str | None] = None, cursor: FromQuery[str | None] = None
+) -> dict[str, Any]:
+    if status not in ("open", "closed", "all"):
+        raise ApiError(422, "invalid_status", "status must be open, closed or all.")
+    async with runtime_of(request).db.read() as session:
+        try:
+            items, next_cursor = await store.list_conversations(
+                session, staff.id, status=status, query=(q or "")[:200] or None, cursor=cursor
+            )
+        except ValueError:
+            raise ApiError(422, "invalid_cursor", "That page link is not valid any more; start from the first page.") from None
+    return {"conversations": items, "next_cursor": next_cursor}
+
+
+@get("/conversations/{conversation_id:int}")
+async def get_conversation(request: Request, staff: Staff, conversation_id: FromPath[int]) -> dict[str, Any]:
+    async with runtime_of(request).db.read() as session:
+        conversation = await store.get_conversation(session, conversation_id, staff.id)
+    if conversation is None:
+        raise ApiError(404, "not_found", "There is no such conversation.")
+    return conversation
+
+
+@post("/conversations/{conversation_id:int}/read", status_code=200)
+async def mark_read(request: Request, staff: Staff, conversation_id: FromPath[int]) -> dict[str, Any]:
+    async with runtime_of(request).db.write() as session:
+        if not await store.conversation_exists(session, conversation_id):
+            raise ApiError(404, "not_found", "There is no such conversation.")
+        upto = await store.mark_read(session, conversation_id, staff.id)
+        await session.commit()
+    return {"conversation_id": conversation_id, "last_read_message_id": upto, "unread_count": 0}
+
+
+@get("/me")
+async def me(staff: Staff) -> dict[str, Any]:
+    return {"id": staff.id, "email": staff.email, "name": staff.name, "role": staff.role}
+
+
+def api_router(extra_handlers: list | None = None) -> Router:
+    return Router(
+        path="/api",
+        route_handlers=[list_conversations, get_conversation, mark_read, me, *(extra_handlers or [])],
+        dependencies={"staff": Provide(api_staff)},
+    )

@@ -1,0 +1,153 @@
+"""Who is asking: the session cookie (browsers) or `Authorization: Bearer` (programs).
+
+A browser's unsafe API calls must carry the session's CSRF token in `X-CSRF-Token`; forms carry
+it as `csrf_token`. Bearer requests need none: a cross-site page cannot set that header.
+Login, logout, and the redirect after login (kept on this site).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from urllib.parse import quote, urlsplit
+
+from litestar import Request, Response, get, post
+from litestar.connection import ASGIConnection
+from litestar.datastructures import Cookie
+from litestar.response import Redirect, Template
+
+from inbox import accounts
+from inbox.accounts import StaffMember
+from inbox.runtime import Runtime
+from inbox.web.errors import ApiError
+
+SESSION_COOKIE = "inbox_session"
+LOGIN_CSRF_COOKIE = "inbox_login_csrf"
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def runtime_of(connection: ASGIConnection) -> Runtime:
+    return connection.app.state.runtime
+
+
+@dataclass(frozen=True)
+class Identity:
+    staff: StaffMember
+    csrf_token: str | None  # None for bearer tokens
+
+
+async def identify(connection: ASGIConnection) -> Identity | None:
+    """The staff member behind this request or socket handshake, or None."""
+    cached = connection.scope.get("state", {}).get("identity", False)
+    if cached is not False:
+        return cached
+    runtime = runtime_of(connection)
+    identity = None
+    authorization = connection.headers.get("authorization", "")
+    async with runtime.db.read() as session:
+        if authorization.lower().startswith("bearer "):
+            staff = await accounts.token_staff(session, authorization[7:].strip())
+            identity = Identity(staff, None) if staff else None
+        elif cookie := connection.cookies.get(SESSION_COOKIE):
+            info = await accounts.session_staff(session, cookie)
+            identity = Identity(info.staff, info.csrf_token) if info else None
+    connection.scope.setdefault("state", {})["identity"] = identity
+    return identity
+
+
+async def api_staff(request: Request) -> StaffMember:
+    """Dependency of every API route: 401 without a session or token, 403 without CSRF."""
+    identity = await identify(request)
+    if identity is None:
+        raise ApiError(401, "not_authenticated", "Sign in, or send a valid API token.")
+    if request.method in UNSAFE and identity.csrf_token is not None:
+        sent = request.headers.get("x-csrf-token", "")
+        if not secrets.compare_digest(sent, identity.csrf_token):
+            raise ApiError(403, "csrf_failed", "This page is out of date: reload it and try again.")
+    return identity.staff
+
+
+def safe_next(target: str | None) -> str:
+    """Only paths on this site: never `//evil`, `/\\evil` or `https://evil`."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return target
+
+
+def _cookie_secure(runtime: Runtime) -> bool:
+    return runtime.settings.public_url.startswith("https://")
+
+
+def login_redirect(request: Request) -> Redirect:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return Redirect(f"/login?next={quote(target)}")
+
+
+def _login_page(request: Request, *, error: str | None = None, email: str = "", status: int = 200) -> Template:
+    token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
+    runtime = runtime_of(request)
+    return Template(
+        "login.html",
+        context={
+            "csrf_token": token,
+            "next": safe_next(request.query_params.get("next")),
+            "error": error,
+            "email": email,
+            "business_name": runtime.settings.business_name,
+        },
+        status_code=status,
+        cookies=[Cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=_cookie_secure(runtime), path="/login")],
+    )
+
+
+@get("/login")
+async def login_page(request: Request) -> Template:
+    return _login_page(request)
+
+
+@post("/login", status_code=303)
+async def login(request: Request) -> Response:
+    runtime = runtime_of(request)
+    form = await request.form()
+    email = str(form.get("email", ""))[:320]
+    token = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not token or not secrets.compare_digest(str(form.get("csrf_token", "")), token):
+        return _login_page(request, error="The form expired. Please sign in again.", email=email, status=403)
+    async with runtime.db.write() as session:
+        result = await accounts.check_login(session, email, str(form.get("password", "")))
+        cookie = None
+        if result.staff:
+            if old := request.cookies.get(SESSION_COOKIE):
+                await accounts.end_session(session, old)  # no fixation: the old id dies here
+            cookie, _ = await accounts.start_session(session, result.staff.id)
+        await session.commit()
+    if result.staff is None:
+        if result.locked_for:
+            minutes = max(1, round(result.locked_for.total_seconds() / 60))
+            message = f"Too many failed attempts. Try again in {minutes} minute{'s' if minutes != 1 else ''}."
+            return _login_page(request, error=message, email=email, status=429)
+        return _login_page(request, error="That email and password do not match.", email=email, status=401)
+    response = Redirect(safe_next(str(form.get("next", "/"))), status_code=303)
+    response.set_cookie(SESSION_COOKIE, cookie, httponly=True, samesite="lax", secure=_cookie_secure(runtime), path="/",
+                        max_age=int(accounts.SESSION_LIFETIME.total_seconds()))
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return response
+
+
+@post("/logout", status_code=303)
+async def logout(request: Request) -> Response:
+    runtime = runtime_of(request)
+    identity = await identify(request)
+    form = await request.form()
+    if identity and identity.csrf_token and secrets.compare_digest(str(form.get("csrf_token", "")), identity.csrf_token):
+        async with runtime.db.write() as session:
+            await accounts.end_session(session, request.cookies[SESSION_COOKIE])
+            await session.commit()
+    elif identity:
+        return Response("The form expired: reload the page and sign out again.", status_code=403, media_type="text/plain")
+    response = Redirect("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response

@@ -1,0 +1,33 @@
+"""JSON errors for the API: `{"error": "<machine_code>", "detail": "<sentence for a person>"}`."""
+
+from __future__ import annotations
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException, ValidationException
+
+
+class ApiError(HTTPException):
+    def __init__(self, status_code: int, code: str, detail: str) -> None:
+        super().__init__(status_code=status_code, detail=detail)
+        self.code = code
+
+
+_CODES = {400: "bad_request", 401: "not_authenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+          409: "conflict", 413: "too_large", 422: "invalid", 429: "too_many_requests"}
+
+
+def api_error_response(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, ApiError):
+        status, code, detail = exc.status_code, exc.code, exc.detail
+    elif isinstance(exc, ValidationException):
+        status, code, detail = 422, "invalid", "Some of the request's values are not valid: " + str(exc.detail)
+    elif isinstance(exc, NotAuthorizedException):
+        status, code, detail = 401, "not_authenticated", "Sign in or send a valid API token."
+    elif isinstance(exc, PermissionDeniedException):
+        status, code, detail = 403, "forbidden", exc.detail or "You are not allowed to do that."
+    elif isinstance(exc, HTTPException):
+        status = exc.status_code
+        code, detail = _CODES.get(status, "error"), exc.detail
+    else:
+        status, code, detail = 500, "internal_error", "Something went wrong on our side; nothing was changed."
+    return Response({"error": code, "detail": detail}, status_code=status)

@@ -1,0 +1,30 @@
+"""Probes: /healthz while the process runs, /readyz when the database (and Redis) answer."""
+
+from __future__ import annotations
+
+import asyncio
+
+from litestar import Request, Response, get
+
+from inbox.web.auth import runtime_of
+
+
+@get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/readyz")
+async def readyz(request: Request) -> Response:
+    runtime = runtime_of(request)
+    checks: dict[str, str] = {}
+    for name, probe in (("database", runtime.db.ping), ("redis", runtime.bus.ping if runtime.settings.redis_url else None)):
+        if probe is None:
+            continue
+        try:
+            await asyncio.wait_for(probe(), timeout=2)
+            checks[name] = "ok"
+        except Exception as exc:  # the probe's job is to say so, not to raise
+            checks[name] = f"unavailable: {type(exc).__name__}"
+    ready = all(value == "ok" for value in checks.values())
+    return Response({"status": "ready" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503)

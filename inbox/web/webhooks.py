@@ -1,0 +1,48 @@
+"""Twilio's webhooks: verify the signature, parse, hand over to the domain. Nothing else.
+
+A missing or wrong X-Twilio-Signature gets 403 and nothing is stored. Twilio wants 200 with
+TwiML for inbound messages (a 201, a redirect or an HTML page is an error to it).
+"""
+
+from __future__ import annotations
+
+from litestar import Request, Response, post
+
+from inbox import inbound
+from inbox.twilio.payloads import Form, PayloadError, parse_inbound
+from inbox.twilio.signature import signed_url
+from inbox.web.auth import runtime_of
+
+MAX_WEBHOOK_BODY = 64 * 1024  # Twilio's forms are a few KiB; refuse more before parsing
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+
+
+async def verified_form(request: Request) -> Form | None:
+    """The form, if Twilio signed exactly this URL and body with a token in force."""
+    runtime = runtime_of(request)
+    form = Form.parse(await request.body())
+    url = signed_url(runtime.settings.public_url, request.scope["path"], request.scope.get("query_string", b""))
+    if not runtime.signatures.is_valid(url, form, request.headers.get("x-twilio-signature")):
+        return None
+    return form
+
+
+def forbidden() -> Response:
+    return Response("Invalid or missing X-Twilio-Signature.\n", status_code=403, media_type="text/plain")
+
+
+def twiml(document: str = EMPTY_TWIML) -> Response:
+    return Response(document, status_code=200, media_type="text/xml")
+
+
+@post("/webhooks/twilio/inbound", status_code=200, request_max_body_size=MAX_WEBHOOK_BODY)
+async def inbound_webhook(request: Request) -> Response:
+    form = await verified_form(request)
+    if form is None:
+        return forbidden()
+    try:
+        payload = parse_inbound(form)
+    except PayloadError as exc:
+        return Response(f"{exc}\n", status_code=400, media_type="text/plain")
+    await inbound.handle(runtime_of(request).db, runtime_of(request).bus, payload)
+    return twiml()

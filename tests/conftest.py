@@ -1,0 +1,143 @@
+"""Shared fixtures: a fresh database per test on SQLite and PostgreSQL, settings, live servers.
+
+PostgreSQL and Redis come from INBOX_TEST_POSTGRES_URL / INBOX_TEST_REDIS_URL; where unset, the
+tests that need them skip with the reason (CI sets both and fails on any skip).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from inbox.db import migrate
+from inbox.settings import Settings, load_settings
+from tests.support.servers import ThreadServer
+from tests.support.twilio import ACCOUNT_SID, AUTH_TOKEN
+
+POSTGRES_URL = os.environ.get("INBOX_TEST_POSTGRES_URL")
+REDIS_URL = os.environ.get("INBOX_TEST_REDIS_URL")
+TABLES = "events, consent_records, conversation_reads, messages, conversations, customers, web_sessions, api_tokens, staff"
+
+
+def _asyncpg_url(url: str) -> str:
+    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix):]
+    raise ValueError(f"INBOX_TEST_POSTGRES_URL is not a PostgreSQL URL: {url}")
+
+
+def requires_postgres() -> str:
+    if not POSTGRES_URL:
+        pytest.skip("INBOX_TEST_POSTGRES_URL is not set")
+    return _asyncpg_url(POSTGRES_URL)
+
+
+def requires_redis() -> str:
+    if not REDIS_URL:
+        pytest.skip("INBOX_TEST_REDIS_URL is not set")
+    return REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """One migrated SQLite file; each test gets a copy (migrating per test would be slow)."""
+    path = tmp_path_factory.mktemp("template") / "inbox.db"
+    migrate(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+async def _pg_execute(admin_url: str, *statements: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        for statement in statements:
+            await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A database of its own for this test session, migrated once; dropped at the end."""
+    admin = requires_postgres()
+    name = f"inbox_test_{uuid.uuid4().hex[:10]}"
+    asyncio.run(_pg_execute(admin, f'CREATE DATABASE "{name}"'))
+    url = admin.rsplit("/", 1)[0] + f"/{name}"
+    migrate(url)
+    yield url
+    asyncio.run(_pg_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request, tmp_path) -> str:
+    """A fresh, migrated database per test, on each backend."""
+    if request.param == "sqlite":
+        target = tmp_path / "inbox.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), target)
+        return f"sqlite+aiosqlite:///{target}"
+    url = request.getfixturevalue("postgres_database")
+    asyncio.run(_pg_execute(url, f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    return url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path, sqlite_template) -> str:
+    target = tmp_path / "inbox.db"
+    shutil.copy(sqlite_template, target)
+    return f"sqlite+aiosqlite:///{target}"
+
+
+def make_settings(database_url: str, **overrides) -> Settings:
+    values = {
+        "INBOX_DATABASE_URL": database_url,
+        "INBOX_SECRET_KEY": "test-secret-key-not-for-production",
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "TWILIO_PHONE_NUMBER": "+15005550006",
+        "INBOX_PUBLIC_URL": "http://127.0.0.1:8000",
+    }
+    values.update(overrides)
+    return load_settings(_env_file=None, **values)
+
+
+@pytest.fixture
+def serve():
+    """serve(settings) -> a started ThreadServer; INBOX_PUBLIC_URL defaults to its own address."""
+    from inbox.app import create_app
+    from tests.support.servers import free_port
+
+    started: list[ThreadServer] = []
+
+    def start(settings_or_url, **overrides) -> ThreadServer:
+        port = free_port()
+        if isinstance(settings_or_url, str):
+            overrides.setdefault("INBOX_PUBLIC_URL", f"http://127.0.0.1:{port}")
+            settings = make_settings(settings_or_url, **overrides)
+        else:
+            settings = settings_or_url
+        server = ThreadServer(create_app(settings), port=port)
+        server.settings = settings
+        started.append(server.start())
+        return server
+
+    yield start
+    for server in reversed(started):
+        server.stop()
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """In CI (INBOX_TEST_FAIL_ON_SKIP=1) a skipped test is a failure: nothing may hide there."""
+    if os.environ.get("INBOX_TEST_FAIL_ON_SKIP") != "1":
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    if skipped and session.exitstatus == 0:
+        reporter.write_line(f"INBOX_TEST_FAIL_ON_SKIP: {len(skipped)} test(s) skipped; failing the run", red=True)
+        session.exitstatus = 1
