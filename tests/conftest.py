@@ -88,6 +88,13 @@ def database_url(request, tmp_path) -> str:
 
 
 @pytest.fixture
+def postgres_url(postgres_database) -> str:
+    """A fresh PostgreSQL database for tests that are about a PostgreSQL deployment."""
+    asyncio.run(_pg_execute(postgres_database, f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    return postgres_database
+
+
+@pytest.fixture
 def sqlite_url(tmp_path, sqlite_template) -> str:
     target = tmp_path / "inbox.db"
     shutil.copy(sqlite_template, target)

@@ -99,7 +99,7 @@ def _login_page(request: Request, *, error: str | None = None, email: str = "", 
             "business_name": runtime.settings.business_name,
         },
         status_code=status,
-        cookies=[Cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=_cookie_secure(runtime), path="/login")],
+        cookies=[Cookie(key=LOGIN_CSRF_COOKIE, value=token, httponly=True, samesite="strict", secure=_cookie_secure(runtime), path="/login")],
     )
 
 

@@ -1,0 +1,25 @@
+"""Look at the database the way an operator would: plain SQL on a connection of its own."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+
+def rows(database_url: str, sql: str, **params) -> list[tuple]:
+    async def run() -> list[tuple]:
+        engine = create_async_engine(database_url)
+        try:
+            async with engine.connect() as connection:
+                return [tuple(row) for row in await connection.execute(text(sql), params)]
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def scalar(database_url: str, sql: str, **params):
+    result = rows(database_url, sql, **params)
+    return result[0][0] if result else None

@@ -1,0 +1,94 @@
+"""/ws: live push, catch-up with ?after= after a disconnect, and fan-out across processes."""
+
+from __future__ import annotations
+
+import pytest
+from websockets.exceptions import InvalidStatus
+
+from tests.conftest import requires_redis
+from tests.support.db import scalar
+from tests.support.live import open_socket, read_events, read_until
+from tests.support.servers import ProcessServer
+from tests.support.staff import create_staff, issue_token, signed_in_client
+from tests.support.twilio import ACCOUNT_SID, AUTH_TOKEN, post_twilio
+
+
+def sid(n: int) -> str:
+    return f"SM{n:032x}"
+
+
+def test_pushed_message_reaches_a_websocket_client(serve, database_url) -> None:
+    server = serve(database_url)
+    create_staff(database_url, "reception@example.com")
+    token = issue_token(database_url, "reception@example.com")
+    with open_socket(server.url, token=token) as socket:
+        post_twilio(server.url, "inbound_sms", Body="Is the shop open today?")
+        created, updated = read_events(socket, 2)
+    assert created["type"] == "message.created"
+    assert created["data"]["message"]["body"] == "Is the shop open today?"
+    assert created["data"]["message"]["direction"] == "inbound"
+    assert updated["type"] == "conversation.updated"
+    assert updated["data"]["conversation"]["customer"]["phone"] == "+14155550123"
+    assert updated["conversation_id"] == created["conversation_id"]
+    assert updated["id"] == created["id"] + 1
+
+
+def test_reconnect_with_after_replays_exactly_what_was_missed(serve, database_url) -> None:
+    server = serve(database_url)
+    create_staff(database_url, "reception@example.com")
+    token = issue_token(database_url, "reception@example.com")
+    with open_socket(server.url, token=token) as socket:
+        post_twilio(server.url, "inbound_sms", MessageSid=sid(1), Body="before the tunnel")
+        last_seen = read_events(socket, 2)[-1]["id"]
+    for n in (2, 3, 4):  # while the client is away
+        post_twilio(server.url, "inbound_sms", MessageSid=sid(n), Body=f"missed {n}")
+    with open_socket(server.url, token=token, after=last_seen) as socket:
+        replayed = read_events(socket, 6)
+        created = [e["data"]["message"]["body"] for e in replayed if e["type"] == "message.created"]
+        assert created == ["missed 2", "missed 3", "missed 4"]
+        ids = [e["id"] for e in replayed]
+        assert ids == sorted(ids) and ids[0] == last_seen + 1
+        # then it is live
+        post_twilio(server.url, "inbound_sms", MessageSid=sid(5), Body="live again")
+        live = read_until(socket, lambda e: e["type"] == "message.created")
+        assert live["data"]["message"]["body"] == "live again"
+        assert live["id"] > ids[-1]
+
+
+def test_anonymous_and_foreign_origin_handshakes_are_refused(serve, sqlite_url) -> None:
+    server = serve(sqlite_url)
+    create_staff(sqlite_url, "reception@example.com")
+    with pytest.raises(InvalidStatus) as anonymous:
+        open_socket(server.url)
+    assert anonymous.value.response.status_code == 403
+    with pytest.raises(InvalidStatus):
+        open_socket(server.url, token="inbox_not-a-real-token")
+    client, _ = signed_in_client(server.url, "reception@example.com")
+    cookie = f"inbox_session={client.cookies['inbox_session']}"
+    client.close()
+    with pytest.raises(InvalidStatus) as foreign:
+        open_socket(server.url, cookie=cookie, origin="https://evil.example.com")
+    assert foreign.value.response.status_code == 403
+    with open_socket(server.url, cookie=cookie, origin=server.settings.public_url) as socket:  # its own origin: fine
+        post_twilio(server.url, "inbound_sms")
+        assert read_events(socket, 1)[0]["type"] == "message.created"
+
+
+def test_two_processes_on_postgres_and_redis_share_events(postgres_url) -> None:
+    database_url = postgres_url
+    redis_url = requires_redis()
+    public_url = "https://inbox.example.com"
+    env = {"INBOX_DATABASE_URL": database_url, "INBOX_REDIS_URL": redis_url, "INBOX_SECRET_KEY": "s",
+           "INBOX_PUBLIC_URL": public_url, "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN}
+    create_staff(database_url, "reception@example.com")
+    token = issue_token(database_url, "reception@example.com")
+    first, second = ProcessServer(env).start(), ProcessServer(env).start()
+    try:
+        with open_socket(second.url, token=token) as socket:
+            assert post_twilio(first.url, "inbound_sms", public_url=public_url, Body="via process one").status_code == 200
+            event = read_until(socket, lambda e: e["type"] == "message.created")
+            assert event["data"]["message"]["body"] == "via process one"
+            assert scalar(database_url, "SELECT count(*) FROM messages") == 1
+    finally:
+        first.stop()
+        second.stop()
