@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from inbox.models import (
     ConsentRecord,
@@ -166,20 +167,25 @@ async def touch_conversation(session: AsyncSession, conversation: Conversation, 
 # ---- reads for the API ------------------------------------------------------------------
 
 
-def _unread_count(staff_id: int):
-    read_upto = (
-        select(ConversationRead.last_read_message_id)
-        .where(ConversationRead.conversation_id == Conversation.id, ConversationRead.staff_id == staff_id)
+def _unread_count():
+    """Inbound messages after the staff member's read mark; the outer query joins the mark."""
+    unread = aliased(Message)  # the outer query joins `messages` for the last message already
+    return (
+        select(func.count(unread.id))
+        .where(
+            unread.conversation_id == Conversation.id,
+            unread.direction == Direction.INBOUND,
+            unread.id > func.coalesce(ConversationRead.last_read_message_id, 0),
+        )
+        .correlate(Conversation, ConversationRead)
         .scalar_subquery()
     )
-    return (
-        select(func.count(Message.id))
-        .where(
-            Message.conversation_id == Conversation.id,
-            Message.direction == Direction.INBOUND,
-            Message.id > func.coalesce(read_upto, 0),
-        )
-        .scalar_subquery()
+
+
+def _join_read_mark(statement, staff_id: int):
+    return statement.outerjoin(
+        ConversationRead,
+        and_(ConversationRead.conversation_id == Conversation.id, ConversationRead.staff_id == staff_id),
     )
 
 
@@ -207,7 +213,7 @@ async def list_conversations(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Conversations, newest activity first, with customer, last message and unread count."""
     statement = (
-        select(Conversation, Customer, _unread_count(staff_id).label("unread"), Message)
+        _join_read_mark(select(Conversation, Customer, _unread_count().label("unread"), Message), staff_id)
         .join(Customer, Customer.id == Conversation.customer_id)
         .outerjoin(Message, Message.id == Conversation.last_message_id)
         .order_by(Conversation.last_activity_at.desc(), Conversation.id.desc())
@@ -217,9 +223,11 @@ async def list_conversations(
         statement = statement.where(Conversation.status == status)
     if query:
         needle = query.strip().lower()
+        searched = aliased(Message)
         body_match = (
-            select(Message.id)
-            .where(Message.conversation_id == Conversation.id, func.lower(Message.body).contains(needle, autoescape=True))
+            select(searched.id)
+            .where(searched.conversation_id == Conversation.id, func.lower(searched.body).contains(needle, autoescape=True))
+            .correlate(Conversation)
             .exists()
         )
         statement = statement.where(
@@ -271,7 +279,9 @@ async def conversation_summary(
     unread = None
     if staff_id is not None:
         unread = await session.scalar(
-            select(_unread_count(staff_id)).select_from(Conversation).where(Conversation.id == conversation_id)
+            _join_read_mark(select(_unread_count()).select_from(Conversation), staff_id).where(
+                Conversation.id == conversation_id
+            )
         )
     consent = await consent_states(session, [customer.id])
     return conversation_dict(conversation, customer, consent[customer.id], last, unread)
