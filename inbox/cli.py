@@ -181,6 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("email")
     token.set_defaults(func=cmd_staff_token)
 
+    from inbox import export_cli
+
+    export = commands.add_parser("export", help="the conversation history as CSV, JSON or NDJSON")
+    export_cli.add_arguments(export)
+    export.set_defaults(func=export_cli.cmd_export)
+
     simulate = commands.add_parser("simulate", help="post a signed inbound webhook to a running inbox")
     simulate.add_argument("--from", dest="from_", required=True, help="the customer's E.164 number")
     simulate.add_argument("--to", help="the business number (default TWILIO_PHONE_NUMBER)")

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -166,7 +168,11 @@ class Conversation(Base):
 
 class Message(Base):
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_conversation", "conversation_id", "id"),)
+    __table_args__ = (
+        Index("ix_messages_conversation", "conversation_id", "id"),
+        Index("ix_messages_outbox", "status", "next_attempt_at"),
+        UniqueConstraint("staff_id", "idempotency_key", name="uq_messages_idempotency"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"))
@@ -180,7 +186,19 @@ class Message(Base):
     status: Mapped[str] = mapped_column(String(16))
     error_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
-    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), nullable=True)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), nullable=True)  # who sent a reply
+    # Outbound only: what the outbox needs to send it once.
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    content_sid: Mapped[str | None] = mapped_column(String(64), nullable=True)  # WhatsApp template
+    content_variables: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # a worker holds it
+    needs_reconcile: Mapped[bool] = mapped_column(Boolean, default=False)  # a send whose fate is unknown
+    auto_reply: Mapped[str | None] = mapped_column(String(20), nullable=True)  # help | opt_out | opt_in answers
+    # Inbound only: the keyword it was, or a flag that it reads like an opt-out request.
+    keyword: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    probable_opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -224,3 +242,55 @@ class ConsentRecord(Base):
     staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), nullable=True)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)  # Twilio's time where known
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PendingStatus(Base):
+    """A status callback for a SID not stored yet (the send's response is still in flight)."""
+
+    __tablename__ = "pending_statuses"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    sid: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    error_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WhatsAppTemplate(Base):
+    """An approved WhatsApp template (Twilio Content API) that staff may send outside the 24 h window."""
+
+    __tablename__ = "whatsapp_templates"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    content_sid: Mapped[str] = mapped_column(String(64), unique=True)  # HX…
+    body: Mapped[str] = mapped_column(Text, default="")  # the approved text, with {{1}} placeholders
+    variables: Mapped[list] = mapped_column(JSON, default=list)  # names of the placeholders, in order
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AppSetting(Base):
+    """Settings managers edit in the app (answers, extra keywords) and facts the app keeps
+    about itself (when the last webhook arrived, the last Twilio error)."""
+
+    __tablename__ = "app_settings"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[dict | list | str | None] = mapped_column(JSON, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ExportAudit(Base):
+    """Every export a manager took: who, when, with which filters, how many rows."""
+
+    __tablename__ = "export_audit"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), nullable=True)  # None: the CLI
+    actor: Mapped[str] = mapped_column(String(320))  # staff email, or "cli:<user>"
+    format: Mapped[str] = mapped_column(String(10))
+    filters: Mapped[dict] = mapped_column(JSON, default=dict)
+    row_count: Mapped[int | None] = mapped_column(Integer, nullable=True)  # set when the stream finished
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

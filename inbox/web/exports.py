@@ -1,0 +1,3 @@
+"""Manager exports over HTTP (filled in by the export work)."""
+
+route_handlers: list = []
