@@ -58,6 +58,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None, extra_handler
     app = Litestar(
         route_handlers=[
             webhooks.inbound_webhook,
+            webhooks.status_webhook,
             health.healthz,
             health.readyz,
             auth.login_page,

@@ -7,7 +7,10 @@ from typing import Any
 
 from inbox.bus import Bus, make_bus
 from inbox.db import Database
+from inbox.inbound import InboundWriter
+from inbox.outbox import Outbox, OutboxConfig
 from inbox.settings import Settings
+from inbox.twilio.client import TwilioSender
 from inbox.twilio.signature import SignatureChecker
 
 
@@ -17,20 +20,45 @@ class Runtime:
     db: Database
     bus: Bus
     signatures: SignatureChecker
-    extras: dict[str, Any] = field(default_factory=dict)  # optional parts (outbox worker, sandbox)
+    run_outbox: bool = True  # False: replies stay queued until something else drains them
+    outbox_config: OutboxConfig | None = None
+    sender: TwilioSender | None = None
+    outbox: Outbox | None = None
+    extras: dict[str, Any] = field(default_factory=dict)  # optional parts (the demo's sandbox)
 
     @classmethod
-    def build(cls, settings: Settings) -> Runtime:
+    def build(cls, settings: Settings, **options: Any) -> Runtime:
         return cls(
             settings=settings,
             db=Database(settings.database_url),
             bus=make_bus(settings.redis_url),
             signatures=SignatureChecker(settings.auth_tokens),
+            **options,
         )
+
+    def __post_init__(self) -> None:
+        self.ingest = InboundWriter(self.db, self.bus)
 
     async def start(self) -> None:
         await self.bus.start()
+        self.ingest.start()
+        if self.settings.twilio_configured:
+            self.sender = TwilioSender.from_settings(self.settings)
+            await self.sender.start()
+            self.outbox = Outbox(self, self.sender, self.outbox_config)
+            if self.run_outbox:
+                self.outbox.start()
 
     async def stop(self) -> None:
+        """Graceful: stop taking work, let in-flight sends finish and be recorded, then close."""
+        await self.ingest.stop()
+        if self.outbox is not None:
+            await self.outbox.stop()
+        if self.sender is not None:
+            await self.sender.aclose()
         await self.bus.close()
         await self.db.dispose()
+
+    def wake_outbox(self) -> None:
+        if self.outbox is not None:
+            self.outbox.wake()

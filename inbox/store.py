@@ -91,12 +91,15 @@ def conversation_dict(
 # ---- customers and conversations ----------------------------------------------------------
 
 
-async def upsert_customer(session: AsyncSession, phone: str, profile_name: str | None) -> Customer:
-    """The customer with this number, created on first contact; a new WhatsApp name is kept.
+async def upsert_customers(session: AsyncSession, profiles: dict[str, str | None]) -> list[Customer]:
+    """The customers with these numbers ({phone: WhatsApp name or None}), created on first contact.
 
-    One statement either way (ON CONFLICT DO UPDATE … RETURNING), safe under concurrent copies.
+    One statement for all (INSERT … ON CONFLICT DO UPDATE … RETURNING), safe under concurrent
+    copies on other processes; a new WhatsApp name replaces the old one, None keeps it.
     """
-    statement = _insert(session, Customer).values(phone=phone, whatsapp_profile_name=profile_name, created_at=utcnow())
+    now = utcnow()
+    rows = [{"phone": phone, "whatsapp_profile_name": name, "created_at": now} for phone, name in sorted(profiles.items())]
+    statement = _insert(session, Customer).values(rows)
     statement = statement.on_conflict_do_update(
         index_elements=["phone"],
         set_={
@@ -105,19 +108,29 @@ async def upsert_customer(session: AsyncSession, phone: str, profile_name: str |
             )
         },
     )
-    return (await session.execute(statement.returning(Customer))).scalar_one()
+    result = await session.execute(statement.returning(Customer), execution_options={"populate_existing": True})
+    return list(result.scalars())
 
 
-async def ensure_conversation(session: AsyncSession, customer_id: int) -> Conversation:
-    """The customer's one conversation, across SMS and WhatsApp, created on first contact."""
+async def upsert_customer(session: AsyncSession, phone: str, profile_name: str | None) -> Customer:
+    return (await upsert_customers(session, {phone: profile_name}))[0]
+
+
+async def ensure_conversations(session: AsyncSession, customer_ids: list[int]) -> list[Conversation]:
+    """Each customer's one conversation, across SMS and WhatsApp, created on first contact."""
     now = utcnow()
-    statement = _insert(session, Conversation).values(
-        customer_id=customer_id, status="open", last_activity_at=now, created_at=now
-    )
+    rows = [{"customer_id": cid, "status": "open", "last_activity_at": now, "created_at": now}
+            for cid in sorted(set(customer_ids))]
+    statement = _insert(session, Conversation).values(rows)
     statement = statement.on_conflict_do_update(
         index_elements=["customer_id"], set_={"customer_id": statement.excluded.customer_id}
     )
-    return (await session.execute(statement.returning(Conversation))).scalar_one()
+    result = await session.execute(statement.returning(Conversation), execution_options={"populate_existing": True})
+    return list(result.scalars())
+
+
+async def ensure_conversation(session: AsyncSession, customer_id: int) -> Conversation:
+    return (await ensure_conversations(session, [customer_id]))[0]
 
 
 async def consent_states(session: AsyncSession, customer_ids: list[int]) -> dict[int, dict[str, str]]:
@@ -147,12 +160,25 @@ async def sid_exists(session: AsyncSession, sid: str) -> bool:
     return bool(await session.scalar(select(exists().where(Message.sid == sid))))
 
 
-async def insert_message(session: AsyncSession, values: dict[str, Any]) -> Message | None:
-    """Insert a message; None when its Twilio SID is already stored (a redelivery)."""
+async def insert_messages(session: AsyncSession, rows: list[dict[str, Any]]) -> list[Message]:
+    """Insert inbound messages in one statement; those whose SID is already stored are skipped."""
+    now = utcnow()
+    statement = _insert(session, Message).values([{"created_at": now, "updated_at": now, **row} for row in rows])
+    statement = statement.on_conflict_do_nothing(index_elements=["sid"])
+    return list((await session.execute(statement.returning(Message))).scalars())
+
+
+async def insert_message(
+    session: AsyncSession, values: dict[str, Any], conflict: tuple[str, ...] | None = None
+) -> Message | None:
+    """Insert a message; None when it is already stored: its Twilio SID (a redelivery), or the
+    `conflict` columns (an Idempotency-Key)."""
     now = utcnow()
     values = {"created_at": now, "updated_at": now, **values}
     statement = _insert(session, Message).values(**values)
-    if values.get("sid"):
+    if conflict:
+        statement = statement.on_conflict_do_nothing(index_elements=list(conflict))
+    elif values.get("sid"):
         statement = statement.on_conflict_do_nothing(index_elements=["sid"])
     return (await session.execute(statement.returning(Message))).scalar()
 
@@ -335,3 +361,32 @@ async def latest_event_id(session: AsyncSession) -> int:
 async def conversation_exists(session: AsyncSession, conversation_id: int) -> bool:
     return bool(await session.scalar(select(exists().where(Conversation.id == conversation_id))))
 
+
+
+async def conversation_id_of(session: AsyncSession, customer_id: int) -> int | None:
+    return await session.scalar(select(Conversation.id).where(Conversation.customer_id == customer_id))
+
+
+async def last_inbound(session: AsyncSession, conversation_id: int, channel: str | None = None) -> Message | None:
+    """The customer's latest message (on one channel, if given): its `to` is the sticky sender."""
+    statement = select(Message).where(
+        Message.conversation_id == conversation_id, Message.direction == Direction.INBOUND
+    )
+    if channel:
+        statement = statement.where(Message.channel == channel)
+    return (await session.execute(statement.order_by(Message.id.desc()).limit(1))).scalar_one_or_none()
+
+
+async def message_by_sid(session: AsyncSession, sid: str) -> Message | None:
+    return (await session.execute(select(Message).where(Message.sid == sid))).scalar_one_or_none()
+
+
+async def conversation_with_customer(session: AsyncSession, conversation_id: int) -> tuple[Conversation, Customer] | None:
+    row = (
+        await session.execute(
+            select(Conversation, Customer)
+            .join(Customer, Customer.id == Conversation.customer_id)
+            .where(Conversation.id == conversation_id)
+        )
+    ).first()
+    return (row[0], row[1]) if row else None

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, Router, get, post
+import msgspec
+from litestar import Request, Response, Router, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery
 
-from inbox import store
+from inbox import outbound, store
 from inbox.accounts import StaffMember
 from inbox.web.auth import api_staff, runtime_of
 from inbox.web.errors import ApiError
@@ -54,6 +55,38 @@ async def mark_read(request: Request, staff: Staff, conversation_id: FromPath[in
     return {"conversation_id": conversation_id, "last_read_message_id": upto, "unread_count": 0}
 
 
+@post("/conversations/{conversation_id:int}/messages", status_code=202)
+async def send_reply(request: Request, staff: Staff, conversation_id: FromPath[int]) -> Response:
+    """Queues a reply (202); the outbox sends it. A repeated Idempotency-Key returns the first."""
+    try:
+        payload = msgspec.json.decode(await request.body())
+    except msgspec.DecodeError:
+        raise ApiError(400, "invalid_json", "The request body must be JSON.") from None
+    if not isinstance(payload, dict):
+        raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
+    body, content_sid = payload.get("body"), payload.get("content_sid")
+    if body is not None and not isinstance(body, str):
+        raise ApiError(422, "invalid_body", "body must be text.")
+    key = request.headers.get("idempotency-key")
+    if key is not None and not (0 < len(key) <= 200):
+        raise ApiError(422, "invalid_idempotency_key", "Idempotency-Key must be 1 to 200 characters.")
+    reply = outbound.ReplyRequest(
+        conversation_id=conversation_id,
+        staff_id=staff.id,
+        body=body,
+        channel=payload.get("channel"),
+        content_sid=content_sid if isinstance(content_sid, str) else None if content_sid is None else "",
+        content_variables=payload.get("content_variables"),
+        idempotency_key=key,
+    )
+    try:
+        message, created = await outbound.queue_reply(runtime_of(request), reply)
+    except outbound.ReplyRefused as refused:
+        raise ApiError(refused.status, refused.code, refused.detail) from None
+    # The message itself, as CONTRACT.md says; a replayed key is marked in a header.
+    return Response(message, status_code=202, headers={"Idempotent-Replayed": "false" if created else "true"})
+
+
 @get("/me")
 async def me(staff: Staff) -> dict[str, Any]:
     return {"id": staff.id, "email": staff.email, "name": staff.name, "role": staff.role}
@@ -62,6 +95,6 @@ async def me(staff: Staff) -> dict[str, Any]:
 def api_router(extra_handlers: list | None = None) -> Router:
     return Router(
         path="/api",
-        route_handlers=[list_conversations, get_conversation, mark_read, me, *(extra_handlers or [])],
+        route_handlers=[list_conversations, get_conversation, mark_read, send_reply, me, *(extra_handlers or [])],
         dependencies={"staff": Provide(api_staff)},
     )

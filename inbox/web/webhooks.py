@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from litestar import Request, Response, post
 
-from inbox import inbound
-from inbox.twilio.payloads import Form, PayloadError, parse_inbound
+from inbox import bus as events_bus
+from inbox import status
+from inbox.twilio.payloads import Form, PayloadError, parse_inbound, parse_status
 from inbox.twilio.signature import signed_url
 from inbox.web.auth import runtime_of
 
@@ -44,5 +45,22 @@ async def inbound_webhook(request: Request) -> Response:
         payload = parse_inbound(form)
     except PayloadError as exc:
         return Response(f"{exc}\n", status_code=400, media_type="text/plain")
-    await inbound.handle(runtime_of(request).db, runtime_of(request).bus, payload)
+    await runtime_of(request).ingest.submit(payload)
     return twiml()
+
+
+@post("/webhooks/twilio/status", status_code=200, request_max_body_size=MAX_WEBHOOK_BODY)
+async def status_webhook(request: Request) -> Response:
+    """Delivery status for a reply; forward-only, so late or repeated callbacks change nothing."""
+    form = await verified_form(request)
+    if form is None:
+        return forbidden()
+    try:
+        payload = parse_status(form)
+    except PayloadError as exc:
+        return Response(f"{exc}\n", status_code=400, media_type="text/plain")
+    runtime = runtime_of(request)
+    async with runtime.db.write() as session:
+        await status.apply_callback(session, payload.sid, payload.status, payload.error_code)
+        await events_bus.commit(session, runtime.bus)
+    return Response(b"", status_code=204)

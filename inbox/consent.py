@@ -1,0 +1,86 @@
+"""The consent ledger: append-only records of opt-outs and opt-ins, each with its evidence.
+
+A customer's state per channel is derived from the ledger (the latest record wins), never
+stored beside it. Writes queue a `consent.changed` live event in the same transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inbox import bus as events_bus
+from inbox import store
+from inbox.events import ConsentChanged
+from inbox.models import ConsentRecord, Customer, utcnow
+
+OPT_IN, OPT_OUT = "opt_in", "opt_out"
+SOURCES = ("keyword", "staff", "twilio_21610", "import")
+
+
+def record_dict(record: ConsentRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "customer_id": record.customer_id,
+        "channel": record.channel,
+        "action": record.action,
+        "source": record.source,
+        "evidence": record.evidence or {},
+        "staff_id": record.staff_id,
+        "occurred_at": store.iso(record.occurred_at),
+        "created_at": store.iso(record.created_at),
+    }
+
+
+async def state(session: AsyncSession, customer_id: int, channel: str) -> str:
+    """opted_in | opted_out | unknown."""
+    return (await store.consent_states(session, [customer_id]))[customer_id][channel]
+
+
+async def latest(session: AsyncSession, customer_id: int, channel: str) -> ConsentRecord | None:
+    return (
+        await session.execute(
+            select(ConsentRecord)
+            .where(ConsentRecord.customer_id == customer_id, ConsentRecord.channel == channel)
+            .order_by(ConsentRecord.id.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+
+
+async def append(
+    session: AsyncSession,
+    customer: Customer,
+    *,
+    channel: str,
+    action: str,
+    source: str,
+    evidence: dict[str, Any],
+    staff_id: int | None = None,
+    occurred_at: datetime | None = None,
+) -> ConsentRecord:
+    """Adds one record and queues its live event; the caller commits."""
+    if action not in (OPT_IN, OPT_OUT) or source not in SOURCES:
+        raise ValueError(f"not a consent record: {action}/{source}")
+    record = ConsentRecord(
+        customer_id=customer.id, channel=channel, action=action, source=source, evidence=evidence,
+        staff_id=staff_id, occurred_at=occurred_at or utcnow(), created_at=utcnow(),
+    )
+    session.add(record)
+    await session.flush()
+    states = await store.consent_states(session, [customer.id])
+    conversation_id = await store.conversation_id_of(session, customer.id)
+    events_bus.record(
+        session, ConsentChanged(conversation_id, store.customer_dict(customer, states[customer.id]), record_dict(record))
+    )
+    return record
+
+
+async def history(session: AsyncSession, customer_id: int) -> list[dict[str, Any]]:
+    records = await session.execute(
+        select(ConsentRecord).where(ConsentRecord.customer_id == customer_id).order_by(ConsentRecord.id)
+    )
+    return [record_dict(r) for r in records.scalars()]

@@ -1,0 +1,169 @@
+"""Queue a reply: every check, then one committed `queued` row (the outbox). Never calls Twilio.
+
+    queue_reply(runtime, ReplyRequest) -> (message dict, created?)  or raises ReplyRefused
+
+Checks, in order: the conversation exists; a body (1–1,600 characters) or an approved template;
+the customer has not opted out of that channel; on WhatsApp a free-form body only within 24 h of
+the customer's last WhatsApp message. The sender is the number the customer last wrote to on
+that channel (sticky), so a conversation never jumps between numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from inbox import bus as events_bus
+from inbox import store
+from inbox.events import ConversationUpdated, MessageCreated
+from inbox.models import Channel, Direction, Message, MessageStatus, utcnow
+from inbox.phones import address_for
+
+MAX_BODY = 1600
+WHATSAPP_WINDOW = timedelta(hours=24)
+CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
+
+
+class ReplyRefused(Exception):
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail = status, code, detail
+
+
+@dataclass(frozen=True)
+class ReplyRequest:
+    conversation_id: int
+    staff_id: int | None
+    body: str | None = None
+    channel: str | None = None
+    content_sid: str | None = None
+    content_variables: dict[str, str] | None = None
+    idempotency_key: str | None = None
+    auto_reply: str | None = None  # set for the inbox's own HELP/STOP/START answers
+    media_urls: list[str] = field(default_factory=list)
+
+
+def check_body(body: str | None, content_sid: str | None, content_variables: Any) -> None:
+    if content_sid is not None:
+        if not CONTENT_SID.match(content_sid):
+            raise ReplyRefused(422, "invalid_template", "That template id is not valid (it starts with HX).")
+        if content_variables is not None and not (
+            isinstance(content_variables, dict) and all(isinstance(v, str) for v in content_variables.values())
+        ):
+            raise ReplyRefused(422, "invalid_template", "Template variables must be text.")
+        return
+    if body is None or not body.strip():
+        raise ReplyRefused(422, "empty_body", "Write a message before sending.")
+    if len(body) > MAX_BODY:
+        raise ReplyRefused(
+            422, "body_too_long",
+            f"This message is {len(body):,} characters long; the limit is {MAX_BODY:,}. "
+            "Shorten it or send it as two messages.",
+        )
+
+
+async def whatsapp_window_open(session, conversation_id: int) -> bool:
+    last = await store.last_inbound(session, conversation_id, Channel.WHATSAPP)
+    return last is not None and utcnow() - last.created_at < WHATSAPP_WINDOW
+
+
+async def refusal_for(session, customer, conversation_id: int, channel: str, *, is_template: bool,
+                      auto_reply: str | None) -> ReplyRefused | None:
+    """Why this message may not go to this customer now (None: it may). Used at queue and send time."""
+    consent = (await store.consent_states(session, [customer.id]))[customer.id][channel]
+    if consent == "opted_out" and auto_reply != "opt_out":  # the STOP confirmation is the one exception
+        label = "WhatsApp" if channel == Channel.WHATSAPP else "SMS"
+        who = customer.name or customer.whatsapp_profile_name or customer.phone
+        return ReplyRefused(409, "opted_out", f"{who} has opted out of {label} messages. "
+                            "They must text START before anyone can message them again.")
+    if channel == Channel.WHATSAPP and not is_template and not auto_reply and not await whatsapp_window_open(
+        session, conversation_id
+    ):
+        return ReplyRefused(409, "whatsapp_window_closed", "The customer last wrote on WhatsApp more than 24 hours "
+                            "ago, so only an approved template can be sent now.")
+    return None
+
+
+def sender_for(settings, channel: str, last_inbound: Message | None) -> tuple[str | None, str | None]:
+    """(From, MessagingServiceSid): the number the customer wrote to, inside the service if any."""
+    service = settings.twilio_messaging_service_sid
+    if last_inbound is not None:
+        return last_inbound.to_addr, service
+    fallback = settings.twilio_whatsapp_from if channel == Channel.WHATSAPP else settings.twilio_phone_number
+    return fallback, service
+
+
+async def queue_reply(runtime, request: ReplyRequest, session=None) -> tuple[dict[str, Any], bool]:
+    """Commits a queued reply and its live events; with `session`, joins the caller's transaction."""
+    if session is not None:
+        return await _queue(runtime, request, session)
+    async with runtime.db.write() as session:
+        result = await _queue(runtime, request, session)
+        await events_bus.commit(session, runtime.bus)
+    if result[1]:
+        runtime.wake_outbox()
+    return result
+
+
+async def _queue(runtime, request: ReplyRequest, session) -> tuple[dict[str, Any], bool]:
+    if request.idempotency_key and request.staff_id is not None:
+        existing = await _by_idempotency_key(session, request.staff_id, request.idempotency_key)
+        if existing is not None:
+            return store.message_dict(existing), False
+    check_body(request.body, request.content_sid, request.content_variables)
+    found = await store.conversation_with_customer(session, request.conversation_id)
+    if found is None:
+        raise ReplyRefused(404, "not_found", "There is no such conversation.")
+    conversation, customer = found
+    last_any = await store.last_inbound(session, conversation.id)
+    channel = request.channel or (last_any.channel if last_any else Channel.SMS)
+    if channel not in (Channel.SMS, Channel.WHATSAPP):
+        raise ReplyRefused(422, "invalid_channel", "channel must be sms or whatsapp.")
+    refusal = await refusal_for(session, customer, conversation.id, channel,
+                                is_template=request.content_sid is not None, auto_reply=request.auto_reply)
+    if refusal:
+        raise refusal
+    last_on_channel = last_any if last_any and last_any.channel == channel else await store.last_inbound(
+        session, conversation.id, channel
+    )
+    from_addr, _service = sender_for(runtime.settings, channel, last_on_channel)
+    now = utcnow()
+    values = {
+        "conversation_id": conversation.id,
+        "direction": Direction.OUTBOUND,
+        "channel": channel,
+        "from_addr": from_addr or "",
+        "to_addr": address_for(channel, customer.phone),
+        "body": request.body or "",
+        "media": [{"url": url, "content_type": ""} for url in request.media_urls],
+        "status": MessageStatus.QUEUED,
+        "staff_id": request.staff_id,
+        "idempotency_key": request.idempotency_key,
+        "content_sid": request.content_sid,
+        "content_variables": request.content_variables,
+        "auto_reply": request.auto_reply,
+        "next_attempt_at": now,
+    }
+    message = await store.insert_message(session, values, conflict=("staff_id", "idempotency_key")
+                                         if request.idempotency_key else None)
+    if message is None:  # the same key raced in from a double-click: answer with the first
+        await session.rollback()
+        existing = await _by_idempotency_key(session, request.staff_id, request.idempotency_key)
+        return store.message_dict(existing), False
+    await store.touch_conversation(session, conversation, message)
+    consent = (await store.consent_states(session, [customer.id]))[customer.id]
+    message_json = store.message_dict(message)
+    events_bus.record(session, MessageCreated(conversation.id, message_json))
+    events_bus.record(session, ConversationUpdated(
+        conversation.id, store.conversation_dict(conversation, customer, consent, message, None)))
+    return message_json, True
+
+
+async def _by_idempotency_key(session, staff_id: int, key: str) -> Message | None:
+    return (
+        await session.execute(select(Message).where(Message.staff_id == staff_id, Message.idempotency_key == key))
+    ).scalar_one_or_none()

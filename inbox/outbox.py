@@ -1,0 +1,300 @@
+"""The outbox worker: sends committed `queued` replies through Twilio, once each.
+
+    claim (lease) → re-check consent and the WhatsApp window → send → record the outcome
+
+- Claiming sets a lease (`claimed_until`) in a committed UPDATE; on PostgreSQL the rows are
+  picked with FOR UPDATE SKIP LOCKED, so workers on several processes never share a row.
+- Outcomes: accepted → the SID is stored and early callbacks applied; "retry" (Twilio not reached,
+  or 429) → back to the queue after a jittered exponential backoff; "ambiguous" (5xx, timeout
+  after the request left) → `needs_reconcile`; "permanent" → failed with Twilio's code and a
+  sentence for staff (21610 also records the opt-out in the consent ledger).
+- A lease that expires means a worker died mid-send: that row is ambiguous too.
+- Reconciling asks Twilio's message list whether the message exists: if so its SID is adopted,
+  if not it is queued again. So a crash or an outage never sends a reply twice or loses it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+
+import structlog
+from sqlalchemy import select, update
+
+from inbox import bus as events_bus
+from inbox import consent, outbound, status, store
+from inbox.events import MessageUpdated
+from inbox.models import Conversation, Customer, Direction, Message, MessageStatus, utcnow
+from inbox.phones import mask
+from inbox.twilio.client import OutgoingMessage, SendError, SendResult, TwilioSender
+from inbox.twilio.errors import explain
+
+log = structlog.get_logger(__name__)
+STATUS_PATH = "/webhooks/twilio/status"
+
+
+@dataclass
+class OutboxConfig:
+    batch: int = 64  # rows claimed at once
+    concurrency: int = 32  # sends in flight at once
+    lease: timedelta = timedelta(seconds=60)  # longer than a send can take (its timeout is 15 s)
+    backoff_base: float = 1.0  # seconds; doubled per attempt, with jitter
+    backoff_cap: float = 300.0
+    poll_interval: float = 1.0  # how often to look for due retries when nobody wakes us
+    reconcile_window: timedelta = timedelta(minutes=10)
+
+
+class Outbox:
+    def __init__(self, runtime, sender: TwilioSender, config: OutboxConfig | None = None) -> None:
+        self.runtime = runtime
+        self.sender = sender
+        self.config = config or OutboxConfig()
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task | None = None
+        self._limit = asyncio.Semaphore(self.config.concurrency)
+
+    # ---- life cycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="outbox")
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def stop(self, timeout: float = 20.0) -> None:
+        """Stops claiming; sends already in flight finish and are recorded."""
+        self._stopping = True
+        self._wake.set()
+        if self._task:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout)
+            except asyncio.TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                worked = await self.drain_once()
+            except Exception:
+                log.exception("outbox pass failed")
+                worked = 0
+            if worked == 0 and not self._stopping:
+                self._wake.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.config.poll_interval)
+
+    async def drain_once(self) -> int:
+        """One pass: expire dead leases, reconcile, send one batch. Returns rows handled."""
+        await self._expire_leases()
+        handled = await self._reconcile_batch()
+        ids = await self._claim(needs_reconcile=False)
+        if ids:
+            await self._send_batch(ids)
+        return handled + len(ids)
+
+    async def depth(self) -> tuple[int, float]:
+        """(queued replies, age in seconds of the oldest) for metrics."""
+        from sqlalchemy import func
+
+        async with self.runtime.db.read() as session:
+            count, oldest = (await session.execute(
+                select(func.count(Message.id), func.min(Message.created_at)).where(
+                    Message.direction == Direction.OUTBOUND, Message.status == MessageStatus.QUEUED)
+            )).one()
+        if oldest is not None and oldest.tzinfo is None:
+            from datetime import UTC
+
+            oldest = oldest.replace(tzinfo=UTC)
+        return int(count), (utcnow() - oldest).total_seconds() if oldest else 0.0
+
+    # ---- claiming -----------------------------------------------------------------------
+
+    async def _claim(self, *, needs_reconcile: bool) -> list[int]:
+        now = utcnow()
+        due = (
+            select(Message.id)
+            .where(
+                Message.direction == Direction.OUTBOUND,
+                Message.status == MessageStatus.QUEUED,
+                Message.needs_reconcile.is_(needs_reconcile),
+                Message.claimed_until.is_(None),
+                Message.next_attempt_at <= now,
+            )
+            .order_by(Message.id)
+            .limit(self.config.batch)
+        )
+        async with self.runtime.db.write() as session:
+            if session.bind.dialect.name == "postgresql":
+                due = due.with_for_update(skip_locked=True)
+            claimed = await session.execute(
+                update(Message)
+                .where(Message.id.in_(due.scalar_subquery()))
+                .values(claimed_until=now + self.config.lease, attempts=Message.attempts + 1)
+                .returning(Message.id)
+                .execution_options(synchronize_session=False)
+            )
+            ids = sorted(claimed.scalars().all())
+            await session.commit()
+        return ids
+
+    async def _expire_leases(self) -> None:
+        """A lease that ran out means its worker died mid-send: the fate of that send is unknown."""
+        async with self.runtime.db.write() as session:
+            await session.execute(
+                update(Message)
+                .where(Message.claimed_until < utcnow(), Message.status == MessageStatus.QUEUED)
+                .values(claimed_until=None, needs_reconcile=True, next_attempt_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+            await session.commit()
+
+    # ---- sending ------------------------------------------------------------------------
+
+    async def _load(self, ids: list[int]) -> list[tuple[Message, Customer]]:
+        async with self.runtime.db.read() as session:
+            rows = await session.execute(
+                select(Message, Customer)
+                .join(Conversation, Conversation.id == Message.conversation_id)
+                .join(Customer, Customer.id == Conversation.customer_id)
+                .where(Message.id.in_(ids))
+                .order_by(Message.id)
+            )
+            return [(m, c) for m, c in rows]
+
+    async def _send_batch(self, ids: list[int]) -> None:
+        rows = await self._load(ids)
+        refusals: dict[int, outbound.ReplyRefused] = {}
+        async with self.runtime.db.read() as session:
+            for message, customer in rows:  # consent and window again, just before sending
+                refusal = await outbound.refusal_for(
+                    session, customer, message.conversation_id, message.channel,
+                    is_template=message.content_sid is not None, auto_reply=message.auto_reply)
+                if refusal:
+                    refusals[message.id] = refusal
+        to_send = [(m, c) for m, c in rows if m.id not in refusals]
+        outcomes = await asyncio.gather(*(self._send_one(m) for m, _ in to_send))
+        await self._record(rows, refusals, dict(zip([m.id for m, _ in to_send], outcomes, strict=True)))
+
+    def _outgoing(self, message: Message) -> OutgoingMessage:
+        settings = self.runtime.settings
+        return OutgoingMessage(
+            to=message.to_addr,
+            from_=message.from_addr or None,
+            messaging_service_sid=settings.twilio_messaging_service_sid,
+            body=None if message.content_sid else message.body,
+            content_sid=message.content_sid,
+            content_variables=message.content_variables,
+            media_urls=[m["url"] for m in (message.media or []) if m.get("url")],
+            status_callback=settings.public_url + STATUS_PATH,
+        )
+
+    async def _send_one(self, message: Message) -> SendResult | SendError:
+        async with self._limit:
+            try:
+                return await self.sender.send(self._outgoing(message))
+            except SendError as error:
+                log.warning("send failed", message_id=message.id, kind=error.kind, code=error.code,
+                            to=mask(message.to_addr))
+                return error
+
+    async def _record(self, rows, refusals, outcomes) -> None:
+        async with self.runtime.db.write() as session:
+            for claimed, customer in rows:
+                message = await session.get(Message, claimed.id)
+                message.claimed_until = None
+                if claimed.id in refusals:
+                    self._fail(session, message, None, refusals[claimed.id].detail)
+                    continue
+                outcome = outcomes[claimed.id]
+                if isinstance(outcome, SendResult):
+                    await self._accepted(session, message, outcome)
+                elif outcome.kind == "retry":
+                    message.next_attempt_at = utcnow() + timedelta(seconds=self._backoff(message.attempts))
+                elif outcome.kind == "ambiguous":
+                    message.needs_reconcile = True
+                    message.next_attempt_at = utcnow() + timedelta(seconds=self._backoff(message.attempts))
+                else:
+                    self._fail(session, message, outcome.code, explain(outcome.code, str(outcome)))
+                    if outcome.code == 21610:
+                        await self._record_twilio_opt_out(session, message, customer)
+            await events_bus.commit(session, self.runtime.bus)
+
+    async def _accepted(self, session, message: Message, result: SendResult) -> None:
+        message.sid = result.sid
+        message.needs_reconcile = False
+        message.next_attempt_at = None
+        if result.from_ and not message.from_addr:
+            message.from_addr = result.from_
+        message.updated_at = utcnow()
+        await session.flush()
+        new_status = status.parse_status(result.status)
+        if not (new_status and status.advance(session, message, new_status, None)):
+            events_bus.record(session, MessageUpdated(message.conversation_id, store.message_dict(message)))
+        await status.apply_pending(session, message)
+
+    def _fail(self, session, message: Message, code: int | None, reason: str) -> None:
+        message.status = MessageStatus.FAILED
+        message.error_code = code
+        message.error_message = reason
+        message.next_attempt_at = None
+        message.needs_reconcile = False
+        message.updated_at = utcnow()
+        events_bus.record(session, MessageUpdated(message.conversation_id, store.message_dict(message)))
+
+    async def _record_twilio_opt_out(self, session, message: Message, customer: Customer) -> None:
+        if await consent.state(session, customer.id, message.channel) == "opted_out":
+            return
+        await consent.append(session, customer, channel=message.channel, action=consent.OPT_OUT,
+                             source="twilio_21610", evidence={"message_id": message.id, "error_code": 21610})
+
+    def _backoff(self, attempts: int) -> float:
+        delay = min(self.config.backoff_cap, self.config.backoff_base * 2 ** max(0, attempts - 1))
+        return delay * random.uniform(0.5, 1.0)  # full jitter halves stampedes after an outage
+
+    # ---- reconciling --------------------------------------------------------------------
+
+    async def _reconcile_batch(self) -> int:
+        ids = await self._claim(needs_reconcile=True)
+        if not ids:
+            return 0
+        rows = await self._load(ids)
+        async with self.runtime.db.write() as session:
+            for claimed, _customer in rows:
+                message = await session.get(Message, claimed.id)
+                message.claimed_until = None
+                try:
+                    found = await self._find_at_twilio(session, message)
+                except SendError:
+                    message.next_attempt_at = utcnow() + timedelta(seconds=self._backoff(message.attempts))
+                    continue
+                if found is not None:
+                    await self._accepted(session, message, SendResult(found["sid"], found["status"], found["from"]))
+                    log.info("reconciled: adopted the message Twilio already had", message_id=message.id)
+                else:
+                    message.needs_reconcile = False  # Twilio never got it: send it again
+                    message.next_attempt_at = utcnow()
+            await events_bus.commit(session, self.runtime.bus)
+        self.wake()
+        return len(ids)
+
+    async def _find_at_twilio(self, session, message: Message) -> dict | None:
+        since = message.created_at - timedelta(minutes=1)
+        candidates = await self.sender.list_messages(to=message.to_addr, limit=200)
+        for candidate in candidates:
+            created = candidate["date_created"]
+            if created is not None and created < since:
+                continue
+            if not str(candidate["direction"]).startswith("outbound"):
+                continue
+            if (candidate["body"] or "") != (message.body or "") and not message.content_sid:
+                continue
+            if await store.message_by_sid(session, candidate["sid"]) is not None:
+                continue  # another reply of ours
+            return candidate
+        return None

@@ -1,0 +1,64 @@
+"""Delivery status: Twilio's callbacks (and send results) applied forward-only.
+
+A late `sent` never undoes `delivered`; a repeated callback changes nothing. A callback for a SID
+the inbox has not stored yet (the send's own response is still on its way) is kept in
+pending_statuses and applied the moment the SID is recorded.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inbox import bus as events_bus
+from inbox import store
+from inbox.events import MessageUpdated
+from inbox.models import Message, MessageStatus, PendingStatus, may_move, utcnow
+from inbox.twilio.errors import explain
+
+KNOWN = {s.value for s in MessageStatus} - {MessageStatus.RECEIVED.value}
+
+
+def parse_status(raw: str) -> MessageStatus | None:
+    raw = raw.lower()
+    if raw == "scheduled":
+        return MessageStatus.ACCEPTED
+    return MessageStatus(raw) if raw in KNOWN else None
+
+
+def advance(session: AsyncSession, message: Message, status: MessageStatus, error_code: int | None) -> bool:
+    """Moves `message` forward if allowed and queues its live event; False if nothing changed."""
+    if not may_move(MessageStatus(message.status), status):
+        return False
+    message.status = status
+    if error_code:
+        message.error_code = error_code
+        message.error_message = explain(error_code)
+    message.updated_at = utcnow()
+    if status not in (MessageStatus.QUEUED,):
+        message.next_attempt_at = None
+    events_bus.record(session, MessageUpdated(message.conversation_id, store.message_dict(message)))
+    return True
+
+
+async def apply_callback(session: AsyncSession, sid: str, raw_status: str, error_code: int | None) -> bool:
+    """Applies one callback inside the caller's transaction. True if a message changed."""
+    status = parse_status(raw_status)
+    if status is None:
+        return False
+    message = await store.message_by_sid(session, sid)
+    if message is None:
+        session.add(PendingStatus(sid=sid, status=status.value, error_code=error_code))
+        return False
+    return advance(session, message, status, error_code)
+
+
+async def apply_pending(session: AsyncSession, message: Message) -> None:
+    """Replays callbacks that arrived before this message's SID was known, in arrival order."""
+    pending = (
+        await session.execute(select(PendingStatus).where(PendingStatus.sid == message.sid).order_by(PendingStatus.id))
+    ).scalars().all()
+    for item in pending:
+        advance(session, message, MessageStatus(item.status), item.error_code)
+    if pending:
+        await session.execute(delete(PendingStatus).where(PendingStatus.sid == message.sid))
