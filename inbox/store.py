@@ -99,7 +99,7 @@ async def upsert_customers(session: AsyncSession, profiles: dict[str, str | None
     """
     now = utcnow()
     rows = [{"phone": phone, "whatsapp_profile_name": name, "created_at": now} for phone, name in sorted(profiles.items())]
-    statement = _insert(session, Customer).values(rows)
+    statement = _insert(session, Customer)
     statement = statement.on_conflict_do_update(
         index_elements=["phone"],
         set_={
@@ -108,7 +108,8 @@ async def upsert_customers(session: AsyncSession, profiles: dict[str, str | None
             )
         },
     )
-    result = await session.execute(statement.returning(Customer), execution_options={"populate_existing": True})
+    # executemany ("insertmanyvalues"): one compiled statement whatever the batch size.
+    result = await session.execute(statement.returning(Customer), rows, execution_options={"populate_existing": True})
     return list(result.scalars())
 
 
@@ -121,11 +122,11 @@ async def ensure_conversations(session: AsyncSession, customer_ids: list[int]) -
     now = utcnow()
     rows = [{"customer_id": cid, "status": "open", "last_activity_at": now, "created_at": now}
             for cid in sorted(set(customer_ids))]
-    statement = _insert(session, Conversation).values(rows)
+    statement = _insert(session, Conversation)
     statement = statement.on_conflict_do_update(
         index_elements=["customer_id"], set_={"customer_id": statement.excluded.customer_id}
     )
-    result = await session.execute(statement.returning(Conversation), execution_options={"populate_existing": True})
+    result = await session.execute(statement.returning(Conversation), rows, execution_options={"populate_existing": True})
     return list(result.scalars())
 
 
@@ -163,9 +164,9 @@ async def sid_exists(session: AsyncSession, sid: str) -> bool:
 async def insert_messages(session: AsyncSession, rows: list[dict[str, Any]]) -> list[Message]:
     """Insert inbound messages in one statement; those whose SID is already stored are skipped."""
     now = utcnow()
-    statement = _insert(session, Message).values([{"created_at": now, "updated_at": now, **row} for row in rows])
-    statement = statement.on_conflict_do_nothing(index_elements=["sid"])
-    return list((await session.execute(statement.returning(Message))).scalars())
+    statement = _insert(session, Message).on_conflict_do_nothing(index_elements=["sid"])
+    rows = [{"created_at": now, "updated_at": now, **row} for row in rows]
+    return list((await session.execute(statement.returning(Message), rows)).scalars())
 
 
 async def insert_message(
