@@ -1,7 +1,13 @@
 """The one entry for inbound messages: customer, thread, message and live events, in one commit.
 
-    await handle_batch(db, bus, [payload, ...]) -> [InboundResult, ...]
-    await InboundWriter(db, bus).submit(payload) -> InboundResult   (group commit)
+    await handle_batch(runtime, [payload, ...]) -> [InboundResult, ...]
+    await InboundWriter(runtime).submit(payload) -> InboundResult   (group commit)
+
+Keywords (the whole message, as Twilio reads them): STOP and its synonyms opt the customer out of
+that channel, START and its synonyms back in, each kept in the consent ledger with the message
+as evidence; HELP, STOP and START are answered once through the outbox (unless Twilio's Advanced
+Opt-Out answers them: INBOX_KEYWORD_REPLIES=twilio). A redelivered keyword is a duplicate like
+any other message, so it is recorded and answered once.
 
 A MessageSid seen before changes nothing: the unique SID is what makes redeliveries, racing
 copies on other processes and replays of a captured request harmless. Nothing here waits on the
@@ -18,12 +24,12 @@ from dataclasses import dataclass
 import structlog
 from sqlalchemy import select
 
+from inbox import app_settings, consent, keywords, outbound, store
 from inbox import bus as events_bus
-from inbox import store
-from inbox.db import Database
+from inbox.keywords import Keyword
 from inbox.events import ConversationUpdated, MessageCreated
 from inbox.models import Conversation, Customer, Direction, Message, MessageStatus, utcnow
-from inbox.phones import channel_of, to_e164
+from inbox.phones import bare, channel_of, to_e164
 from inbox.twilio.payloads import InboundPayload
 
 log = structlog.get_logger(__name__)
@@ -40,24 +46,27 @@ class InboundResult:
 DUPLICATE = InboundResult(duplicate=True)
 
 
-async def handle(db: Database, bus: events_bus.Bus, payload: InboundPayload) -> InboundResult:
-    return (await handle_batch(db, bus, [payload]))[0]
+async def handle(runtime, payload: InboundPayload) -> InboundResult:
+    return (await handle_batch(runtime, [payload]))[0]
 
 
-async def handle_batch(db: Database, bus: events_bus.Bus, payloads: list[InboundPayload]) -> list[InboundResult]:
+async def handle_batch(runtime, payloads: list[InboundPayload]) -> list[InboundResult]:
     """Stores every new message of `payloads` in one transaction; results in the same order."""
     first_by_sid: dict[str, InboundPayload] = {}
     for payload in payloads:
         first_by_sid.setdefault(payload.sid, payload)
     results: dict[str, InboundResult] = {}
-    async with db.write() as session:
+    replies_queued = False
+    async with runtime.db.write() as session:
         known = set(
             (await session.execute(select(Message.sid).where(Message.sid.in_(list(first_by_sid))))).scalars()
         )
         fresh = [p for sid, p in first_by_sid.items() if sid not in known]
         if fresh:
-            results = await _store(session, fresh)
-            await events_bus.commit(session, bus)
+            results, replies_queued = await _store(runtime, session, fresh)
+            await events_bus.commit(session, runtime.bus)
+    if replies_queued:
+        runtime.wake_outbox()
     # Later copies of a SID within the batch, and SIDs stored before, are duplicates.
     answered: set[str] = set()
     ordered = []
@@ -68,7 +77,7 @@ async def handle_batch(db: Database, bus: events_bus.Bus, payloads: list[Inbound
     return ordered
 
 
-async def _store(session, payloads: list[InboundPayload]) -> dict[str, InboundResult]:
+async def _store(runtime, session, payloads: list[InboundPayload]) -> tuple[dict[str, InboundResult], bool]:
     phones = {p.sid: to_e164(p.from_addr) for p in payloads}
     profile_by_phone: dict[str, str | None] = {}
     for p in payloads:  # the newest WhatsApp name wins
@@ -94,28 +103,79 @@ async def _store(session, payloads: list[InboundPayload]) -> dict[str, InboundRe
     # Copies racing on another process lose here (ON CONFLICT DO NOTHING) and count as duplicates.
     inserted = sorted(await store.insert_messages(session, rows), key=lambda m: m.id)
     if not inserted:
-        return {}
+        return {}, False
     touched: dict[int, tuple[Conversation, Message]] = {}
     for message in inserted:
         conversation = next(c for c in conversations.values() if c.id == message.conversation_id)
         await store.touch_conversation(session, conversation, message)
         touched[conversation.id] = (conversation, message)
     customer_by_id = {c.id: c for c in customers.values()}
-    consent = await store.consent_states(session, [conversation.customer_id for conversation, _ in touched.values()])
+    policy = await app_settings.keyword_policy(session, runtime.settings)
+    payload_by_sid = {p.sid: p for p in payloads}
+    keyword_messages = []
     for message in inserted:
+        keyword = _keyword_of(payload_by_sid[message.sid], policy)
+        if keyword is not None:
+            message.keyword = keyword.value
+            keyword_messages.append((message, keyword))
+        elif keywords.is_probable_opt_out(message.body, policy.words):
+            message.probable_opt_out = True
         events_bus.record(session, MessageCreated(message.conversation_id, store.message_dict(message)))
-    for conversation, last in touched.values():
+    replies_queued = False
+    for message, keyword in keyword_messages:
+        customer = customer_by_id[next(c.customer_id for c in conversations.values() if c.id == message.conversation_id)]
+        replies_queued |= await _apply_keyword(runtime, session, policy, message, customer, keyword)
+    consent = await store.consent_states(session, [conversation.customer_id for conversation, _ in touched.values()])
+    for conversation, _ in touched.values():
         customer: Customer = customer_by_id[conversation.customer_id]
+        last = await session.get(Message, conversation.last_message_id)  # an answer may follow the message
         events_bus.record(session, ConversationUpdated(
             conversation.id, store.conversation_dict(conversation, customer, consent[customer.id], last, None)))
-    return {m.sid: InboundResult(False, m.id, m.conversation_id) for m in inserted}
+    return {m.sid: InboundResult(False, m.id, m.conversation_id) for m in inserted}, replies_queued
+
+
+_OPT_OUT_TYPES = {"STOP": Keyword.OPT_OUT, "START": Keyword.OPT_IN, "HELP": Keyword.HELP}
+
+
+def _keyword_of(payload: InboundPayload, policy: app_settings.KeywordPolicy) -> Keyword | None:
+    """Twilio's own reading (OptOutType, with Advanced Opt-Out) first, then the inbox's."""
+    if payload.opt_out_type in _OPT_OUT_TYPES:
+        return _OPT_OUT_TYPES[payload.opt_out_type]
+    return keywords.classify(payload.body, policy.words)
+
+
+async def _apply_keyword(runtime, session, policy, message: Message, customer: Customer, keyword: Keyword) -> bool:
+    """Consent and the one automatic answer for a keyword message; True if an answer was queued."""
+    evidence = {"message_sid": message.sid, "message_id": message.id, "body": message.body[:160]}
+    current = await consent.state(session, customer.id, message.channel)
+    if keyword is Keyword.OPT_OUT:
+        if current != "opted_out":
+            await consent.append(session, customer, channel=message.channel, action=consent.OPT_OUT,
+                                 source="keyword", evidence=evidence)
+    elif keyword is Keyword.OPT_IN:
+        if current == "opted_out" and not keywords.reverses_opt_out(message.body, bare(message.to_addr), policy.words):
+            return False  # e.g. YES on a toll-free number: not an opt-in there, just a message
+        if current != "opted_in":
+            await consent.append(session, customer, channel=message.channel, action=consent.OPT_IN,
+                                 source="keyword", evidence=evidence)
+    if not policy.inbox_replies:
+        return False
+    request = outbound.ReplyRequest(
+        conversation_id=message.conversation_id, staff_id=None, body=policy.answer(keyword),
+        channel=message.channel, auto_reply=keyword.value,
+    )
+    try:
+        await outbound.queue_reply(runtime, request, session=session)
+    except outbound.ReplyRefused:
+        return False  # e.g. HELP from someone who opted out: nothing may be sent to them
+    return True
 
 
 class InboundWriter:
     """Group commit for the webhook: whoever arrives while a transaction is open joins the next one."""
 
-    def __init__(self, db: Database, bus: events_bus.Bus, max_batch: int = MAX_BATCH) -> None:
-        self.db, self.bus, self.max_batch = db, bus, max_batch
+    def __init__(self, runtime, max_batch: int = MAX_BATCH) -> None:
+        self.runtime, self.max_batch = runtime, max_batch
         self._queue: asyncio.Queue[tuple[InboundPayload, asyncio.Future]] = asyncio.Queue()
         self._task: asyncio.Task | None = None
 
@@ -133,7 +193,7 @@ class InboundWriter:
 
     async def submit(self, payload: InboundPayload) -> InboundResult:
         if self._task is None:  # not started (a script, a test): no batching
-            return await handle(self.db, self.bus, payload)
+            return await handle(self.runtime, payload)
         future = asyncio.get_running_loop().create_future()
         await self._queue.put((payload, future))
         return await future
@@ -144,7 +204,7 @@ class InboundWriter:
             while len(batch) < self.max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
-                results = await handle_batch(self.db, self.bus, [payload for payload, _ in batch])
+                results = await handle_batch(self.runtime, [payload for payload, _ in batch])
             except Exception:
                 log.exception("inbound batch failed; retrying its webhooks one by one", size=len(batch))
                 await self._one_by_one(batch)
@@ -157,7 +217,7 @@ class InboundWriter:
         """One bad webhook must not fail the others that shared its transaction."""
         for payload, future in batch:
             try:
-                result = await handle(self.db, self.bus, payload)
+                result = await handle(self.runtime, payload)
             except Exception as exc:
                 if not future.done():
                     future.set_exception(exc)

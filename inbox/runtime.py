@@ -37,7 +37,7 @@ class Runtime:
         )
 
     def __post_init__(self) -> None:
-        self.ingest = InboundWriter(self.db, self.bus)
+        self.ingest = InboundWriter(self)
 
     async def start(self) -> None:
         await self.bus.start()

@@ -56,6 +56,10 @@ def message_dict(message: Message) -> dict[str, Any]:
         "error_code": message.error_code,
         "error_message": message.error_message,
         "staff_id": message.staff_id,
+        "keyword": message.keyword,  # inbound: opt_out | opt_in | help when the whole message was one
+        "probable_opt_out": bool(message.probable_opt_out),  # inbound: reads like "please stop texting me"
+        "auto_reply": message.auto_reply,  # outbound: the inbox's own answer to a keyword
+        "content_sid": message.content_sid,
         "created_at": iso(message.created_at),
         "updated_at": iso(message.updated_at),
     }

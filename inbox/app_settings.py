@@ -1,0 +1,61 @@
+"""Settings managers edit in the app, kept in the database, with the environment as defaults.
+
+    await keyword_policy(session, settings) -> KeywordPolicy   (answers, words, who replies)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inbox.keywords import Keyword, KeywordSet
+from inbox.models import AppSetting, utcnow
+from inbox.store import _insert
+
+KEYWORD_TEXTS = "keyword_texts"  # {"help": str, "opt_out": str, "opt_in": str}
+EXTRA_KEYWORDS = "extra_keywords"  # {"opt_out": [...], "opt_in": [...], "help": [...]}
+LAST_WEBHOOK_AT = "last_webhook_at"
+LAST_TWILIO_ERROR = "last_twilio_error"
+
+
+async def get(session: AsyncSession, key: str, default: Any = None) -> Any:
+    value = await session.scalar(select(AppSetting.value).where(AppSetting.key == key))
+    return default if value is None else value
+
+
+async def put(session: AsyncSession, key: str, value: Any) -> None:
+    statement = _insert(session, AppSetting).values(key=key, value=value, updated_at=utcnow())
+    statement = statement.on_conflict_do_update(index_elements=["key"], set_={"value": value, "updated_at": utcnow()})
+    await session.execute(statement)
+
+
+@dataclass(frozen=True)
+class KeywordPolicy:
+    words: KeywordSet
+    answers: dict[Keyword, str]
+    inbox_replies: bool  # False: Twilio's Advanced Opt-Out answers; the inbox only records consent
+
+    def answer(self, keyword: Keyword) -> str:
+        return self.answers[keyword]
+
+
+async def keyword_policy(session: AsyncSession, settings) -> KeywordPolicy:
+    rows = dict(
+        (await session.execute(
+            select(AppSetting.key, AppSetting.value).where(AppSetting.key.in_([KEYWORD_TEXTS, EXTRA_KEYWORDS]))
+        )).all()
+    )
+    texts = rows.get(KEYWORD_TEXTS) or {}
+    extra = rows.get(EXTRA_KEYWORDS) or {}
+    words = KeywordSet.default().with_extra(
+        opt_out=extra.get("opt_out", ()), opt_in=extra.get("opt_in", ()), help=extra.get("help", ())
+    )
+    answers = {
+        Keyword.HELP: texts.get("help") or settings.default_help_text(),
+        Keyword.OPT_OUT: texts.get("opt_out") or settings.default_stop_text(),
+        Keyword.OPT_IN: texts.get("opt_in") or settings.default_start_text(),
+    }
+    return KeywordPolicy(words, answers, settings.keyword_replies == "inbox")
