@@ -11,6 +11,9 @@ import structlog
 
 def configure_logging(level: int = logging.INFO) -> None:
     logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level)
+    # Request lines of our own HTTP clients (the sandbox's callbacks, Twilio calls) are noise here.
+    for name in ("httpx", "httpcore", "twilio.http_client", "twilio.async_http_client"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -48,6 +48,8 @@ class Runtime:
             self.outbox = Outbox(self, self.sender, self.outbox_config)
             if self.run_outbox:
                 self.outbox.start()
+        if on_start := self.extras.get("on_start"):
+            self.extras["on_start_task"] = on_start()
 
     async def stop(self) -> None:
         """Graceful: stop taking work, let in-flight sends finish and be recorded, then close."""

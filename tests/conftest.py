@@ -122,14 +122,18 @@ def serve():
 
     started: list[ThreadServer] = []
 
-    def start(settings_or_url, **overrides) -> ThreadServer:
+    def start(settings_or_url, runtime_options: dict | None = None, **overrides) -> ThreadServer:
         port = free_port()
         if isinstance(settings_or_url, str):
             overrides.setdefault("INBOX_PUBLIC_URL", f"http://127.0.0.1:{port}")
             settings = make_settings(settings_or_url, **overrides)
         else:
             settings = settings_or_url
-        server = ThreadServer(create_app(settings), port=port)
+        from inbox.runtime import Runtime
+
+        runtime = Runtime.build(settings, **(runtime_options or {}))
+        server = ThreadServer(create_app(settings, runtime=runtime), port=port)
+        server.runtime = runtime
         server.settings = settings
         started.append(server.start())
         return server

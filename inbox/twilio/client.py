@@ -28,7 +28,8 @@ from inbox.twilio.errors import PERMANENT, RATE_LIMITED
 SEND_TIMEOUT = 15.0
 
 # twilio-python logs every request's form (message bodies, numbers) at INFO: not in our logs.
-logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
+for _name in ("twilio.http_client", "twilio.async_http_client"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,170 @@
+"""`inbox demo`: the whole product on SQLite with the built-in Twilio sandbox, no network needed.
+
+One process serves the inbox, the sandbox's REST API (mounted at /2010-04-01, which is where
+TWILIO_API_BASE_URL points, so replies take the same official-client path real Twilio would)
+and /dev/phone, a page where you play a customer. Demo staff and a few conversations are seeded
+on start; the URL and the logins are printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from litestar import Request, Response, asgi, get, post
+from litestar.response import Template
+from litestar.types import Receive, Scope, Send
+
+from inbox.settings import load_settings
+from inbox.twilio.sandbox import SandboxConfig, TwilioSandbox
+
+DEMO_STAFF = (("reception@demo.test", "receptionist", "Rita Reception"), ("manager@demo.test", "manager", "Manu Manager"))
+SMS_NUMBERS = ["+15005550006", "+15005550007"]
+WHATSAPP_NUMBER = "whatsapp:+14155238886"
+SEED = (
+    ("+14155550123", SMS_NUMBERS[0], "Hi, is my phone repair ready? It's the cracked screen.", None),
+    ("whatsapp:+5511912345678", WHATSAPP_NUMBER, "Olá! Can I book a cleaning for Friday morning?", "Ana Souza"),
+    ("+447700900456", SMS_NUMBERS[1], "Running 10 minutes late for my 3pm, sorry!", None),
+)
+
+
+def _hex(n: int) -> str:
+    return secrets.token_hex(n // 2)
+
+
+def demo_settings(port: int, host: str, folder: Path):
+    public = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    return load_settings(
+        _env_file=None,
+        INBOX_DATABASE_URL=f"sqlite+aiosqlite:///{folder / 'inbox-demo.db'}",
+        INBOX_PUBLIC_URL=public,
+        INBOX_SECRET_KEY=secrets.token_urlsafe(32),
+        INBOX_BUSINESS_NAME="Demo Repairs",
+        TWILIO_ACCOUNT_SID="AC" + _hex(32),
+        TWILIO_AUTH_TOKEN=_hex(32),
+        TWILIO_MESSAGING_SERVICE_SID="MG" + _hex(32),
+        TWILIO_PHONE_NUMBER=SMS_NUMBERS[0],
+        TWILIO_WHATSAPP_FROM=WHATSAPP_NUMBER,
+        TWILIO_API_BASE_URL=public,
+    )
+
+
+def phone_handlers(sandbox: TwilioSandbox, settings) -> list:
+    """The customer's side: /dev/phone and its two JSON routes (demo only, no staff login)."""
+
+    @get("/dev/phone")
+    async def phone_page() -> Template:
+        return Template("phone.html", context={
+            "business_name": settings.business_name,
+            "numbers": SMS_NUMBERS + [WHATSAPP_NUMBER],
+        })
+
+    @get("/dev/phone/messages")
+    async def phone_messages(request: Request) -> dict[str, Any]:
+        number = request.query_params.get("number", "")
+        messages = sandbox.conversation_with(number) if number else []
+        return {"messages": [
+            {"sid": m["sid"], "direction": "in" if m["direction"] == "inbound" else "out", "from": m["from"],
+             "to": m["to"], "body": m["body"], "status": m["status"], "date": m["date_created"]}
+            for m in messages
+        ]}
+
+    @post("/dev/phone/send", status_code=200)
+    async def phone_send(data: dict[str, str]) -> Response:
+        number = str(data.get("number", "")).strip()
+        channel = data.get("channel", "sms")
+        to = str(data.get("to", SMS_NUMBERS[0]))
+        body = str(data.get("body", ""))
+        if not number.startswith("+") or not number[1:].isdigit() or not body.strip():
+            return Response({"error": "invalid", "detail": "Pick an E.164 number such as +14155550199 and type a message."},
+                            status_code=422)
+        if channel == "whatsapp":
+            number, to = "whatsapp:" + number, WHATSAPP_NUMBER
+        result = await sandbox.receive_from_customer(from_=number, to=to, body=body[:1600],
+                                                     profile_name="Demo customer" if channel == "whatsapp" else None)
+        return Response({"sid": result["sid"], "webhook_status": result["webhook_status"]})
+
+    return [phone_page, phone_messages, phone_send]
+
+
+def sandbox_mount(sandbox: TwilioSandbox):
+    @asgi("/2010-04-01", is_mount=True, copy_scope=True)
+    async def twilio_api(scope: Scope, receive: Receive, send: Send) -> None:
+        scope = {**scope, "path": "/2010-04-01" + scope["path"], "root_path": ""}
+        await sandbox.app(scope, receive, send)
+
+    return twilio_api
+
+
+async def seed(runtime, sandbox: TwilioSandbox, base_url: str) -> None:
+    """Waits for the server to answer, then plays the first customers' messages through the sandbox
+    and answers one of them, so the inbox opens on a lived-in morning."""
+    import httpx
+    from sqlalchemy import select
+
+    from inbox import outbound, store
+    from inbox.models import Customer, Staff
+
+    async with httpx.AsyncClient() as client:
+        for _ in range(200):
+            try:
+                if (await client.get(base_url + "/healthz")).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.05)
+    for from_, to, body, name in SEED:
+        await sandbox.receive_from_customer(from_=from_, to=to, body=body, profile_name=name)
+    async with runtime.db.read() as session:
+        reception = await session.scalar(select(Staff.id).where(Staff.email == DEMO_STAFF[0][0]))
+        customer_id = await session.scalar(select(Customer.id).where(Customer.phone == SEED[0][0]))
+        conversation_id = await store.conversation_id_of(session, customer_id)
+    await outbound.queue_reply(runtime, outbound.ReplyRequest(
+        conversation_id=conversation_id, staff_id=reception,
+        body="Hi! Yes, it's ready: the new screen is on. We're open until 6pm today."))
+
+
+def run_demo(port: int = 8000, host: str = "127.0.0.1") -> None:
+    from inbox import accounts
+    from inbox.cli import run_server
+    from inbox.db import Database, migrate
+    from inbox.runtime import Runtime
+
+    folder = Path(tempfile.mkdtemp(prefix="inbox-demo-"))
+    settings = demo_settings(port, host, folder)
+    migrate(settings.database_url)
+    passwords = {email: secrets.token_urlsafe(9) for email, _, _ in DEMO_STAFF}
+
+    async def create_staff() -> None:
+        db = Database(settings.database_url)
+        async with db.write() as session:
+            for email, role, name in DEMO_STAFF:
+                await accounts.add_staff(session, email, passwords[email], role, name)
+            await session.commit()
+        await db.dispose()
+
+    asyncio.run(create_staff())
+    sandbox = TwilioSandbox(SandboxConfig(
+        account_sid=settings.twilio_account_sid,
+        auth_token=settings.twilio_auth_token,
+        service_numbers={settings.twilio_messaging_service_sid: SMS_NUMBERS + [WHATSAPP_NUMBER]},
+        inbound_webhook_url=settings.public_url + "/webhooks/twilio/inbound",
+        callback_delays=(0.6, 1.2),  # slow enough to watch the ticks move
+    ))
+    runtime = Runtime.build(settings)
+    runtime.extras["sandbox"] = sandbox
+    runtime.extras["on_start"] = lambda: asyncio.create_task(seed(runtime, sandbox, settings.public_url))
+
+    print(f"""
+  The inbox demo is running: {settings.public_url}/
+  Sign in as  {DEMO_STAFF[0][0]}  password {passwords[DEMO_STAFF[0][0]]}   (receptionist)
+          or  {DEMO_STAFF[1][0]}  password {passwords[DEMO_STAFF[1][0]]}   (manager)
+  Play a customer at {settings.public_url}/dev/phone  (text HELP, STOP, START, or anything)
+  Everything stays on this machine: Twilio is the built-in sandbox. Data: {folder}
+  Ctrl+C to stop.
+""", flush=True)
+    run_server(settings, host, port, runtime=runtime,
+               extra_handlers=[sandbox_mount(sandbox), *phone_handlers(sandbox, settings)])
