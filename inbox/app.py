@@ -61,6 +61,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None, extra_handler
             webhooks.status_webhook,
             health.healthz,
             health.readyz,
+            health.metrics,
             auth.login_page,
             auth.login,
             auth.logout,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -22,6 +23,7 @@ import structlog
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox import metrics
 from inbox.events import LiveEvent
 from inbox.models import Event, utcnow
 
@@ -70,8 +72,10 @@ async def commit(session: AsyncSession, bus: "Bus") -> list[Frame]:
         ]
     await session.commit()
     if frames:
+        started = time.perf_counter()
         try:
             await bus.publish(frames)
+            metrics.publish_seconds.observe(time.perf_counter() - started)
         except Exception:  # committed is committed: sockets catch up from the table on reconnect
             log.exception("event publish failed", first_event_id=frames[0].id)
     return frames

@@ -25,7 +25,7 @@ import structlog
 from sqlalchemy import select, update
 
 from inbox import bus as events_bus
-from inbox import consent, outbound, status, store
+from inbox import consent, metrics, outbound, status, store
 from inbox.events import MessageUpdated
 from inbox.models import Conversation, Customer, Direction, Message, MessageStatus, utcnow
 from inbox.phones import mask
@@ -197,8 +197,11 @@ class Outbox:
     async def _send_one(self, message: Message) -> SendResult | SendError:
         async with self._limit:
             try:
-                return await self.sender.send(self._outgoing(message))
+                result = await self.sender.send(self._outgoing(message))
+                metrics.sends.labels("accepted", "").inc()
+                return result
             except SendError as error:
+                metrics.sends.labels(error.kind, str(error.code or "")).inc()
                 log.warning("send failed", message_id=message.id, kind=error.kind, code=error.code,
                             to=mask(message.to_addr))
                 return error

@@ -12,7 +12,9 @@ from litestar import Request, Response, Router, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery
 
-from inbox import outbound, store
+from inbox import bus as events_bus
+from inbox import consent, outbound, store
+from inbox.models import Customer
 from inbox.accounts import StaffMember
 from inbox.web.auth import api_staff, runtime_of
 from inbox.web.errors import ApiError
@@ -87,6 +89,49 @@ async def send_reply(request: Request, staff: Staff, conversation_id: FromPath[i
     return Response(message, status_code=202, headers={"Idempotent-Replayed": "false" if created else "true"})
 
 
+@get("/customers/{customer_id:int}/consent")
+async def customer_consent(request: Request, staff: Staff, customer_id: FromPath[int]) -> dict[str, Any]:
+    """The customer's consent records, oldest first, and the state derived from them."""
+    async with runtime_of(request).db.read() as session:
+        customer = await session.get(Customer, customer_id)
+        if customer is None:
+            raise ApiError(404, "not_found", "There is no such customer.")
+        records = await consent.history(session, customer_id)
+        states = (await store.consent_states(session, [customer_id]))[customer_id]
+    return {"customer_id": customer_id, "consent": states, "records": records}
+
+
+@post("/customers/{customer_id:int}/consent", status_code=201)
+async def record_consent(request: Request, staff: Staff, customer_id: FromPath[int]) -> dict[str, Any]:
+    """Staff record a verbal opt-out or opt-in, with a note. Undoing a customer's own STOP needs a manager."""
+    try:
+        payload = msgspec.json.decode(await request.body())
+    except msgspec.DecodeError:
+        raise ApiError(400, "invalid_json", "The request body must be JSON.") from None
+    channel, action = payload.get("channel"), payload.get("action")
+    note = str(payload.get("note") or "").strip()
+    if channel not in ("sms", "whatsapp") or action not in (consent.OPT_IN, consent.OPT_OUT):
+        raise ApiError(422, "invalid_consent", "channel must be sms or whatsapp, action opt_in or opt_out.")
+    if not note or len(note) > 1000:
+        raise ApiError(422, "note_required", "Write a short note saying how the customer asked (1 to 1,000 characters).")
+    runtime = runtime_of(request)
+    async with runtime.db.write() as session:
+        customer = await session.get(Customer, customer_id)
+        if customer is None:
+            raise ApiError(404, "not_found", "There is no such customer.")
+        latest = await consent.latest(session, customer_id, channel)
+        if latest is not None and latest.action == action:
+            raise ApiError(409, "unchanged", f"The customer is already {'opted out' if action == consent.OPT_OUT else 'opted in'}.")
+        if action == consent.OPT_IN and latest is not None and latest.source == "keyword" and not staff.is_manager:
+            raise ApiError(403, "needs_manager", "The customer opted out by texting STOP. Only a manager can record "
+                                                 "that they asked to be messaged again.")
+        record = await consent.append(session, customer, channel=channel, action=action, source="staff",
+                                      evidence={"staff_id": staff.id, "staff_email": staff.email, "note": note},
+                                      staff_id=staff.id)
+        await events_bus.commit(session, runtime.bus)
+    return consent.record_dict(record)
+
+
 @get("/me")
 async def me(staff: Staff) -> dict[str, Any]:
     return {"id": staff.id, "email": staff.email, "name": staff.name, "role": staff.role}
@@ -95,6 +140,6 @@ async def me(staff: Staff) -> dict[str, Any]:
 def api_router(extra_handlers: list | None = None) -> Router:
     return Router(
         path="/api",
-        route_handlers=[list_conversations, get_conversation, mark_read, send_reply, me, *(extra_handlers or [])],
+        route_handlers=[list_conversations, get_conversation, mark_read, send_reply, customer_consent, record_consent, me, *(extra_handlers or [])],
         dependencies={"staff": Provide(api_staff)},
     )

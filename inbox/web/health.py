@@ -6,6 +6,7 @@ import asyncio
 
 from litestar import Request, Response, get
 
+from inbox import metrics as m
 from inbox.web.auth import runtime_of
 
 
@@ -28,3 +29,16 @@ async def readyz(request: Request) -> Response:
             checks[name] = f"unavailable: {type(exc).__name__}"
     ready = all(value == "ok" for value in checks.values())
     return Response({"status": "ready" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503)
+
+
+@get("/metrics")
+async def metrics(request: Request) -> Response:
+    runtime = runtime_of(request)
+    if runtime.outbox is not None:
+        try:
+            depth, oldest = await runtime.outbox.depth()
+            m.outbox_depth.set(depth)
+            m.outbox_oldest.set(oldest)
+        except Exception:  # the scrape still answers; the gauges keep their last values
+            pass
+    return Response(m.exposition(), media_type="text/plain; version=0.0.4; charset=utf-8")

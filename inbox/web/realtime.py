@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
-from inbox import store
+from inbox import metrics, store
 from inbox.bus import frame_text
 from inbox.web.auth import identify, runtime_of
 
@@ -48,6 +48,7 @@ async def live_events(socket: WebSocket) -> None:
         await socket.close(code=CLOSE_FORBIDDEN)  # before accept: the browser sees an HTTP 403
         return
     subscription = runtime.bus.subscribe()
+    metrics.open_sockets.inc()
     try:
         await socket.accept()
         sent_upto = await _replay(socket, _after(socket))
@@ -62,6 +63,7 @@ async def live_events(socket: WebSocket) -> None:
         pass
     finally:
         runtime.bus.unsubscribe(subscription)
+        metrics.open_sockets.dec()
 
 
 async def _replay(socket: WebSocket, after: int | None) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from litestar import Request, Response, post
 
 from inbox import bus as events_bus
-from inbox import status
+from inbox import metrics, status
 from inbox.twilio.payloads import Form, PayloadError, parse_inbound, parse_status
 from inbox.twilio.signature import signed_url
 from inbox.web.auth import runtime_of
@@ -40,12 +40,15 @@ def twiml(document: str = EMPTY_TWIML) -> Response:
 async def inbound_webhook(request: Request) -> Response:
     form = await verified_form(request)
     if form is None:
+        metrics.webhooks.labels("inbound", "rejected").inc()
         return forbidden()
     try:
         payload = parse_inbound(form)
     except PayloadError as exc:
+        metrics.webhooks.labels("inbound", "invalid").inc()
         return Response(f"{exc}\n", status_code=400, media_type="text/plain")
-    await runtime_of(request).ingest.submit(payload)
+    result = await runtime_of(request).ingest.submit(payload)
+    metrics.webhooks.labels("inbound", "duplicate" if result.duplicate else "stored").inc()
     return twiml()
 
 
@@ -54,7 +57,9 @@ async def status_webhook(request: Request) -> Response:
     """Delivery status for a reply; forward-only, so late or repeated callbacks change nothing."""
     form = await verified_form(request)
     if form is None:
+        metrics.webhooks.labels("status", "rejected").inc()
         return forbidden()
+    metrics.webhooks.labels("status", "stored").inc()
     try:
         payload = parse_status(form)
     except PayloadError as exc:
