@@ -1,0 +1,221 @@
+"""Replies through the outbox to the Twilio sandbox, over real HTTP with the official client."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from tests.support.db import rows, scalar
+from tests.support.live import open_socket, read_until
+from tests.support.sandbox import SERVICE_SID, FAST_OUTBOX, sandbox_settings, start_sandbox, wait_for
+from tests.support.staff import create_staff, issue_token
+from tests.support.twilio import AUTH_TOKEN, post_twilio, signature_for
+
+CUSTOMER = "+14155550123"
+
+
+@pytest.fixture
+def wired(serve, database_url):
+    sandbox, sandbox_server = start_sandbox()
+    inbox = serve(database_url, runtime_options={"outbox_config": FAST_OUTBOX}, **sandbox_settings(sandbox_server.url))
+    sandbox.config.inbound_webhook_url = inbox.url + "/webhooks/twilio/inbound"
+    create_staff(database_url, "reception@example.com")
+    token = issue_token(database_url, "reception@example.com")
+    api = httpx.Client(base_url=inbox.url, headers={"Authorization": f"Bearer {token}"}, timeout=15)
+    yield type("Wired", (), {"inbox": inbox, "sandbox": sandbox, "api": api, "db": database_url, "token": token})
+    api.close()
+    sandbox_server.stop()
+    asyncio.run(sandbox.aclose())
+
+
+def customer_writes(wired, body: str, *, from_: str = CUSTOMER, to: str = "+15005550007", **extra) -> int:
+    result = asyncio.run(wired.sandbox.receive_from_customer(from_=from_, to=to, body=body, **extra))
+    assert result["webhook_status"] == 200, result
+    return scalar(wired.db, "SELECT c.id FROM conversations c JOIN customers cu ON cu.id = c.customer_id "
+                            "WHERE cu.phone = :phone", phone=from_.removeprefix("whatsapp:"))
+
+
+def reply(wired, conversation_id: int, body: str | None = "Your repair is ready.", **fields) -> httpx.Response:
+    headers = fields.pop("headers", {})
+    payload = {"body": body, **fields} if body is not None else fields
+    return wired.api.post(f"/api/conversations/{conversation_id}/messages", json=payload, headers=headers)
+
+
+def message_status(wired, message_id: int) -> str:
+    return scalar(wired.db, "SELECT status FROM messages WHERE id = :id", id=message_id)
+
+
+def sent_to(wired, number: str) -> list[dict]:
+    return [m for m in wired.sandbox.conversation_with(number) if m["direction"] == "outbound-api"]
+
+
+def test_reply_goes_out_from_the_number_the_customer_wrote_to(wired) -> None:
+    conversation_id = customer_writes(wired, "Is my phone fixed?", to="+15005550007")
+    response = reply(wired, conversation_id)
+    assert response.status_code == 202
+    message = response.json()
+    assert message["status"] == "queued" and message["direction"] == "outbound" and message["sid"] is None
+    wait_for(lambda: message_status(wired, message["id"]) == "delivered", message="delivered")
+    [sent] = sent_to(wired, CUSTOMER)
+    assert sent["from"] == "+15005550007"  # not the pool's first number: the one they wrote to
+    assert sent["messaging_service_sid"] == SERVICE_SID
+    assert sent["body"] == "Your repair is ready."
+    assert scalar(wired.db, "SELECT sid FROM messages WHERE id = :id", id=message["id"]) == sent["sid"]
+
+
+def test_whatsapp_reply_is_sticky_too_and_ticks_arrive_live(wired) -> None:
+    conversation_id = customer_writes(wired, "Olá!", from_="whatsapp:+5511912345678", to="whatsapp:+14155238886",
+                                      profile_name="Ana")
+    with open_socket(wired.inbox.url, token=wired.token) as socket:
+        message = reply(wired, conversation_id, "Bom dia, Ana!").json()
+        assert message["channel"] == "whatsapp"
+        seen = []
+        read_until(socket, lambda e: e["type"] == "message.updated" and e["data"]["message"]["id"] == message["id"]
+                   and seen.append(e["data"]["message"]["status"]) is None and seen[-1] == "delivered")
+    assert seen[-1] == "delivered" and "sent" in seen
+    [sent] = sent_to(wired, "+5511912345678")
+    assert sent["from"] == "whatsapp:+14155238886" and sent["to"] == "whatsapp:+5511912345678"
+
+
+def test_callbacks_out_of_order_and_repeated_never_move_back(wired) -> None:
+    conversation_id = customer_writes(wired, "Hello")
+    message = reply(wired, conversation_id).json()
+    wait_for(lambda: message_status(wired, message["id"]) == "delivered", message="delivered")
+    sid = scalar(wired.db, "SELECT sid FROM messages WHERE id = :id", id=message["id"])
+    events_before = scalar(wired.db, "SELECT count(*) FROM events")
+    for late in ("sent", "queued", "delivered", "sending"):
+        assert post_twilio(wired.inbox.url, "status_callback", path="/webhooks/twilio/status", MessageSid=sid,
+                           SmsSid=sid, MessageStatus=late, SmsStatus=late).status_code == 204
+    assert message_status(wired, message["id"]) == "delivered"
+    assert scalar(wired.db, "SELECT count(*) FROM events") == events_before
+
+
+def test_callback_for_an_unknown_sid_is_kept_and_applied_later(wired) -> None:
+    # Twilio's callback can beat the send's own response; it must not be lost.
+    conversation_id = customer_writes(wired, "Hello")
+    wired.sandbox.set_delay(0.5)  # the create answer comes late; callbacks go out before it
+    message = reply(wired, conversation_id).json()
+    wait_for(lambda: message_status(wired, message["id"]) == "delivered", message="delivered after pending")
+    assert scalar(wired.db, "SELECT count(*) FROM pending_statuses") == 0
+
+
+def test_forged_status_callback_is_refused(wired) -> None:
+    response = post_twilio(wired.inbox.url, "status_callback", path="/webhooks/twilio/status", signature="forged")
+    assert response.status_code == 403
+
+
+def test_429_twice_then_success_sends_one_message(wired) -> None:
+    conversation_id = customer_writes(wired, "Hello")
+    wired.sandbox.fail_next(429, 20429, times=2, message="Too Many Requests")
+    message = reply(wired, conversation_id).json()
+    wait_for(lambda: message_status(wired, message["id"]) == "delivered", message="delivered after 429s")
+    assert len(sent_to(wired, CUSTOMER)) == 1
+    assert scalar(wired.db, "SELECT attempts FROM messages WHERE id = :id", id=message["id"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("number", "code", "words"),
+    [("+15005550001", 21211, "not a valid phone number"), ("+15005550009", 21614, "landline"),
+     ("+15005550003", 21408, "not enabled")],
+)
+def test_permanent_errors_fail_with_a_reason_and_are_not_retried(wired, number, code, words) -> None:
+    conversation_id = customer_writes(wired, "Hello", from_=number)
+    message = reply(wired, conversation_id).json()
+    wait_for(lambda: message_status(wired, message["id"]) == "failed", message="failed")
+    [(error_code, reason, attempts)] = rows(wired.db, "SELECT error_code, error_message, attempts FROM messages "
+                                                      "WHERE id = :id", id=message["id"])
+    assert error_code == code and words in reason and attempts == 1
+
+
+def test_21610_marks_failed_and_records_the_opt_out(wired) -> None:
+    conversation_id = customer_writes(wired, "Hello", from_="+15005550004")
+    message = reply(wired, conversation_id).json()
+    wait_for(lambda: message_status(wired, message["id"]) == "failed", message="failed")
+    [(action, source)] = rows(wired.db, "SELECT action, source FROM consent_records")
+    assert (action, source) == ("opt_out", "twilio_21610")
+    again = reply(wired, conversation_id, "Are you there?")
+    assert again.status_code == 409 and again.json()["error"] == "opted_out"
+
+
+def test_whatsapp_outside_the_window_is_refused_then_63016_from_twilio_fails_it(wired) -> None:
+    conversation_id = customer_writes(wired, "Oi", from_="whatsapp:+5511912345678", to="whatsapp:+14155238886")
+    # 25 hours later, by the inbox's clock
+    asyncio.run(_age_messages(wired.db, hours=25))
+    refused = reply(wired, conversation_id, "Still there?", channel="whatsapp")
+    assert refused.status_code == 409 and refused.json()["error"] == "whatsapp_window_closed"
+    template = reply(wired, conversation_id, None, channel="whatsapp", content_sid="HX" + "a" * 32,
+                     content_variables={"1": "Ana"})
+    assert template.status_code == 202
+    wait_for(lambda: message_status(wired, template.json()["id"]) in ("delivered", "sent"), message="template sent")
+    # The inbox thinks the window is open, Twilio does not: 63016, failed with a reason, no retry.
+    post_twilio(wired.inbox.url, "inbound_whatsapp", From="whatsapp:+5511912345678", MessageSid="SM" + "9" * 32)
+    wired.sandbox.close_whatsapp_window("whatsapp:+5511912345678")
+    message = reply(wired, conversation_id, "Free text", channel="whatsapp").json()
+    wait_for(lambda: message_status(wired, message["id"]) == "failed", message="63016")
+    assert scalar(wired.db, "SELECT error_code FROM messages WHERE id = :id", id=message["id"]) == 63016
+
+
+async def _age_messages(database_url: str, hours: int) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from inbox.db import Database
+    from inbox.models import Message
+
+    db = Database(database_url)
+    async with db.write() as session:
+        messages = (await session.execute(__import__("sqlalchemy").select(Message))).scalars().all()
+        for message in messages:
+            message.created_at = message.created_at - timedelta(hours=hours)
+        await session.commit()
+    await db.dispose()
+    del update
+
+
+def test_idempotency_key_repeat_returns_the_first_and_sends_once(wired) -> None:
+    conversation_id = customer_writes(wired, "Hello")
+    key = {"Idempotency-Key": "double-click-1"}
+    first = reply(wired, conversation_id, headers=key)
+    second = reply(wired, conversation_id, headers=key)
+    assert first.status_code == second.status_code == 202
+    assert first.json()["id"] == second.json()["id"]
+    assert second.headers["Idempotent-Replayed"] == "true"
+    wait_for(lambda: message_status(wired, first.json()["id"]) == "delivered", message="delivered")
+    assert len(sent_to(wired, CUSTOMER)) == 1
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "code"),
+    [({"body": ""}, 422, "empty_body"), ({"body": "   "}, 422, "empty_body"),
+     ({"body": "x" * 1601}, 422, "body_too_long"), ({"body": "hi", "channel": "fax"}, 422, "invalid_channel"),
+     ({"content_sid": "nope"}, 422, "invalid_template")],
+)
+def test_bad_replies_get_a_clear_error_and_send_nothing(wired, payload, status, code) -> None:
+    conversation_id = customer_writes(wired, "Hello")
+    response = wired.api.post(f"/api/conversations/{conversation_id}/messages", json=payload)
+    assert response.status_code == status and response.json()["error"] == code
+    assert scalar(wired.db, "SELECT count(*) FROM messages WHERE direction = 'outbound'") == 0
+    if code == "body_too_long":
+        assert response.json()["detail"] == ("This message is 1,601 characters long; the limit is 1,600. "
+                                             "Shorten it or send it as two messages.")
+
+
+def test_failed_delivery_shows_why(wired) -> None:
+    conversation_id = customer_writes(wired, "Hello")
+    wired.sandbox.fail_delivery(CUSTOMER, "undelivered", 30003)
+    message = reply(wired, conversation_id).json()
+    wait_for(lambda: message_status(wired, message["id"]) == "undelivered", message="undelivered")
+    reason = scalar(wired.db, "SELECT error_message FROM messages WHERE id = :id", id=message["id"])
+    assert "unreachable" in reason
+
+
+def test_status_callback_signature_covers_the_form(wired) -> None:
+    pairs = [("MessageSid", "SM" + "1" * 32), ("MessageStatus", "delivered")]
+    url = wired.inbox.url + "/webhooks/twilio/status"
+    response = httpx.post(url, content="MessageSid=SM" + "1" * 32 + "&MessageStatus=failed",
+                          headers={"X-Twilio-Signature": signature_for(url, pairs, AUTH_TOKEN),
+                                   "Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 403
