@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ def wait_until_up(url: str, timeout: float = 20.0, process: subprocess.Popen | N
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}: {process.stderr.read() if process.stderr else ''}")
+            raise RuntimeError(f"server exited with {process.returncode}")
         try:
             if httpx.get(url + "/healthz", timeout=1).status_code == 200:
                 return
@@ -77,12 +78,22 @@ class ProcessServer:
     def start(self) -> ProcessServer:
         self.port = self.port or free_port()
         env = {**os.environ, **self.env}
+        # Logs go to a file, not a pipe: a pipe nobody reads fills up and blocks the server.
+        self.log = tempfile.TemporaryFile(mode="w+")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "inbox.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=self.log, text=True,
         )
-        wait_until_up(self.url, process=self.process)
+        try:
+            wait_until_up(self.url, process=self.process)
+        except Exception:
+            self.stop()
+            raise
         return self
+
+    def logs(self) -> str:
+        self.log.seek(0)
+        return self.log.read()
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -92,5 +103,6 @@ class ProcessServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        if self.process and self.process.stderr:
-            self.process.stderr.close()
+        if getattr(self, "log", None) is not None:
+            self.log.close()
+            self.log = None
