@@ -49,7 +49,22 @@ class ThreadServer:
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
+    def call(self, coroutine, timeout: float = 30):
+        """Runs a coroutine on the server's own event loop (where its database pool lives)."""
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
     def start(self) -> ThreadServer:
+        import asyncio
+
+        original_startup = self.server.startup
+
+        async def startup(*args, **kwargs):
+            self.loop = asyncio.get_running_loop()
+            return await original_startup(*args, **kwargs)
+
+        self.server.startup = startup
         self.thread.start()
         deadline = time.monotonic() + 20
         while not self.server.started:

@@ -1,0 +1,182 @@
+"""Keywords and consent end to end: STOP, START and HELP answered once, every change on the record,
+nobody messaged after opting out."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from tests.support.db import rows, scalar
+from tests.support.sandbox import FAST_OUTBOX, sandbox_settings, start_sandbox, wait_for
+from tests.support.staff import create_staff, issue_token
+from tests.support.twilio import post_twilio
+
+CUSTOMER = "+14155550123"
+
+
+@pytest.fixture
+def inbox(serve, database_url, request):
+    options = getattr(request, "param", {})
+    sandbox, sandbox_server = start_sandbox()
+    runtime_options = {"outbox_config": FAST_OUTBOX, **options.get("runtime", {})}
+    server = serve(database_url, runtime_options=runtime_options, **sandbox_settings(sandbox_server.url),
+                   **options.get("env", {}))
+    captured = {}
+    create_staff(database_url, "reception@example.com")
+    create_staff(database_url, "manager@example.com", role="manager")
+    headers = {"Authorization": f"Bearer {issue_token(database_url, 'reception@example.com')}"}
+    manager = {"Authorization": f"Bearer {issue_token(database_url, 'manager@example.com')}"}
+    api = httpx.Client(base_url=server.url, headers=headers, timeout=15)
+    yield type("Inbox", (), {"url": server.url, "db": database_url, "api": api, "manager": manager,
+                             "sandbox": sandbox, "runtime": server.runtime, "captured": captured})
+    api.close()
+    sandbox_server.stop()
+    asyncio.run(sandbox.aclose())
+
+
+def texts(inbox, body: str, n: int, **extra) -> httpx.Response:
+    response = post_twilio(inbox.url, "inbound_sms", Body=body, MessageSid=f"SM{n:032x}", **extra)
+    assert response.status_code == 200
+    return response
+
+
+def answers_sent(inbox) -> list[str]:
+    return [m["body"] for m in inbox.sandbox.conversation_with(CUSTOMER) if m["direction"] == "outbound-api"]
+
+
+def conversation_id(inbox) -> int:
+    return scalar(inbox.db, "SELECT id FROM conversations")
+
+
+def customer_id(inbox) -> int:
+    return scalar(inbox.db, "SELECT id FROM customers")
+
+
+def test_redelivered_stop_is_one_record_and_one_confirmation(inbox) -> None:
+    texts(inbox, "Hello", 1)
+    for _ in range(3):  # Twilio redelivers
+        texts(inbox, " Stop ", 2)
+    wait_for(lambda: len(answers_sent(inbox)) == 1, message="the STOP confirmation")
+    [(action, source, evidence)] = rows(inbox.db, "SELECT action, source, evidence FROM consent_records")
+    assert (action, source) == ("opt_out", "keyword")
+    assert f"SM{2:032x}" in str(evidence)
+    assert "unsubscribed" in answers_sent(inbox)[0] and "START" in answers_sent(inbox)[0]
+    assert scalar(inbox.db, "SELECT keyword FROM messages WHERE sid = :sid", sid=f"SM{2:032x}") == "opt_out"
+    import time
+
+    time.sleep(0.3)  # nothing else trickles out later
+    assert len(answers_sent(inbox)) == 1
+
+
+def test_after_stop_a_reply_is_refused_and_twilio_is_not_called(inbox) -> None:
+    texts(inbox, "STOP", 1)
+    wait_for(lambda: len(answers_sent(inbox)) == 1, message="the STOP confirmation")
+    refused = inbox.api.post(f"/api/conversations/{conversation_id(inbox)}/messages", json={"body": "But wait!"})
+    assert refused.status_code == 409
+    assert refused.json()["error"] == "opted_out" and "START" in refused.json()["detail"]
+    assert len(answers_sent(inbox)) == 1
+    detail = inbox.api.get(f"/api/conversations/{conversation_id(inbox)}").json()
+    assert detail["customer"]["consent"] == {"sms": "opted_out", "whatsapp": "unknown"}
+
+
+def test_stop_then_start_then_a_reply_is_sent(inbox) -> None:
+    texts(inbox, "stop", 1)
+    texts(inbox, "START", 2)
+    wait_for(lambda: len(answers_sent(inbox)) == 2, message="both confirmations")
+    reply = inbox.api.post(f"/api/conversations/{conversation_id(inbox)}/messages", json={"body": "Welcome back"})
+    assert reply.status_code == 202
+    wait_for(lambda: "Welcome back" in answers_sent(inbox), message="the reply")
+    consent = inbox.api.get(f"/api/customers/{customer_id(inbox)}/consent").json()
+    assert [r["action"] for r in consent["records"]] == ["opt_out", "opt_in"]
+    assert consent["consent"]["sms"] == "opted_in"
+
+
+def test_help_is_answered_once_however_often_it_is_redelivered(inbox) -> None:
+    texts(inbox, "help", 1)
+    texts(inbox, "help", 1)
+    wait_for(lambda: len(answers_sent(inbox)) == 1, message="the HELP answer")
+    assert "STOP" in answers_sent(inbox)[0]
+    assert scalar(inbox.db, "SELECT count(*) FROM consent_records") == 0
+
+
+def test_a_reply_queued_before_stop_is_not_sent_after_it(serve, database_url) -> None:
+    """The outbox checks consent again just before sending."""
+    sandbox, sandbox_server = start_sandbox()
+    server = serve(database_url, runtime_options={"outbox_config": FAST_OUTBOX, "run_outbox": False},
+                   **sandbox_settings(sandbox_server.url))
+    try:
+        create_staff(database_url, "reception@example.com")
+        headers = {"Authorization": f"Bearer {issue_token(database_url, 'reception@example.com')}"}
+        post_twilio(server.url, "inbound_sms", Body="Hello", MessageSid=f"SM{1:032x}")
+        reply = httpx.post(f"{server.url}/api/conversations/1/messages", json={"body": "Hi!"}, headers=headers)
+        assert reply.status_code == 202
+        post_twilio(server.url, "inbound_sms", Body="STOP", MessageSid=f"SM{2:032x}")
+        drained = httpx.post(f"{server.url}/api/conversations/1/read", headers=headers)  # any request; then drain:
+        assert drained.status_code == 200
+        server.call(server.runtime.outbox.drain_once())
+        statuses = dict(rows(database_url, "SELECT body, status FROM messages WHERE direction = 'outbound'"))
+        assert statuses["Hi!"] == "failed"
+        assert scalar(database_url, "SELECT error_message FROM messages WHERE body = 'Hi!'").startswith(
+            "+14155550123 has opted out of SMS")
+        assert [m["body"] for m in sandbox.conversation_with(CUSTOMER) if m["direction"] == "outbound-api"] == [
+            s for s in statuses if s != "Hi!"]
+    finally:
+        sandbox_server.stop()
+        asyncio.run(sandbox.aclose())
+
+
+@pytest.mark.parametrize("inbox", [{"env": {"INBOX_KEYWORD_REPLIES": "twilio"}}], indirect=True)
+def test_twilio_mode_records_consent_and_sends_no_answer(inbox) -> None:
+    texts(inbox, "STOP", 1, OptOutType="STOP")
+    texts(inbox, "HELP", 2, OptOutType="HELP")
+    texts(inbox, "ARRET", 3, OptOutType="STOP")  # Twilio knew a word the inbox does not
+    import time
+
+    time.sleep(0.3)
+    assert answers_sent(inbox) == []
+    assert rows(inbox.db, "SELECT action, source FROM consent_records") == [("opt_out", "keyword")]
+    assert scalar(inbox.db, "SELECT keyword FROM messages WHERE body = 'ARRET'") == "opt_out"
+
+
+def test_probable_opt_out_is_flagged_not_acted_on(inbox) -> None:
+    texts(inbox, "please stop texting me", 1)
+    message = inbox.api.get(f"/api/conversations/{conversation_id(inbox)}").json()["messages"][0]
+    assert message["probable_opt_out"] is True and message["keyword"] is None
+    assert scalar(inbox.db, "SELECT count(*) FROM consent_records") == 0
+    recorded = inbox.api.post(f"/api/customers/{customer_id(inbox)}/consent",
+                              json={"channel": "sms", "action": "opt_out", "note": "Asked by text to stop"})
+    assert recorded.status_code == 201
+    assert recorded.json()["source"] == "staff" and recorded.json()["evidence"]["note"] == "Asked by text to stop"
+
+
+def test_reopting_in_a_keyword_opt_out_needs_a_manager(inbox) -> None:
+    texts(inbox, "STOP", 1)
+    url = f"/api/customers/{customer_id(inbox)}/consent"
+    body = {"channel": "sms", "action": "opt_in", "note": "Said on the phone they want reminders again"}
+    refused = inbox.api.post(url, json=body)
+    assert refused.status_code == 403 and refused.json()["error"] == "needs_manager"
+    assert inbox.api.post(url, json={**body, "note": ""}, headers=inbox.manager).status_code == 422
+    accepted = inbox.api.post(url, json=body, headers=inbox.manager)
+    assert accepted.status_code == 201
+    assert inbox.api.get(url).json()["consent"]["sms"] == "opted_in"
+
+
+def test_consent_change_is_a_live_event(inbox) -> None:
+    from tests.support.live import open_socket, read_until
+
+    token = inbox.api.headers["Authorization"].split()[1]
+    with open_socket(inbox.url, token=token) as socket:
+        texts(inbox, "STOP", 1)
+        event = read_until(socket, lambda e: e["type"] == "consent.changed")
+    assert event["data"]["customer"]["consent"]["sms"] == "opted_out"
+    assert event["data"]["record"]["action"] == "opt_out" and event["data"]["record"]["source"] == "keyword"
+
+
+def test_yes_does_not_reverse_an_opt_out_on_a_toll_free_number(inbox) -> None:
+    texts(inbox, "STOP", 1, To="+18005550100")
+    texts(inbox, "YES", 2, To="+18005550100")
+    assert scalar(inbox.db, "SELECT count(*) FROM consent_records") == 1
+    texts(inbox, "UNSTOP", 3, To="+18005550100")
+    assert rows(inbox.db, "SELECT action FROM consent_records ORDER BY id") == [("opt_out",), ("opt_in",)]
