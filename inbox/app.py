@@ -15,7 +15,7 @@ from litestar.template import TemplateConfig
 from inbox.paths import STATIC, TEMPLATES
 from inbox.runtime import Runtime
 from inbox.settings import Settings
-from inbox.web import api, auth, exports, health, pages, realtime, webhooks
+from inbox.web import api, auth, exports, health, pages, realtime, settings_pages, webhooks
 from inbox.web.errors import api_error_response
 
 # No inline script or style may run: customer text that slipped through could not execute.
@@ -69,6 +69,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None, extra_handler
             realtime.live_events,
             api.api_router(),
             *exports.route_handlers,
+            *settings_pages.route_handlers,
             create_static_files_router(path="/static", directories=[STATIC]),
             *(extra_handlers or []),
         ],

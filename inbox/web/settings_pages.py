@@ -1,0 +1,160 @@
+"""The managers' settings page: the Twilio connection (what to paste into the Console, when the
+last webhook came, the last error), the automatic answers and extra keywords, WhatsApp templates.
+
+Forms post back here with the session's CSRF token. Secrets are never shown, only whether set.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets as token_compare
+
+from litestar import Request, Response, get, post
+from litestar.params import FromPath
+from litestar.response import Redirect, Template
+from sqlalchemy import delete, func, select
+
+from inbox import app_settings
+from inbox.keywords import KeywordSet
+from inbox.models import Direction, Message, MessageStatus, WhatsAppTemplate
+from inbox.web.auth import Identity, identify, login_redirect, runtime_of
+from inbox.web.errors import ApiError
+
+CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
+
+
+async def _manager(request: Request) -> Identity | Response:
+    identity = await identify(request)
+    if identity is None or identity.csrf_token is None:
+        return login_redirect(request)
+    if not identity.staff.is_manager:
+        return Response("Only managers can change the inbox's settings.\n", status_code=403, media_type="text/plain")
+    return identity
+
+
+async def _checked_form(request: Request) -> tuple[Identity | Response, dict]:
+    identity = await _manager(request)
+    if isinstance(identity, Response):
+        return identity, {}
+    form = await request.form()
+    if not token_compare.compare_digest(str(form.get("csrf_token", "")), identity.csrf_token or ""):
+        return Response("The form expired: reload the page and try again.\n", status_code=403,
+                        media_type="text/plain"), {}
+    return identity, form
+
+
+def _words(raw: str) -> list[str]:
+    return [word.strip() for word in re.split(r"[,\n]", raw) if word.strip()][:50]
+
+
+@get("/settings")
+async def settings_page(request: Request) -> Template | Response:
+    identity = await _manager(request)
+    if isinstance(identity, Response):
+        return identity
+    runtime = runtime_of(request)
+    settings = runtime.settings
+    async with runtime.db.read() as session:
+        policy = await app_settings.keyword_policy(session, settings)
+        extra = await app_settings.get(session, app_settings.EXTRA_KEYWORDS, {})
+        last_webhook = await session.scalar(select(func.max(Message.created_at)).where(Message.direction == Direction.INBOUND))
+        last_error = (await session.execute(
+            select(Message.error_code, Message.error_message, Message.updated_at)
+            .where(Message.status.in_([MessageStatus.FAILED, MessageStatus.UNDELIVERED]))
+            .order_by(Message.updated_at.desc()).limit(1)
+        )).first()
+        templates = (await session.execute(select(WhatsAppTemplate).order_by(WhatsAppTemplate.name))).scalars().all()
+    from inbox.keywords import Keyword
+
+    return Template("settings.html", context={
+        "staff": identity.staff,
+        "csrf_token": identity.csrf_token,
+        "business_name": settings.business_name,
+        "twilio": {
+            "account_sid": settings.twilio_account_sid,
+            "auth_token_set": bool(settings.twilio_auth_token),
+            "secondary_token_set": bool(settings.twilio_auth_token_secondary),
+            "api_key_sid": settings.twilio_api_key_sid,
+            "messaging_service_sid": settings.twilio_messaging_service_sid,
+            "phone_number": settings.twilio_phone_number,
+            "whatsapp_from": settings.twilio_whatsapp_from,
+            "api_base_url": settings.twilio_api_base_url,
+            "inbound_url": settings.public_url + "/webhooks/twilio/inbound",
+            "status_url": settings.public_url + "/webhooks/twilio/status",
+            "keyword_replies": settings.keyword_replies,
+        },
+        "last_webhook": last_webhook,
+        "last_error": last_error,
+        "answers": {k.value: policy.answer(k) for k in Keyword},
+        "extra": {family: ", ".join(extra.get(family, [])) for family in ("opt_out", "opt_in", "help")},
+        "templates": templates,
+        "saved": request.query_params.get("saved"),
+        "error": request.query_params.get("error"),
+    })
+
+
+@post("/settings/answers", status_code=303)
+async def save_answers(request: Request) -> Response:
+    identity, form = await _checked_form(request)
+    if isinstance(identity, Response):
+        return identity
+    texts = {family: str(form.get(family, "")).strip()[:1600] for family in ("help", "opt_out", "opt_in")}
+    extra = {family: _words(str(form.get(f"extra_{family}", ""))) for family in ("opt_out", "opt_in", "help")}
+    try:
+        KeywordSet.default().with_extra(**extra)
+    except ValueError as exc:
+        return Redirect(f"/settings?error={str(exc)[:200]}#answers", status_code=303)
+    runtime = runtime_of(request)
+    async with runtime.db.write() as session:
+        await app_settings.put(session, app_settings.KEYWORD_TEXTS, {k: v for k, v in texts.items() if v})
+        await app_settings.put(session, app_settings.EXTRA_KEYWORDS, extra)
+        await session.commit()
+    return Redirect("/settings?saved=answers#answers", status_code=303)
+
+
+@post("/settings/templates", status_code=303)
+async def add_template(request: Request) -> Response:
+    identity, form = await _checked_form(request)
+    if isinstance(identity, Response):
+        return identity
+    name = str(form.get("name", "")).strip()[:200]
+    content_sid = str(form.get("content_sid", "")).strip()
+    body = str(form.get("body", "")).strip()[:1600]
+    variables = _words(str(form.get("variables", "")))
+    if not name or not CONTENT_SID.match(content_sid):
+        return Redirect("/settings?error=A template needs a name and its Content SID (HX followed by 32 hex "
+                        "characters).#templates", status_code=303)
+    runtime = runtime_of(request)
+    async with runtime.db.write() as session:
+        if await session.scalar(select(WhatsAppTemplate.id).where(WhatsAppTemplate.content_sid == content_sid)):
+            return Redirect("/settings?error=That template is already registered.#templates", status_code=303)
+        session.add(WhatsAppTemplate(name=name, content_sid=content_sid, body=body, variables=variables,
+                                     created_by=identity.staff.id))
+        await session.commit()
+    return Redirect("/settings?saved=templates#templates", status_code=303)
+
+
+@post("/settings/templates/{template_id:int}/delete", status_code=303)
+async def delete_template(request: Request, template_id: FromPath[int]) -> Response:
+    identity, _ = await _checked_form(request)
+    if isinstance(identity, Response):
+        return identity
+    runtime = runtime_of(request)
+    async with runtime.db.write() as session:
+        await session.execute(delete(WhatsAppTemplate).where(WhatsAppTemplate.id == template_id))
+        await session.commit()
+    return Redirect("/settings?saved=templates#templates", status_code=303)
+
+
+@get("/api/whatsapp-templates")
+async def list_templates(request: Request) -> dict:
+    """For the composer: the approved templates staff may send outside WhatsApp's 24-hour window."""
+    if await identify(request) is None:
+        raise ApiError(401, "not_authenticated", "Sign in, or send a valid API token.")
+    async with runtime_of(request).db.read() as session:
+        templates = (await session.execute(select(WhatsAppTemplate).order_by(WhatsAppTemplate.name))).scalars().all()
+    return {"templates": [{"id": t.id, "name": t.name, "content_sid": t.content_sid, "body": t.body,
+                           "variables": t.variables} for t in templates]}
+
+
+route_handlers = [settings_page, save_answers, add_template, delete_template, list_templates]
