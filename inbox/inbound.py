@@ -9,6 +9,11 @@ as evidence; HELP, STOP and START are answered once through the outbox (unless T
 Opt-Out answers them: INBOX_KEYWORD_REPLIES=twilio). A redelivered keyword is a duplicate like
 any other message, so it is recorded and answered once.
 
+The answer goes back in the webhook's own TwiML (`<Message statusCallback=…?m=<id>>`), as
+Twilio expects: after a STOP, Twilio refuses REST sends to that number (21610), but the reply
+to the STOP itself is allowed. It is stored as an `accepted` outbound message the outbox never
+claims; its status callback carries the message id, so its ticks arrive like any reply's.
+
 A MessageSid seen before changes nothing: the unique SID is what makes redeliveries, racing
 copies on other processes and replays of a captured request harmless. Nothing here waits on the
 network. Under load, concurrent webhooks share one transaction (a handful of multi-row
@@ -41,6 +46,7 @@ class InboundResult:
     duplicate: bool
     message_id: int | None = None
     conversation_id: int | None = None
+    answer: tuple[int, str] | None = None  # (message id, text) of a keyword answer for the TwiML
 
 
 DUPLICATE = InboundResult(duplicate=True)
@@ -56,17 +62,14 @@ async def handle_batch(runtime, payloads: list[InboundPayload]) -> list[InboundR
     for payload in payloads:
         first_by_sid.setdefault(payload.sid, payload)
     results: dict[str, InboundResult] = {}
-    replies_queued = False
     async with runtime.db.write() as session:
         known = set(
             (await session.execute(select(Message.sid).where(Message.sid.in_(list(first_by_sid))))).scalars()
         )
         fresh = [p for sid, p in first_by_sid.items() if sid not in known]
         if fresh:
-            results, replies_queued = await _store(runtime, session, fresh)
+            results = await _store(runtime, session, fresh)
             await events_bus.commit(session, runtime.bus)
-    if replies_queued:
-        runtime.wake_outbox()
     # Later copies of a SID within the batch, and SIDs stored before, are duplicates.
     answered: set[str] = set()
     ordered = []
@@ -77,7 +80,7 @@ async def handle_batch(runtime, payloads: list[InboundPayload]) -> list[InboundR
     return ordered
 
 
-async def _store(runtime, session, payloads: list[InboundPayload]) -> tuple[dict[str, InboundResult], bool]:
+async def _store(runtime, session, payloads: list[InboundPayload]) -> dict[str, InboundResult]:
     phones = {p.sid: to_e164(p.from_addr) for p in payloads}
     profile_by_phone: dict[str, str | None] = {}
     for p in payloads:  # the newest WhatsApp name wins
@@ -103,7 +106,7 @@ async def _store(runtime, session, payloads: list[InboundPayload]) -> tuple[dict
     # Copies racing on another process lose here (ON CONFLICT DO NOTHING) and count as duplicates.
     inserted = sorted(await store.insert_messages(session, rows), key=lambda m: m.id)
     if not inserted:
-        return {}, False
+        return {}
     touched: dict[int, tuple[Conversation, Message]] = {}
     for message in inserted:
         conversation = next(c for c in conversations.values() if c.id == message.conversation_id)
@@ -121,17 +124,19 @@ async def _store(runtime, session, payloads: list[InboundPayload]) -> tuple[dict
         elif keywords.is_probable_opt_out(message.body, policy.words):
             message.probable_opt_out = True
         events_bus.record(session, MessageCreated(message.conversation_id, store.message_dict(message)))
-    replies_queued = False
+    answers: dict[str, tuple[int, str]] = {}
     for message, keyword in keyword_messages:
         customer = customer_by_id[next(c.customer_id for c in conversations.values() if c.id == message.conversation_id)]
-        replies_queued |= await _apply_keyword(runtime, session, policy, message, customer, keyword)
+        answer = await _apply_keyword(runtime, session, policy, message, customer, keyword)
+        if answer is not None:
+            answers[message.sid] = answer
     consent = await store.consent_states(session, [conversation.customer_id for conversation, _ in touched.values()])
     for conversation, _ in touched.values():
         customer: Customer = customer_by_id[conversation.customer_id]
         last = await session.get(Message, conversation.last_message_id)  # an answer may follow the message
         events_bus.record(session, ConversationUpdated(
             conversation.id, store.conversation_dict(conversation, customer, consent[customer.id], last, None)))
-    return {m.sid: InboundResult(False, m.id, m.conversation_id) for m in inserted}, replies_queued
+    return {m.sid: InboundResult(False, m.id, m.conversation_id, answers.get(m.sid)) for m in inserted}
 
 
 _OPT_OUT_TYPES = {"STOP": Keyword.OPT_OUT, "START": Keyword.OPT_IN, "HELP": Keyword.HELP}
@@ -144,8 +149,9 @@ def _keyword_of(payload: InboundPayload, policy: app_settings.KeywordPolicy) -> 
     return keywords.classify(payload.body, policy.words)
 
 
-async def _apply_keyword(runtime, session, policy, message: Message, customer: Customer, keyword: Keyword) -> bool:
-    """Consent and the one automatic answer for a keyword message; True if an answer was queued."""
+async def _apply_keyword(runtime, session, policy, message: Message, customer: Customer,
+                         keyword: Keyword) -> tuple[int, str] | None:
+    """Consent, and the one automatic answer for a keyword message: (its message id, its text)."""
     evidence = {"message_sid": message.sid, "message_id": message.id, "body": message.body[:160]}
     current = await consent.state(session, customer.id, message.channel)
     if keyword is Keyword.OPT_OUT:
@@ -154,21 +160,21 @@ async def _apply_keyword(runtime, session, policy, message: Message, customer: C
                                  source="keyword", evidence=evidence)
     elif keyword is Keyword.OPT_IN:
         if current == "opted_out" and not keywords.reverses_opt_out(message.body, bare(message.to_addr), policy.words):
-            return False  # e.g. YES on a toll-free number: not an opt-in there, just a message
+            return None  # e.g. YES on a toll-free number: not an opt-in there, just a message
         if current != "opted_in":
             await consent.append(session, customer, channel=message.channel, action=consent.OPT_IN,
                                  source="keyword", evidence=evidence)
     if not policy.inbox_replies:
-        return False
+        return None
     request = outbound.ReplyRequest(
         conversation_id=message.conversation_id, staff_id=None, body=policy.answer(keyword),
-        channel=message.channel, auto_reply=keyword.value,
+        channel=message.channel, auto_reply=keyword.value, in_twiml=True,
     )
     try:
-        await outbound.queue_reply(runtime, request, session=session)
+        answer, _ = await outbound.queue_reply(runtime, request, session=session)
     except outbound.ReplyRefused:
-        return False  # e.g. HELP from someone who opted out: nothing may be sent to them
-    return True
+        return None  # e.g. HELP from someone who opted out: nothing may be sent to them
+    return answer["id"], answer["body"]
 
 
 class InboundWriter:

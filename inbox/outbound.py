@@ -44,6 +44,7 @@ class ReplyRequest:
     content_variables: dict[str, str] | None = None
     idempotency_key: str | None = None
     auto_reply: str | None = None  # set for the inbox's own HELP/STOP/START answers
+    in_twiml: bool = False  # sent by Twilio from the webhook's TwiML answer, not by the outbox
     media_urls: list[str] = field(default_factory=list)
 
 
@@ -140,13 +141,13 @@ async def _queue(runtime, request: ReplyRequest, session) -> tuple[dict[str, Any
         "to_addr": address_for(channel, customer.phone),
         "body": request.body or "",
         "media": [{"url": url, "content_type": ""} for url in request.media_urls],
-        "status": MessageStatus.QUEUED,
+        "status": MessageStatus.ACCEPTED if request.in_twiml else MessageStatus.QUEUED,
         "staff_id": request.staff_id,
         "idempotency_key": request.idempotency_key,
         "content_sid": request.content_sid,
         "content_variables": request.content_variables,
         "auto_reply": request.auto_reply,
-        "next_attempt_at": now,
+        "next_attempt_at": None if request.in_twiml else now,
     }
     message = await store.insert_message(session, values, conflict=("staff_id", "idempotency_key")
                                          if request.idempotency_key else None)

@@ -41,12 +41,21 @@ def advance(session: AsyncSession, message: Message, status: MessageStatus, erro
     return True
 
 
-async def apply_callback(session: AsyncSession, sid: str, raw_status: str, error_code: int | None) -> bool:
-    """Applies one callback inside the caller's transaction. True if a message changed."""
+async def apply_callback(session: AsyncSession, sid: str, raw_status: str, error_code: int | None,
+                         message_id: int | None = None) -> bool:
+    """Applies one callback inside the caller's transaction. True if a message changed.
+
+    `message_id` comes from the signed callback URL of a TwiML answer, whose SID the inbox
+    learns only from this callback."""
     status = parse_status(raw_status)
     if status is None:
         return False
     message = await store.message_by_sid(session, sid)
+    if message is None and message_id is not None:
+        candidate = await session.get(Message, message_id)
+        if candidate is not None and candidate.sid is None and candidate.auto_reply:
+            candidate.sid = sid
+            message = candidate
     if message is None:
         session.add(PendingStatus(sid=sid, status=status.value, error_code=error_code))
         return False

@@ -43,7 +43,16 @@ def texts(inbox, body: str, n: int, **extra) -> httpx.Response:
 
 
 def answers_sent(inbox) -> list[str]:
-    return [m["body"] for m in inbox.sandbox.conversation_with(CUSTOMER) if m["direction"] == "outbound-api"]
+    """Every reply the customer was sent or will be: the keyword answers (given in TwiML) and replies."""
+    return [body for (body,) in rows(inbox.db, "SELECT body FROM messages WHERE direction = 'outbound' "
+                                               "AND status NOT IN ('failed') ORDER BY id")]
+
+
+def twiml_answer(response: httpx.Response) -> str | None:
+    import xml.etree.ElementTree as ET
+
+    message = ET.fromstring(response.text).find("Message")
+    return None if message is None else message.text
 
 
 def conversation_id(inbox) -> int:
@@ -56,8 +65,10 @@ def customer_id(inbox) -> int:
 
 def test_redelivered_stop_is_one_record_and_one_confirmation(inbox) -> None:
     texts(inbox, "Hello", 1)
+    first = texts(inbox, " Stop ", 2)
+    assert "unsubscribed" in twiml_answer(first)
     for _ in range(3):  # Twilio redelivers
-        texts(inbox, " Stop ", 2)
+        assert twiml_answer(texts(inbox, " Stop ", 2)) is None
     wait_for(lambda: len(answers_sent(inbox)) == 1, message="the STOP confirmation")
     [(action, source, evidence)] = rows(inbox.db, "SELECT action, source, evidence FROM consent_records")
     assert (action, source) == ("opt_out", "keyword")
@@ -94,8 +105,8 @@ def test_stop_then_start_then_a_reply_is_sent(inbox) -> None:
 
 
 def test_help_is_answered_once_however_often_it_is_redelivered(inbox) -> None:
-    texts(inbox, "help", 1)
-    texts(inbox, "help", 1)
+    assert "STOP" in twiml_answer(texts(inbox, "help", 1))
+    assert twiml_answer(texts(inbox, "help", 1)) is None
     wait_for(lambda: len(answers_sent(inbox)) == 1, message="the HELP answer")
     assert "STOP" in answers_sent(inbox)[0]
     assert scalar(inbox.db, "SELECT count(*) FROM consent_records") == 0
@@ -118,11 +129,25 @@ def test_a_reply_queued_before_stop_is_not_sent_after_it(serve, database_url) ->
         assert statuses["Hi!"] == "failed"
         assert scalar(database_url, "SELECT error_message FROM messages WHERE body = 'Hi!'").startswith(
             "+14155550123 has opted out of SMS")
-        assert [m["body"] for m in sandbox.conversation_with(CUSTOMER) if m["direction"] == "outbound-api"] == [
-            s for s in statuses if s != "Hi!"]
+        assert [m for m in sandbox.conversation_with(CUSTOMER) if m["direction"] == "outbound-api"] == []
     finally:
         sandbox_server.stop()
         asyncio.run(sandbox.aclose())
+
+
+def test_keyword_answer_through_twilio_gets_its_sid_and_ticks(inbox) -> None:
+    """Through the sandbox, as Twilio would: the answer in the TwiML is sent, and its status
+    callback (whose URL names the message) gives the inbox its SID and delivery ticks."""
+    inbox.sandbox.config.inbound_webhook_url = inbox.url + "/webhooks/twilio/inbound"
+    result = asyncio.run(inbox.sandbox.receive_from_customer(from_=CUSTOMER, to="+15005550006", body="STOP"))
+    assert result["webhook_status"] == 200 and len(result["replies"]) == 1
+    sid = result["replies"][0]["sid"]
+    wait_for(lambda: scalar(inbox.db, "SELECT status FROM messages WHERE sid = :sid", sid=sid) == "delivered",
+             message="the STOP answer delivered")
+    assert scalar(inbox.db, "SELECT auto_reply FROM messages WHERE sid = :sid", sid=sid) == "opt_out"
+    # Twilio now refuses REST sends to them, and so does the inbox, before any call
+    refused = inbox.api.post(f"/api/conversations/{conversation_id(inbox)}/messages", json={"body": "Hi?"})
+    assert refused.status_code == 409
 
 
 @pytest.mark.parametrize("inbox", [{"env": {"INBOX_KEYWORD_REPLIES": "twilio"}}], indirect=True)

@@ -109,7 +109,8 @@ class TwilioSender:
         if message.status_callback:
             params["status_callback"] = message.status_callback
         try:
-            created = await self.client.messages.create_async(**params)
+            # AsyncTwilioHttpClient stores its timeout but hands aiohttp None: enforce it here.
+            created = await asyncio.wait_for(self.client.messages.create_async(**params), self.timeout)
         except TwilioRestException as exc:
             raise _classify(exc) from None
         except (aiohttp.ClientConnectorError, aiohttp.ClientOSError) as exc:
@@ -133,7 +134,8 @@ class TwilioSender:
         if date_sent_after:
             params["date_sent_after"] = date_sent_after
         try:
-            records = await self.client.messages.list_async(limit=limit, page_size=100, **params)
+            records = await asyncio.wait_for(
+                self.client.messages.list_async(limit=limit, page_size=100, **params), self.timeout * 4)
         except TwilioRestException as exc:
             raise _classify(exc) from None
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:

@@ -7,6 +7,7 @@ TwiML for inbound messages (a 201, a redirect or an HTML page is an error to it)
 from __future__ import annotations
 
 from litestar import Request, Response, post
+from twilio.twiml.messaging_response import MessagingResponse
 
 from inbox import bus as events_bus
 from inbox import metrics, status
@@ -14,6 +15,7 @@ from inbox.twilio.payloads import Form, PayloadError, parse_inbound, parse_statu
 from inbox.twilio.signature import signed_url
 from inbox.web.auth import runtime_of
 
+STATUS_PATH = "/webhooks/twilio/status"
 MAX_WEBHOOK_BODY = 64 * 1024  # Twilio's forms are a few KiB; refuse more before parsing
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
@@ -47,12 +49,18 @@ async def inbound_webhook(request: Request) -> Response:
     except PayloadError as exc:
         metrics.webhooks.labels("inbound", "invalid").inc()
         return Response(f"{exc}\n", status_code=400, media_type="text/plain")
-    result = await runtime_of(request).ingest.submit(payload)
+    runtime = runtime_of(request)
+    result = await runtime.ingest.submit(payload)
     metrics.webhooks.labels("inbound", "duplicate" if result.duplicate else "stored").inc()
-    return twiml()
+    if result.answer is None:
+        return twiml()
+    message_id, text = result.answer
+    answer = MessagingResponse()
+    answer.message(text, status_callback=f"{runtime.settings.public_url}{STATUS_PATH}?m={message_id}")
+    return twiml(str(answer))
 
 
-@post("/webhooks/twilio/status", status_code=200, request_max_body_size=MAX_WEBHOOK_BODY)
+@post(STATUS_PATH, status_code=200, request_max_body_size=MAX_WEBHOOK_BODY)
 async def status_webhook(request: Request) -> Response:
     """Delivery status for a reply; forward-only, so late or repeated callbacks change nothing."""
     form = await verified_form(request)
@@ -65,7 +73,9 @@ async def status_webhook(request: Request) -> Response:
     except PayloadError as exc:
         return Response(f"{exc}\n", status_code=400, media_type="text/plain")
     runtime = runtime_of(request)
+    raw_id = request.query_params.get("m", "")  # set on keyword answers sent from TwiML
+    message_id = int(raw_id) if raw_id.isdigit() else None
     async with runtime.db.write() as session:
-        await status.apply_callback(session, payload.sid, payload.status, payload.error_code)
+        await status.apply_callback(session, payload.sid, payload.status, payload.error_code, message_id)
         await events_bus.commit(session, runtime.bus)
     return Response(b"", status_code=204)

@@ -1,0 +1,90 @@
+"""The reply composer in a real browser: segment counter, sending, live delivery ticks, the lock
+after STOP. Headless Chromium against the app wired to the Twilio sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from tests.support.browser import WIDE, launch, log_in, sid
+from tests.support.sandbox import FAST_OUTBOX, sandbox_settings, start_sandbox
+from tests.support.staff import create_staff
+from tests.support.twilio import post_twilio
+
+pytestmark = pytest.mark.browser
+ANA = "+14155550123"
+
+
+@pytest.fixture
+def wired(serve, sqlite_url):
+    sandbox, sandbox_server = start_sandbox()
+    inbox = serve(sqlite_url, runtime_options={"outbox_config": FAST_OUTBOX}, **sandbox_settings(sandbox_server.url))
+    create_staff(sqlite_url, "reception@example.com", name="Rosa Reyes")
+    post_twilio(inbox.url, "inbound_sms", From=ANA, Body="Is my phone ready?", MessageSid=sid(1))
+    yield inbox, sandbox
+    sandbox_server.stop()
+    asyncio.run(sandbox.aclose())
+
+
+@pytest.fixture
+def page(wired):
+    inbox, _ = wired
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        context = browser.new_context(viewport=WIDE)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        log_in(page, inbox.url, "reception@example.com")
+        page.locator("#conversation-list [data-conversation-id]").first.click()
+        expect(page.locator("#composer-body")).to_be_visible()
+        yield page
+        assert errors == []
+        browser.close()
+
+
+def test_emoji_switches_the_counter_to_ucs2_and_the_reply_reaches_delivered(wired, page) -> None:
+    inbox, sandbox = wired
+    body = page.locator("#composer-body")
+    counter = page.locator("#composer-count")
+    body.fill("Your phone is ready")
+    expect(counter).to_contain_text("GSM-7")
+    expect(counter).to_contain_text("1 segment")
+    body.fill("Your phone is ready 📱")
+    expect(counter).to_contain_text("UCS-2")
+    expect(counter).to_contain_text("📱")
+    body.press("Enter")
+    expect(body).to_have_value("")
+    bubble = page.locator("#messages [data-direction='outbound']").last
+    expect(bubble).to_contain_text("Your phone is ready 📱")
+    expect(bubble).to_have_attribute("data-status", "delivered", timeout=15000)
+    sent = [m for m in sandbox.conversation_with(ANA) if m["direction"] == "outbound-api"]
+    assert [m["body"] for m in sent] == ["Your phone is ready 📱"]
+
+
+def test_smart_quotes_can_be_swapped_and_shift_enter_breaks_the_line(page) -> None:
+    body = page.locator("#composer-body")
+    body.fill("It’s ready — come by")
+    expect(page.locator("#composer-count")).to_contain_text("UCS-2")
+    page.locator("#composer-swap").click()
+    expect(body).to_have_value("It's ready - come by")
+    expect(page.locator("#composer-count")).to_contain_text("GSM-7")
+    body.press("Shift+Enter")
+    body.type("Thanks")
+    expect(body).to_have_value("It's ready - come by\nThanks")
+
+
+def test_over_long_reply_cannot_be_sent(page) -> None:
+    page.locator("#composer-body").fill("x" * 1601)
+    expect(page.locator("#composer-count")).to_contain_text("1,601 / 1,600")
+    expect(page.locator("#composer-send")).to_be_disabled()
+
+
+def test_stop_locks_the_composer_live_with_the_reason(wired, page) -> None:
+    inbox, _ = wired
+    expect(page.locator("#composer-body")).to_be_enabled()
+    post_twilio(inbox.url, "inbound_sms", From=ANA, Body="STOP", MessageSid=sid(2))
+    expect(page.locator("#composer-lock")).to_contain_text("opted out of SMS", timeout=10000)
+    expect(page.locator("#composer-body")).to_be_disabled()
