@@ -73,9 +73,11 @@ async def whatsapp_window_open(session, conversation_id: int) -> bool:
 
 
 async def refusal_for(session, customer, conversation_id: int, channel: str, *, is_template: bool,
-                      auto_reply: str | None) -> ReplyRefused | None:
-    """Why this message may not go to this customer now (None: it may). Used at queue and send time."""
-    consent = (await store.consent_states(session, [customer.id]))[customer.id][channel]
+                      auto_reply: str | None, consent: str | None = None) -> ReplyRefused | None:
+    """Why this message may not go to this customer now (None: it may). Used at queue and send time;
+    `consent` may be passed in when the caller fetched it for many customers at once."""
+    if consent is None:
+        consent = (await store.consent_states(session, [customer.id]))[customer.id][channel]
     if consent == "opted_out" and auto_reply != "opt_out":  # the STOP confirmation is the one exception
         label = "WhatsApp" if channel == Channel.WHATSAPP else "SMS"
         who = customer.name or customer.whatsapp_profile_name or customer.phone

@@ -171,10 +171,12 @@ class Outbox:
         rows = await self._load(ids)
         refusals: dict[int, outbound.ReplyRefused] = {}
         async with self.runtime.db.read() as session:
+            consent = await store.consent_states(session, list({c.id for _, c in rows}))
             for message, customer in rows:  # consent and window again, just before sending
                 refusal = await outbound.refusal_for(
                     session, customer, message.conversation_id, message.channel,
-                    is_template=message.content_sid is not None, auto_reply=message.auto_reply)
+                    is_template=message.content_sid is not None, auto_reply=message.auto_reply,
+                    consent=consent[customer.id][message.channel])
                 if refusal:
                     refusals[message.id] = refusal
         to_send = [(m, c) for m, c in rows if m.id not in refusals]
@@ -208,8 +210,10 @@ class Outbox:
 
     async def _record(self, rows, refusals, outcomes) -> None:
         async with self.runtime.db.write() as session:
+            fresh = {m.id: m for m in (await session.execute(
+                select(Message).where(Message.id.in_([m.id for m, _ in rows])))).scalars()}
             for claimed, customer in rows:
-                message = await session.get(Message, claimed.id)
+                message = fresh[claimed.id]
                 message.claimed_until = None
                 if claimed.id in refusals:
                     self._fail(session, message, None, refusals[claimed.id].detail)
