@@ -285,7 +285,6 @@ async def test_wrong_credentials_get_401_20003(env: Env, username: str, password
 
 async def test_another_accounts_path_is_404(env: Env) -> None:
     other = "AC" + "9" * 32
-    env.sandbox.config.api_keys[API_KEY] = API_SECRET
     client = env.client(username=API_KEY, password=API_SECRET, account_sid=other)
     error = await refused(client.messages.create_async(to=CUSTOMER, from_="+15005550006", body="x"))
     assert (error.status, error.code) == (404, 20404)
@@ -435,6 +434,16 @@ async def test_whatsapp_free_form_needs_an_open_window_but_templates_do_not(env:
     assert again.code == 63016
 
 
+async def test_the_window_error_can_arrive_as_a_failed_callback_instead(env: Env) -> None:
+    env.sandbox.config.whatsapp_window_error_async = True
+    message = await env.client().messages.create_async(to=WA_CUSTOMER, from_="whatsapp:+14155238886", body="hello?",
+                                                       status_callback=env.status_url)
+    assert message.status == "queued"
+    await wait_for(lambda: env.statuses(message.sid)[-1:] == ["failed"], what="failed callback")
+    assert env.statuses(message.sid) == ["queued", "failed"]
+    assert env.receiver.at("/webhooks/twilio/status")[-1].form["ErrorCode"] == "63016"
+
+
 async def test_a_window_older_than_24_hours_is_closed(env: Env) -> None:
     long_ago = datetime.now(timezone.utc) - timedelta(hours=25)
     await env.sandbox.receive_from_customer(from_=WA_CUSTOMER, to="whatsapp:+14155238886", body="hi", deliver=False, at=long_ago)
@@ -575,7 +584,7 @@ async def test_served_from_another_thread_it_still_calls_back() -> None:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(sandbox.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+        server = uvicorn.Server(uvicorn.Config(sandbox.app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         http = AsyncTwilioHttpClient(timeout=5)
@@ -587,9 +596,14 @@ async def test_served_from_another_thread_it_still_calls_back() -> None:
                                                          status_callback=receiver_url + "/status")
             await wait_for(lambda: len(receiver.at("/status")) == 3, what="callbacks from the thread")
             assert [r.form["MessageStatus"] for r in receiver.at("/status")] == ["queued", "sent", "delivered"]
+            receiver.answer_type, receiver.answer_body = "text/xml", "<Response><Message>Got it</Message></Response>"
             result = await sandbox.receive_from_customer(from_=CUSTOMER, to="+15005550006", body="from this loop")
             assert result["webhook_status"] == 200
-            assert [m["sid"] for m in sandbox.conversation_with(CUSTOMER)] == [message.sid, result["sid"]]
+            [reply] = result["replies"]
+            assert [m["sid"] for m in sandbox.conversation_with(CUSTOMER)] == [message.sid, result["sid"], reply["sid"]]
+            # The reply moves on in the serving thread's loop, not in this caller's.
+            await wait_for(lambda: sandbox.messages[reply["sid"]]["status"] == "delivered", what="reply delivery")
+            assert not [t for t in asyncio.all_tasks() if "_progress" in repr(t.get_coro())]
         finally:
             await http.close()
             await sandbox.aclose()

@@ -280,6 +280,7 @@ class TwilioSandbox:
         self._opted_out: set[str] = set()  # bare numbers that texted STOP
         self._tasks: set[asyncio.Task] = set()
         self._ssl: ssl.SSLContext | None = None  # shared by the short-lived clients of _request
+        self._serving_loop: asyncio.AbstractEventLoop | None = None  # the loop the app runs on, once known
         self.app = self._build_app()
 
     # -- test hooks --------------------------------------------------------------------------------
@@ -394,6 +395,7 @@ class TwilioSandbox:
 
         return Litestar(
             route_handlers=[create_message, list_messages, fetch_message],
+            on_startup=[self._remember_loop],
             exception_handlers={404: not_found, 405: not_found},
             openapi_config=None,
             logging_config=None,
@@ -401,6 +403,7 @@ class TwilioSandbox:
 
     async def _guarded(self, request: Request, handler) -> Response:
         """Basic auth, the account in the path, then the handler; a _Reject becomes Twilio's error JSON."""
+        self._remember_loop()
         if not self._authorized(request.headers.get("authorization")):
             return _twilio_error(401, 20003, "Authenticate", {"WWW-Authenticate": 'Basic realm="Twilio API"'})
         if request.path_params["account_sid"] != self.config.account_sid:
@@ -409,6 +412,9 @@ class TwilioSandbox:
             return await handler(request)
         except _Reject as reject:
             return _twilio_error(reject.status, reject.code, reject.message)
+
+    def _remember_loop(self) -> None:
+        self._serving_loop = asyncio.get_running_loop()
 
     def _authorized(self, header: str | None) -> bool:
         if not header or not header.lower().startswith("basic "):
@@ -601,6 +607,15 @@ class TwilioSandbox:
     # -- delivery progression and status callbacks -------------------------------------------------
 
     def _start_progression(self, sid: str, final: tuple[str, int] | None) -> None:
+        """Runs the progression on the loop that serves the app when there is one: a caller of
+        receive_from_customer may be a short-lived loop (asyncio.run in a test) that would cancel it."""
+        home, current = self._serving_loop, asyncio.get_running_loop()
+        if home is None or home is current or not home.is_running():
+            self._spawn(sid, final)
+        else:
+            home.call_soon_threadsafe(self._spawn, sid, final)
+
+    def _spawn(self, sid: str, final: tuple[str, int] | None) -> None:
         task = asyncio.get_running_loop().create_task(self._progress(sid, final))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -619,9 +634,7 @@ class TwilioSandbox:
             await asyncio.sleep(to_final)
             status, error_code = final or ("delivered", None)
             await self._set_status(sid, status, error_code)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # a sandbox bug must not vanish silently inside a task
+        except Exception:  # a sandbox bug must not vanish silently inside a task (cancellation passes)
             logger.exception("sandbox: status progression of %s failed", sid)
 
     async def _set_status(self, sid: str, status: str, error_code: int | None = None) -> None:
