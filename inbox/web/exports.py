@@ -1,3 +1,161 @@
-"""Manager exports over HTTP (filled in by the export work)."""
+"""Manager exports over HTTP, the export page with its audit log, and the printable transcript.
 
-route_handlers: list = []
+    GET /api/export?format=csv|json|ndjson&since&until&customer&channel&direction&staff&bom=1
+        managers only: the history, streamed (inbox/export.py says what and how)
+    GET /api/export/audit?limit=N&before=ID      managers only: the export audit log, newest first
+    GET /export                                  managers only: the export form and the audit log
+    GET /conversations/{id}/transcript           any staff: one conversation, ready to print
+
+The export page's form is a plain GET to /api/export, so the browser's session cookie is enough
+(GET needs no CSRF token) and the browser downloads the file itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from litestar import Request, Response, get
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath
+from litestar.response import Redirect, Stream, Template
+from sqlalchemy import select
+
+from inbox import export
+from inbox.accounts import StaffMember
+from inbox.models import Staff as StaffRow
+from inbox.models import utcnow
+from inbox.web.auth import api_staff, identify, login_redirect, runtime_of
+from inbox.web.errors import ApiError
+
+log = structlog.get_logger(__name__)
+Staff = NamedDependency[StaffMember]
+MAX_CONCURRENT_EXPORTS = 4  # per process: each open export holds a database connection
+_ACTIVE = "export.active"
+_NOT_A_MANAGER = "Only managers can export the conversation history."
+
+
+def _require_manager(staff: StaffMember) -> None:
+    if not staff.is_manager:
+        raise ApiError(403, "forbidden", _NOT_A_MANAGER)
+
+
+def _filename(query: export.ExportQuery) -> str:
+    return f"inbox-export-{utcnow().strftime('%Y%m%dT%H%M%SZ')}.{query.format}"
+
+
+async def _counted(runtime, chunks, audit_id: int, query: export.ExportQuery):
+    """The chunks, counted against the process's concurrent exports, logged by ids and sizes only."""
+    runtime.extras[_ACTIVE] = runtime.extras.get(_ACTIVE, 0) + 1
+    size = 0
+    try:
+        async for chunk in chunks:
+            size += len(chunk)
+            yield chunk
+        log.info("export.finished", audit_id=audit_id, format=query.format, bytes=size)
+    except export.ExportFailed:
+        log.error("export.failed", audit_id=audit_id, format=query.format, bytes=size)
+        raise
+    except BaseException:  # the client went away (cancelled) or the server is stopping
+        log.warning("export.aborted", audit_id=audit_id, format=query.format, bytes=size)
+        raise
+    finally:
+        runtime.extras[_ACTIVE] -= 1
+
+
+@get("/api/export", dependencies={"staff": Provide(api_staff)})
+async def export_history(request: Request, staff: Staff) -> Stream:
+    _require_manager(staff)
+    runtime = runtime_of(request)
+    params = request.query_params
+    try:
+        query = export.parse_query(
+            format=params.get("format"),
+            since=params.get("since"),
+            until=params.get("until"),
+            customer=params.get("customer"),
+            channel=params.get("channel"),
+            direction=params.get("direction"),
+            staff=params.get("staff"),
+            bom=params.get("bom"),
+        )
+        query = await export.resolve_staff(runtime.db, query)
+    except export.ExportInputError as exc:
+        raise ApiError(422, f"invalid_{exc.name}", str(exc)) from None
+    if runtime.extras.get(_ACTIVE, 0) >= MAX_CONCURRENT_EXPORTS:
+        raise ApiError(429, "too_many_exports", "Other exports are running; try again when one has finished.")
+    audit_id = await export.start_audit(runtime.db, query, staff_id=staff.id, actor=staff.email)
+    return Stream(
+        _counted(runtime, export.stream(runtime.db, query, audit_id=audit_id), audit_id, query),
+        media_type=export.MEDIA_TYPES[query.format],
+        headers={
+            "content-disposition": f'attachment; filename="{_filename(query)}"',
+            "cache-control": "no-store",
+        },
+    )
+
+
+@get("/api/export/audit", dependencies={"staff": Provide(api_staff)})
+async def export_audit(request: Request, staff: Staff) -> dict[str, Any]:
+    _require_manager(staff)
+    params = request.query_params
+    try:
+        limit = int(params.get("limit") or 50)
+        before = int(params["before"]) if params.get("before") else None
+    except ValueError:
+        raise ApiError(422, "invalid", "limit and before must be whole numbers.") from None
+    if not 1 <= limit <= 500:
+        raise ApiError(422, "invalid_limit", "limit must be between 1 and 500.")
+    async with runtime_of(request).db.read() as session:
+        entries = await export.audit_entries(session, limit=limit + 1, before=before)
+    more = len(entries) > limit
+    entries = entries[:limit]
+    return {"exports": entries, "next_before": entries[-1]["id"] if more and entries else None}
+
+
+@get("/export")
+async def export_page(request: Request) -> Template | Redirect | Response:
+    identity = await identify(request)
+    if identity is None:
+        return login_redirect(request)
+    if not identity.staff.is_manager:
+        return Response(_NOT_A_MANAGER + "\n", status_code=403, media_type="text/plain")
+    runtime = runtime_of(request)
+    async with runtime.db.read() as session:
+        audit = await export.audit_entries(session, limit=50)
+        staff = (await session.execute(select(StaffRow.email, StaffRow.name).order_by(StaffRow.name, StaffRow.email))).all()
+    return Template(
+        "export.html",
+        context={
+            "staff": identity.staff,
+            "csrf_token": identity.csrf_token,
+            "business_name": runtime.settings.business_name,
+            "staff_members": staff,
+            "audit": audit,
+            "formats": export.FORMATS,
+        },
+    )
+
+
+@get("/conversations/{conversation_id:int}/transcript")
+async def transcript_page(request: Request, conversation_id: FromPath[int]) -> Template | Redirect | Response:
+    identity = await identify(request)
+    if identity is None:
+        return login_redirect(request)
+    runtime = runtime_of(request)
+    async with runtime.db.read() as session:
+        conversation = await export.transcript(session, conversation_id)
+    if conversation is None:
+        return Response("There is no such conversation.\n", status_code=404, media_type="text/plain")
+    return Template(
+        "transcript.html",
+        context={
+            "staff": identity.staff,
+            "business_name": runtime.settings.business_name,
+            "conversation": conversation,
+            "generated_at": utcnow(),
+        },
+    )
+
+
+route_handlers: list = [export_history, export_audit, export_page, transcript_page]
