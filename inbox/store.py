@@ -296,16 +296,10 @@ async def conversation_summary(
     session: AsyncSession, conversation_id: int, staff_id: int | None = None
 ) -> dict[str, Any] | None:
     """One conversation without its messages; unread_count only when a staff member asks."""
-    row = (
-        await session.execute(
-            select(Conversation, Customer)
-            .join(Customer, Customer.id == Conversation.customer_id)
-            .where(Conversation.id == conversation_id)
-        )
-    ).first()
-    if row is None:
+    found = await conversation_with_customer(session, conversation_id)
+    if found is None:
         return None
-    conversation, customer = row
+    conversation, customer = found
     last = await session.get(Message, conversation.last_message_id) if conversation.last_message_id else None
     unread = None
     if staff_id is not None:

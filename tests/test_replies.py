@@ -219,3 +219,25 @@ def test_status_callback_signature_covers_the_form(wired) -> None:
                           headers={"X-Twilio-Signature": signature_for(url, pairs, AUTH_TOKEN),
                                    "Content-Type": "application/x-www-form-urlencoded"})
     assert response.status_code == 403
+
+
+def test_ambiguous_5xx_is_reconciled_not_resent(wired) -> None:
+    """Twilio created the message but answered 500: the outbox finds it in Twilio's list and adopts it."""
+    conversation_id = customer_writes(wired, "Hello")
+    wired.sandbox.fail_next(500, 20500, times=1, message="Internal Server Error", create_anyway=True)
+    message = reply(wired, conversation_id, "Sent once, whatever happens").json()
+    wait_for(lambda: message_status(wired, message["id"]) == "delivered", message="delivered after reconciling")
+    sent = sent_to(wired, CUSTOMER)
+    assert [m["body"] for m in sent] == ["Sent once, whatever happens"]
+    assert scalar(wired.db, "SELECT sid FROM messages WHERE id = :id", id=message["id"]) == sent[0]["sid"]
+
+
+def test_timeout_after_sending_is_reconciled_not_resent(wired) -> None:
+    conversation_id = customer_writes(wired, "Hello")
+    wired.inbox.runtime.sender.timeout = 0.3
+    wired.sandbox.set_delay(1.0)  # the message exists, the answer comes too late
+    message = reply(wired, conversation_id, "No double send").json()
+    wait_for(lambda: scalar(wired.db, "SELECT sid FROM messages WHERE id = :id", id=message["id"]) is not None,
+             timeout=20, message="the SID adopted")
+    wired.sandbox.set_delay(0)
+    assert [m["body"] for m in sent_to(wired, CUSTOMER)] == ["No double send"]
