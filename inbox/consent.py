@@ -84,3 +84,38 @@ async def history(session: AsyncSession, customer_id: int) -> list[dict[str, Any
         select(ConsentRecord).where(ConsentRecord.customer_id == customer_id).order_by(ConsentRecord.id)
     )
     return [record_dict(r) for r in records.scalars()]
+
+
+# ---- the ledger, for audits ---------------------------------------------------------------
+
+EXPORT_COLUMNS = ("record_id", "customer_id", "customer_name", "customer_phone", "channel", "action", "source",
+                  "evidence", "staff_email", "occurred_at", "created_at")
+
+
+async def ledger_rows(db, batch: int = 1000):
+    """Every consent record, oldest first, as export rows; read in keyset batches."""
+    from inbox.models import Staff
+
+    after = 0
+    while True:
+        async with db.read() as session:
+            result = await session.execute(
+                select(ConsentRecord, Customer, Staff.email)
+                .join(Customer, Customer.id == ConsentRecord.customer_id)
+                .outerjoin(Staff, Staff.id == ConsentRecord.staff_id)
+                .where(ConsentRecord.id > after)
+                .order_by(ConsentRecord.id)
+                .limit(batch)
+            )
+            rows = result.all()
+        for record, customer, staff_email in rows:
+            yield {
+                "record_id": record.id, "customer_id": customer.id,
+                "customer_name": customer.name or customer.whatsapp_profile_name or "",
+                "customer_phone": customer.phone, "channel": record.channel, "action": record.action,
+                "source": record.source, "evidence": record.evidence or {}, "staff_email": staff_email or "",
+                "occurred_at": store.iso(record.occurred_at), "created_at": store.iso(record.created_at),
+            }
+        if len(rows) < batch:
+            return
+        after = rows[-1][0].id

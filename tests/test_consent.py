@@ -203,3 +203,22 @@ def test_yes_does_not_reverse_an_opt_out_on_a_toll_free_number(inbox) -> None:
     assert scalar(inbox.db, "SELECT count(*) FROM consent_records") == 1
     texts(inbox, "UNSTOP", 3, To="+18005550100")
     assert rows(inbox.db, "SELECT action FROM consent_records ORDER BY id") == [("opt_out",), ("opt_in",)]
+
+
+def test_managers_export_the_consent_ledger_for_an_audit(inbox) -> None:
+    import csv
+    import io
+
+    texts(inbox, "STOP", 1)
+    inbox.api.post(f"/api/customers/{customer_id(inbox)}/consent", headers=inbox.manager,
+                   json={"channel": "sms", "action": "opt_in", "note": "=HYPERLINK(\"http://evil\") said yes"})
+    assert inbox.api.get("/api/consent/export").status_code == 403  # a receptionist
+    exported = inbox.api.get("/api/consent/export", params={"format": "csv"}, headers=inbox.manager)
+    assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
+    table = list(csv.DictReader(io.StringIO(exported.text)))
+    assert [(r["action"], r["source"]) for r in table] == [("opt_out", "keyword"), ("opt_in", "staff")]
+    assert f"SM{1:032x}" in table[0]["evidence"]
+    assert table[0]["customer_phone"] == "'+14155550123"  # text cells cannot become formulas
+    assert table[1]["staff_email"] == "manager@example.com"
+    as_json = inbox.api.get("/api/consent/export", params={"format": "json"}, headers=inbox.manager).json()
+    assert as_json[1]["evidence"]["note"].startswith("=HYPERLINK")  # JSON keeps the text as it was

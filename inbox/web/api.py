@@ -7,13 +7,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import csv
+import io
+
 import msgspec
 from litestar import Request, Response, Router, get, post
+from litestar.response import Stream
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery
 
 from inbox import bus as events_bus
 from inbox import consent, outbound, store
+from inbox.export import neutralise_formula
 from inbox.models import Customer
 from inbox.accounts import StaffMember
 from inbox.web.auth import api_staff, runtime_of
@@ -132,6 +137,43 @@ async def record_consent(request: Request, staff: Staff, customer_id: FromPath[i
     return consent.record_dict(record)
 
 
+@get("/consent/export")
+async def consent_export(request: Request, staff: Staff, format: FromQuery[str] = "csv") -> Stream:
+    """Managers only: the whole consent ledger, for an audit, as CSV (spreadsheet-safe) or JSON."""
+    if not staff.is_manager:
+        raise ApiError(403, "forbidden", "Only managers can export the consent records.")
+    if format not in ("csv", "json"):
+        raise ApiError(422, "invalid_format", "format must be csv or json.")
+    db = runtime_of(request).db
+
+    async def csv_chunks():
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\r\n")
+        writer.writerow(consent.EXPORT_COLUMNS)
+        async for row in consent.ledger_rows(db):
+            cells = {**row, "evidence": msgspec.json.encode(row["evidence"]).decode()}
+            writer.writerow([c if isinstance(c, int) else neutralise_formula(str(c)) for c in
+                             (cells[name] for name in consent.EXPORT_COLUMNS)])
+            if buffer.tell() > 64_000:
+                yield buffer.getvalue().encode()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue().encode()
+
+    async def json_chunks():
+        yield b"["
+        first = True
+        async for row in consent.ledger_rows(db):
+            yield (b"" if first else b",") + msgspec.json.encode(row)
+            first = False
+        yield b"]"
+
+    name = f"consent-records.{format}"
+    return Stream(csv_chunks() if format == "csv" else json_chunks(),
+                  media_type="text/csv; charset=utf-8" if format == "csv" else "application/json",
+                  headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
 @get("/me")
 async def me(staff: Staff) -> dict[str, Any]:
     return {"id": staff.id, "email": staff.email, "name": staff.name, "role": staff.role}
@@ -140,6 +182,6 @@ async def me(staff: Staff) -> dict[str, Any]:
 def api_router(extra_handlers: list | None = None) -> Router:
     return Router(
         path="/api",
-        route_handlers=[list_conversations, get_conversation, mark_read, send_reply, customer_consent, record_consent, me, *(extra_handlers or [])],
+        route_handlers=[list_conversations, get_conversation, mark_read, send_reply, customer_consent, record_consent, consent_export, me, *(extra_handlers or [])],
         dependencies={"staff": Provide(api_staff)},
     )
