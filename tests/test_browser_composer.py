@@ -88,3 +88,15 @@ def test_stop_locks_the_composer_live_with_the_reason(wired, page) -> None:
     post_twilio(inbox.url, "inbound_sms", From=ANA, Body="STOP", MessageSid=sid(2))
     expect(page.locator("#composer-lock")).to_contain_text("opted out of SMS", timeout=10000)
     expect(page.locator("#composer-body")).to_be_disabled()
+
+
+def test_a_message_that_reads_like_an_opt_out_offers_one_click_to_record_it(wired, page) -> None:
+    inbox, _ = wired
+    post_twilio(inbox.url, "inbound_sms", From=ANA, Body="please stop texting me", MessageSid=sid(3))
+    flag = page.locator("#composer-flag")
+    expect(flag).to_contain_text("please stop texting me", timeout=10000)
+    page.locator("#composer-flag-record").click()
+    expect(page.locator("#composer-lock")).to_contain_text("opted out of SMS", timeout=10000)
+    expect(flag).to_be_hidden()
+    page.locator("#consent-record summary").click()
+    expect(page.locator("#consent-history")).to_contain_text("recorded by staff")

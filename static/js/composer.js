@@ -13,6 +13,7 @@
 
 import { api, ApiError } from "./api.js";
 import { el } from "./dom.js";
+import { live } from "./live.js";
 import { count, plainSwaps } from "./segments.js";
 
 const MAX_BODY = 1600;
@@ -54,7 +55,11 @@ function build() {
       el("label", { for: "composer-body", class: "visually-hidden" }, "Reply"), body, send),
     el("div", { class: "composer-meta" }, counter, swap));
   const consent = buildConsentForm();
-  root.replaceChildren(lock, form, templates, error, consent);
+  const flag = el("div", { class: "composer-flag", id: "composer-flag", role: "status", hidden: "" },
+    el("p", { "data-part": "text" }),
+    el("button", { type: "button", class: "button", id: "composer-flag-record" }, "Record opt-out"));
+  root.replaceChildren(flag, lock, form, templates, error, consent);
+  flag.querySelector("button").addEventListener("click", recordFlaggedOptOut);
   form.addEventListener("submit", (event) => { event.preventDefault(); submitText(); });
   body.addEventListener("input", () => { state.key = null; updateCount(); });
   body.addEventListener("keydown", (event) => {
@@ -72,9 +77,62 @@ function build() {
   });
 }
 
+function flaggedMessage() {
+  const conversation = state.conversation;
+  const messages = (conversation?.messages || []).filter((m) => m.direction === "inbound");
+  const flagged = messages.filter((m) => m.probable_opt_out).at(-1);
+  if (!flagged || consentOf(conversation, flagged.channel) === "opted_out") return null;
+  // Once they have been recorded opted in after it (or out, above), the question is settled.
+  return flagged;
+}
+
+function updateFlag() {
+  const flag = document.getElementById("composer-flag");
+  const flagged = flaggedMessage();
+  flag.hidden = !flagged;
+  if (!flagged) return;
+  flag.querySelector("[data-part='text']").textContent =
+    `“${flagged.body.slice(0, 120)}” reads like a request to stop ${channelName(flagged.channel)} messages. `
+    + "US rules ask you to honour it.";
+  flag.dataset.channel = flagged.channel;
+  flag.dataset.sid = flagged.sid || "";
+}
+
+async function recordFlaggedOptOut() {
+  const flagged = flaggedMessage();
+  if (!flagged) return;
+  try {
+    await api.post(`/api/customers/${state.conversation.customer.id}/consent`, {
+      channel: flagged.channel, action: "opt_out",
+      note: `Asked in their message ${flagged.sid || flagged.id}: “${flagged.body.slice(0, 200)}”`,
+    });
+    showError("");
+  } catch (error) {
+    showError(error instanceof ApiError ? error.message : "The opt-out could not be recorded.");
+  }
+}
+
+async function showHistory(list) {
+  list.replaceChildren(el("li", {}, "Loading…"));
+  try {
+    const { records } = await api.get(`/api/customers/${state.conversation.customer.id}/consent`);
+    const label = { opt_out: "opted out", opt_in: "opted in" };
+    const source = { keyword: "by text", staff: "recorded by staff", twilio_21610: "reported by Twilio (21610)",
+      import: "imported" };
+    list.replaceChildren(...(records.length ? records.map((r) => el("li", {},
+      `${new Date(r.occurred_at).toLocaleString()}: ${channelName(r.channel)} ${label[r.action]} `
+      + `${source[r.source] || r.source}${r.evidence?.note ? ` (“${r.evidence.note}”)` : ""}`
+      + `${r.evidence?.body ? ` (“${r.evidence.body}”)` : ""}`)) : [el("li", {}, "No consent changes on record.")]));
+  } catch (error) {
+    list.replaceChildren(el("li", {}, error.message || "The history could not be loaded."));
+  }
+}
+
 function buildConsentForm() {
   const details = el("details", { class: "consent-record", id: "consent-record" },
-    el("summary", {}, "Record a consent change the customer asked for"));
+    el("summary", {}, "Consent: history, and record a change the customer asked for"));
+  const history = el("ol", { class: "consent-history", id: "consent-history", "aria-label": "Consent history" });
+  details.addEventListener("toggle", () => { if (details.open) showHistory(history); });
   const form = el("form", { id: "consent-form", class: "consent-form" },
     el("label", {}, "Channel ", el("select", { name: "channel" }, el("option", { value: "sms" }, "SMS"),
       el("option", { value: "whatsapp" }, "WhatsApp"))),
@@ -94,11 +152,12 @@ function buildConsentForm() {
       });
       result.textContent = "Recorded.";
       form.reset();
+      showHistory(history);
     } catch (error) {
       result.textContent = error instanceof ApiError ? error.message : "It could not be recorded.";
     }
   });
-  details.append(form);
+  details.append(history, form);
   return details;
 }
 
@@ -234,14 +293,26 @@ function show(conversation, { fresh }) {
   }
   root.hidden = false;
   updateLock();
+  updateFlag();
 }
 
 if (root) {
   document.addEventListener("inbox:conversation-opened", (event) => show(event.detail.conversation, { fresh: true }));
   document.addEventListener("inbox:conversation-changed", (event) => {
     if (state.conversation && String(event.detail.id) === String(state.conversation.id)) {
-      show({ ...state.conversation, ...event.detail.conversation }, { fresh: false });
+      // Header changes (name, consent) come with the thread's copy; keep every message we have seen.
+      const known = new Map((state.conversation.messages || []).map((m) => [m.id, m]));
+      for (const m of event.detail.conversation?.messages || []) known.set(m.id, m);
+      const messages = [...known.values()].sort((a, b) => a.id - b.id);
+      show({ ...state.conversation, ...event.detail.conversation, messages }, { fresh: false });
     }
+  });
+  live.subscribe("message.created", (event) => {
+    const message = event.data?.message;
+    if (!state.conversation || !message || String(event.conversation_id) !== String(state.conversation.id)) return;
+    const messages = state.conversation.messages || (state.conversation.messages = []);
+    if (!messages.some((m) => m.id === message.id)) messages.push(message);
+    updateFlag();
   });
   document.addEventListener("inbox:conversation-closed", () => {
     state.conversation = null;
