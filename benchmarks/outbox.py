@@ -99,8 +99,7 @@ async def run(args, sandbox_url: str, database_url: str) -> None:
         conversations = await seed_conversations(runtime, 200)
         await queue(runtime, conversations, args.replies, "drain")
         started = time.perf_counter()
-        while await runtime.outbox.drain_once():
-            pass
+        await runtime.outbox.drain()
         drain_rate = args.replies / (time.perf_counter() - started)
 
         runtime.outbox.start()  # steady state: replies arrive at a fixed rate while the worker runs

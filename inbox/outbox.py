@@ -44,7 +44,8 @@ class OutboxConfig:
     backoff_base: float = 1.0  # seconds; doubled per attempt, with jitter
     backoff_cap: float = 300.0
     poll_interval: float = 1.0  # how often to look for due retries when nobody wakes us
-    reconcile_window: timedelta = timedelta(minutes=10)
+    sweep_interval: float = 0.5  # seconds between looks for expired leases and sends to reconcile
+    lanes: int = 3  # batches in progress at once
 
 
 class Outbox:
@@ -56,11 +57,23 @@ class Outbox:
         self._stopping = False
         self._task: asyncio.Task | None = None
         self._limit = asyncio.Semaphore(self.config.concurrency)
+        self._next_sweep = 0.0
 
     # ---- life cycle ---------------------------------------------------------------------
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="outbox")
+
+    async def drain(self) -> int:
+        """Sends everything due now, in `lanes` concurrent loops (claims never overlap), so one
+        batch's sends are in flight while another's outcome is being written."""
+        async def lane() -> int:
+            total = 0
+            while not self._stopping and (handled := await self.drain_once()):
+                total += handled
+            return total
+
+        return sum(await asyncio.gather(*(lane() for _ in range(self.config.lanes))))
 
     def wake(self) -> None:
         self._wake.set()
@@ -80,7 +93,7 @@ class Outbox:
     async def _run(self) -> None:
         while not self._stopping:
             try:
-                worked = await self.drain_once()
+                worked = await self.drain()
             except Exception:
                 log.exception("outbox pass failed")
                 worked = 0
@@ -90,9 +103,13 @@ class Outbox:
                     await asyncio.wait_for(self._wake.wait(), self.config.poll_interval)
 
     async def drain_once(self) -> int:
-        """One pass: expire dead leases, reconcile, send one batch. Returns rows handled."""
-        await self._expire_leases()
-        handled = await self._reconcile_batch()
+        """One pass: (now and then) expire dead leases and reconcile; send one batch. Returns rows handled."""
+        handled = 0
+        now = asyncio.get_running_loop().time()
+        if now >= self._next_sweep:  # rare work: not on every batch of a busy drain
+            self._next_sweep = now + self.config.sweep_interval
+            await self._expire_leases()
+            handled = await self._reconcile_batch()
         ids = await self._claim(needs_reconcile=False)
         if ids:
             await self._send_batch(ids)
@@ -287,6 +304,7 @@ class Outbox:
                     message.needs_reconcile = False  # Twilio never got it: send it again
                     message.next_attempt_at = utcnow()
             await events_bus.commit(session, self.runtime.bus)
+        self._next_sweep = 0.0  # more may be waiting: look again on the next pass
         self.wake()
         return len(ids)
 

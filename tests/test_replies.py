@@ -241,3 +241,28 @@ def test_timeout_after_sending_is_reconciled_not_resent(wired) -> None:
              timeout=20, message="the SID adopted")
     wired.sandbox.set_delay(0)
     assert [m["body"] for m in sent_to(wired, CUSTOMER)] == ["No double send"]
+
+
+def test_expired_lease_is_reconciled_then_sent_once(wired) -> None:
+    """A worker died mid-send (its lease ran out): Twilio's list is asked first, then it is sent once."""
+    conversation_id = customer_writes(wired, "Hello")
+    asyncio.run(_plant_dead_claim(wired.db, conversation_id))
+    wired.inbox.runtime.wake_outbox()
+    wait_for(lambda: scalar(wired.db, "SELECT status FROM messages WHERE body = 'From a dead worker'") == "delivered",
+             message="delivered after the lease expired")
+    assert [m["body"] for m in sent_to(wired, CUSTOMER)] == ["From a dead worker"]
+
+
+async def _plant_dead_claim(database_url: str, conversation_id: int) -> None:
+    from datetime import timedelta
+
+    from inbox.db import Database
+    from inbox.models import Message, utcnow
+
+    db = Database(database_url)
+    async with db.write() as session:
+        session.add(Message(conversation_id=conversation_id, direction="outbound", channel="sms",
+                            from_addr="+15005550007", to_addr=CUSTOMER, body="From a dead worker", status="queued",
+                            attempts=1, claimed_until=utcnow() - timedelta(seconds=1), next_attempt_at=utcnow()))
+        await session.commit()
+    await db.dispose()
