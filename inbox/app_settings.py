@@ -19,6 +19,7 @@ KEYWORD_TEXTS = "keyword_texts"  # {"help": str, "opt_out": str, "opt_in": str}
 EXTRA_KEYWORDS = "extra_keywords"  # {"opt_out": [...], "opt_in": [...], "help": [...]}
 LAST_WEBHOOK_AT = "last_webhook_at"
 LAST_TWILIO_ERROR = "last_twilio_error"
+INSTALLATION_ID = "installation_id"
 
 
 async def get(session: AsyncSession, key: str, default: Any = None) -> Any:
@@ -59,3 +60,17 @@ async def keyword_policy(session: AsyncSession, settings) -> KeywordPolicy:
         Keyword.OPT_IN: texts.get("opt_in") or settings.default_start_text(),
     }
     return KeywordPolicy(words, answers, settings.keyword_replies == "inbox")
+
+
+async def installation_id(db) -> str:
+    """A random id made once per database: every instance on that database reads the same one."""
+    import secrets
+
+    async with db.write() as session:
+        statement = _insert(session, AppSetting).values(
+            key=INSTALLATION_ID, value=secrets.token_hex(8), updated_at=utcnow()
+        ).on_conflict_do_nothing(index_elements=["key"])
+        await session.execute(statement)
+        value = await get(session, INSTALLATION_ID)
+        await session.commit()
+    return str(value)

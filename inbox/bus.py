@@ -128,7 +128,7 @@ class Bus:
     async def publish(self, frames: list[Frame]) -> None:
         self._deliver(frames)
 
-    async def start(self) -> None:
+    async def start(self, installation_id: str | None = None) -> None:
         pass
 
     async def ping(self) -> None:
@@ -145,17 +145,20 @@ class RedisBus(Bus):
     like everyone else, so every socket sees one order per channel.
     """
 
-    CHANNEL = "inbox:events"
-
     def __init__(self, url: str) -> None:
         super().__init__()
         import redis.asyncio as redis
 
         self._redis = redis.from_url(url)
+        # Set by start(): one channel per database, so two deployments sharing a Redis never
+        # see each other's events (instances of one deployment share the database's id).
+        self.channel = "inbox:events"
         self._reader: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
 
-    async def start(self) -> None:
+    async def start(self, installation_id: str | None = None) -> None:
+        if installation_id:
+            self.channel = f"inbox:{installation_id}:events"
         self._reader = asyncio.create_task(self._read(), name="redis-bus-reader")
         await asyncio.wait_for(self._ready.wait(), timeout=10)
 
@@ -163,7 +166,7 @@ class RedisBus(Bus):
         while True:
             try:
                 async with self._redis.pubsub() as pubsub:
-                    await pubsub.subscribe(self.CHANNEL)
+                    await pubsub.subscribe(self.channel)
                     self._ready.set()
                     async for message in pubsub.listen():
                         if message["type"] == "message":
@@ -175,7 +178,7 @@ class RedisBus(Bus):
 
     async def publish(self, frames: list[Frame]) -> None:
         payload = "\n".join(f"{f.id}\t{'' if f.conversation_id is None else f.conversation_id}\t{f.text}" for f in frames)
-        await self._redis.publish(self.CHANNEL, payload)
+        await self._redis.publish(self.channel, payload)
 
     async def ping(self) -> None:
         await self._redis.ping()

@@ -40,7 +40,9 @@ class Runtime:
         self.ingest = InboundWriter(self)
 
     async def start(self) -> None:
-        await self.bus.start()
+        from inbox.app_settings import installation_id
+
+        await self.bus.start(await installation_id(self.db) if self.settings.redis_url else None)
         self.ingest.start()
         if self.settings.twilio_configured:
             self.sender = TwilioSender.from_settings(self.settings)

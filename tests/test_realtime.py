@@ -92,3 +92,22 @@ def test_two_processes_on_postgres_and_redis_share_events(postgres_url) -> None:
     finally:
         first.stop()
         second.stop()
+
+
+def test_two_deployments_sharing_a_redis_never_see_each_others_events(serve, tmp_path, sqlite_template) -> None:
+    import shutil
+
+    redis_url = requires_redis()
+    urls = []
+    for name in ("clinic", "shop"):
+        target = tmp_path / f"{name}.db"
+        shutil.copy(sqlite_template, target)
+        urls.append(f"sqlite+aiosqlite:///{target}")
+    clinic, shop = (serve(url, INBOX_REDIS_URL=redis_url) for url in urls)
+    create_staff(urls[1], "shop@example.com")
+    token = issue_token(urls[1], "shop@example.com")
+    with open_socket(shop.url, token=token) as socket:
+        assert post_twilio(clinic.url, "inbound_sms", Body="for the clinic only").status_code == 200
+        assert post_twilio(shop.url, "inbound_sms", Body="for the shop", MessageSid=sid(77)).status_code == 200
+        event = read_until(socket, lambda e: e["type"] == "message.created")
+        assert event["data"]["message"]["body"] == "for the shop"
