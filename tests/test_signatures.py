@@ -78,3 +78,9 @@ def test_signed_url_uses_public_url_path_and_raw_query() -> None:
     assert signed_url("https://inbox.example.com", "/webhooks/twilio/inbound", b"a=1&b=%20") == (
         "https://inbox.example.com/webhooks/twilio/inbound?a=1&b=%20"
     )
+
+
+def test_a_signature_with_odd_characters_is_simply_invalid() -> None:
+    checker = SignatureChecker([VECTOR_TOKEN])
+    assert not checker.is_valid(VECTOR_URI, Form.parse(VECTOR_BODY), "RSOYDt4T1cUTdK1PDd93/VVr8B8é")
+    assert not checker.is_valid(VECTOR_URI, Form.parse(VECTOR_BODY), "\x00" * 28)
