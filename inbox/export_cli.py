@@ -72,6 +72,16 @@ def _target(output: str | None) -> Path | None:
     return path
 
 
+def _check_database(url: str) -> None:
+    """SQLite would create an empty file for a mistyped path; say so instead."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        if not Path(parsed.database).expanduser().is_file():
+            raise CommandError(f"there is no database at {parsed.database}: check INBOX_DATABASE_URL")
+
+
 class _Progress:
     """A rich progress bar on stderr, only when stderr is a terminal."""
 
@@ -119,8 +129,10 @@ async def run_export(database_url: str, query, out: BinaryIO, *, progress: _Prog
         query = await export.resolve_staff(db, query)
         audit_id = await export.start_audit(db, query, staff_id=None, actor=_actor())
         on_total = progress.total if progress is not None and progress.bar is not None else None
-        async for chunk in export.stream(db, query, audit_id=audit_id, on_total=on_total, on_rows=counted):
-            out.write(chunk)
+        chunks = export.stream(db, query, audit_id=audit_id, on_total=on_total, on_rows=counted)
+        async with contextlib.aclosing(chunks):  # a failed write still returns the connection first
+            async for chunk in chunks:
+                out.write(chunk)
         out.flush()
     finally:
         await db.dispose()
@@ -154,6 +166,7 @@ def cmd_export(args: argparse.Namespace) -> None:
     except export.ExportInputError as exc:
         raise CommandError(_option_error(exc)) from None
     settings = load_settings()
+    _check_database(settings.database_url)
     path = _target(args.output)
 
     temporary: str | None = None
@@ -174,7 +187,10 @@ def cmd_export(args: argparse.Namespace) -> None:
     except export.ExportFailed as exc:
         raise CommandError(str(exc)) from None
     except SQLAlchemyError as exc:
-        raise CommandError(export.describe_failure(exc).replace("during the export", "before the export began")) from None
+        message = export.describe_failure(exc).replace("during the export", "before the export began")
+        if "no such table" in message or "does not exist" in message:
+            message += " (run `inbox migrate` first?)"
+        raise CommandError(message) from None
     except BrokenPipeError:
         with contextlib.suppress(OSError):  # stdout is gone; keep Python quiet about it at exit
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

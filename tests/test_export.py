@@ -239,8 +239,11 @@ def test_emoji_newlines_and_quotes_round_trip_in_every_format(app) -> None:
 
 def test_many_batches_make_one_valid_document(app, monkeypatch) -> None:
     monkeypatch.setattr(export, "BATCH_SIZE", 3)
-    ids = seed(app.database_url, [{"customer": f"+1415555{n % 3:04d}", "body": f"message {n}"} for n in range(10)])
-    assert [m["message_id"] for m in json.loads(export_bytes(app, format="json"))] == ids
+    monkeypatch.setattr(export, "CUSTOMER_CACHE", 3)  # 4 customers: the cache is emptied as it goes
+    ids = seed(app.database_url, [{"customer": f"+1415555{n % 4:04d}", "body": f"message {n}"} for n in range(10)])
+    exported = json.loads(export_bytes(app, format="json"))
+    assert [m["message_id"] for m in exported] == ids
+    assert [m["customer_phone"] for m in exported] == [f"+1415555{n % 4:04d}" for n in range(10)]
     assert [json.loads(line)["message_id"] for line in export_bytes(app, format="ndjson").splitlines()] == ids
     assert [int(r["message_id"]) for r in read_csv(export_bytes(app, format="csv"))] == ids
     # An export with nothing in it is still a valid document.
@@ -451,6 +454,9 @@ def test_cli_bad_input_is_one_line_and_writes_nothing(sqlite_url, tmp_path) -> N
         stderr = result.stderr.decode()
         assert stderr.startswith(expected) and stderr.count("\n") == 1, stderr
         assert not target.exists()
+    no_database = inbox_cli(f"sqlite+aiosqlite:///{tmp_path / 'typo.db'}", "-o", str(target))
+    assert no_database.returncode == 2 and no_database.stderr.decode().startswith("inbox: there is no database at ")
+    assert not (tmp_path / "typo.db").exists()
     missing_dir = inbox_cli(sqlite_url, "-o", str(out / "nowhere" / "out.csv"))
     assert missing_dir.returncode == 2 and missing_dir.stderr.decode().count("\n") == 1
     assert list(out.iterdir()) == []
@@ -590,3 +596,27 @@ def test_exported_timestamps_are_the_apis_timestamps(app) -> None:
     exported = json.loads(export_bytes(app, format="json"))
     assert [(m["created_at"], m["updated_at"]) for m in exported] == [(m["created_at"], m["updated_at"]) for m in from_api]
     assert [m["created_at"] for m in exported] == [store.iso(t) for t in stamps]
+
+
+def test_sqlite_timestamps_are_formatted_like_store_iso() -> None:
+    """SQLite keeps text; the export formats it in SQL, exactly as store.iso formats what
+    SQLAlchemy parses from it, including shapes SQLAlchemy itself never writes."""
+    import sqlite3
+
+    from sqlalchemy import String, column, select, table
+    from sqlalchemy.dialects import sqlite as sqlite_dialect
+    from sqlalchemy.dialects.sqlite import DATETIME
+
+    stored = ["2024-01-01 00:00:00.000000", "2024-02-29 23:59:59.999999", "2024-01-01 00:00:00.000001",
+              "2024-01-01 00:00:00", "2024-01-01 00:00:00.5", "2024-01-01 00:00:00.123"]
+    connection = sqlite3.connect(":memory:")
+    connection.execute("CREATE TABLE t (v TEXT)")
+    connection.executemany("INSERT INTO t VALUES (?)", [(value,) for value in stored])
+    t = table("t", column("v", String))
+    dialect = sqlite_dialect.dialect()
+    sql = str(select(t.c.v, export.iso_utc_sql(t.c.v, "sqlite")).compile(
+        dialect=dialect, compile_kwargs={"literal_binds": True}))
+    parse = DATETIME().result_processor(dialect, None)
+    for value, formatted in connection.execute(sql):
+        assert formatted == store.iso(parse(value).replace(tzinfo=UTC)), value
+    connection.close()

@@ -12,6 +12,7 @@ The export page's form is a plain GET to /api/export, so the browser's session c
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import structlog
@@ -49,9 +50,10 @@ async def _counted(runtime, chunks, audit_id: int, query: export.ExportQuery):
     runtime.extras[_ACTIVE] = runtime.extras.get(_ACTIVE, 0) + 1
     size = 0
     try:
-        async for chunk in chunks:
-            size += len(chunk)
-            yield chunk
+        async with contextlib.aclosing(chunks):  # its snapshot connection goes back at once, even on a hang-up
+            async for chunk in chunks:
+                size += len(chunk)
+                yield chunk
         log.info("export.finished", audit_id=audit_id, format=query.format, bytes=size)
     except export.ExportFailed:
         log.error("export.failed", audit_id=audit_id, format=query.format, bytes=size)
@@ -128,7 +130,6 @@ async def export_page(request: Request) -> Template | Redirect | Response:
         "export.html",
         context={
             "staff": identity.staff,
-            "csrf_token": identity.csrf_token,
             "business_name": runtime.settings.business_name,
             "staff_members": staff,
             "audit": audit,
