@@ -152,7 +152,7 @@ async def consent_export(request: Request, staff: Staff, format: FromQuery[str] 
         writer.writerow(consent.EXPORT_COLUMNS)
         async for row in consent.ledger_rows(db):
             cells = {**row, "evidence": msgspec.json.encode(row["evidence"]).decode()}
-            writer.writerow([c if isinstance(c, int) else neutralise_formula(str(c)) for c in
+            writer.writerow([c if isinstance(c, int) else neutralise_formula("" if c is None else str(c)) for c in
                              (cells[name] for name in consent.EXPORT_COLUMNS)])
             if buffer.tell() > 64_000:
                 yield buffer.getvalue().encode()

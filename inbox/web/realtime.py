@@ -50,7 +50,10 @@ async def live_events(socket: WebSocket) -> None:
     subscription = runtime.bus.subscribe()
     metrics.open_sockets.inc()
     try:
-        await socket.accept()
+        try:
+            await socket.accept()
+        except Exception:  # the browser left while the handshake finished: nothing to serve
+            return
         sent_upto = await _replay(socket, _after(socket))
         reader = asyncio.create_task(_wait_for_close(socket))
         try:
