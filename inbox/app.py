@@ -8,14 +8,15 @@ from contextlib import asynccontextmanager
 from litestar import Litestar, Request, Response
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.exceptions import HTTPException
-from litestar.logging import LoggingConfig
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
+from inbox.logs import litestar_logging_config
 from inbox.paths import STATIC, TEMPLATES
 from inbox.runtime import Runtime
 from inbox.settings import Settings
 from inbox.web import api, auth, exports, health, pages, realtime, settings_pages, webhooks
+from inbox.web import middleware as web_middleware
 from inbox.web.errors import api_error_response
 
 # No inline script or style may run: customer text that slipped through could not execute.
@@ -70,14 +71,16 @@ def create_app(settings: Settings, runtime: Runtime | None = None, extra_handler
             api.api_router(),
             *exports.route_handlers,
             *settings_pages.route_handlers,
+            *web_middleware.route_handlers,
             create_static_files_router(path="/static", directories=[STATIC]),
             *(extra_handlers or []),
         ],
         template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine),
         lifespan=[lifespan],
+        middleware=[web_middleware.RequestContext],
         after_request=_security_headers,
         exception_handlers={Exception: _error_handler},
-        logging_config=LoggingConfig(log_exceptions="always"),
+        logging_config=litestar_logging_config(),
         openapi_config=None,
     )
     app.state.runtime = runtime

@@ -30,21 +30,20 @@ def cmd_migrate(args: argparse.Namespace) -> None:
 
 
 def run_server(settings: Settings, host: str, port: int, runtime=None, extra_handlers=None) -> None:
-    import uvicorn
-
     from inbox.app import create_app
     from inbox.logs import configure_logging
+    from inbox.web.middleware import serve
 
     configure_logging()
     app = create_app(settings, runtime=runtime, extra_handlers=extra_handlers)
-    uvicorn.run(
+    serve(  # uvicorn, draining websockets and the outbox on SIGTERM; logs through inbox.logs
         app,
         host=host,
         port=port,
         loop="uvloop",
         http="httptools",
         ws="websockets-sansio",
-        log_level="warning",
+        log_level="info",
         access_log=False,
         timeout_graceful_shutdown=10,
     )
@@ -145,6 +144,42 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     print(f"delivered {sid} ({status})")
 
 
+# ---- reconcile ----------------------------------------------------------------------------
+
+
+def cmd_reconcile(args: argparse.Namespace) -> None:
+    from inbox.db import migrate
+    from inbox.logs import configure_logging
+    from inbox.reconcile import ReconcileError, parse_since, reconcile
+    from inbox.runtime import Runtime
+
+    try:
+        since = parse_since(args.since)
+    except ReconcileError as exc:
+        raise CommandError(str(exc)) from None
+    settings = _settings()
+    if not settings.twilio_configured:
+        raise CommandError("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN must be set: reconcile reads Twilio's messages")
+    configure_logging()
+    migrate(settings.database_url)
+
+    async def run():
+        runtime = Runtime.build(settings, run_outbox=False)  # the serving instances send any answers
+        await runtime.start()
+        try:
+            return await reconcile(runtime, since)
+        finally:
+            await runtime.stop()
+
+    try:
+        report = asyncio.run(run())
+    except ReconcileError as exc:
+        raise CommandError(str(exc)) from None
+    except (OSError, asyncio.TimeoutError) as exc:
+        raise CommandError(f"could not reach the database or Redis: {type(exc).__name__}: {exc}") from None
+    print(report.line())
+
+
 # ---- demo ---------------------------------------------------------------------------------
 
 
@@ -194,6 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--url", help="the inbox's base URL (default INBOX_PUBLIC_URL)")
     simulate.add_argument("body")
     simulate.set_defaults(func=cmd_simulate)
+
+    reconcile = commands.add_parser("reconcile", help="ingest inbound messages Twilio has and the inbox never got")
+    reconcile.add_argument("--since", help="ISO 8601 date or date-time (naive = UTC), or a span such as 12h or 3d "
+                                           "(default: 7 days)")
+    reconcile.set_defaults(func=cmd_reconcile)
     return parser
 
 

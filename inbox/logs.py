@@ -1,28 +1,153 @@
-"""Structured JSON logs. Message text, tokens and full phone numbers never belong in them:
-log ids and `phones.mask(number)` instead."""
+"""Structured JSON logs: one JSON object per line on stderr, for the inbox's own structlog loggers
+and for every stdlib logger (Litestar, uvicorn, SQLAlchemy, alembic, twilio) alike.
+
+    configure_logging()                     once per process, before the app is built
+    log = structlog.get_logger(__name__)    then log.info("what happened", message_id=...)
+
+Message text, tokens, passwords, cookies, signatures and full phone numbers never belong in a
+log line: log ids, and `phones.mask(number)`. Every line also passes `redact`, the second line
+of defence, which
+- replaces the values of sensitive keys (body, password, token, cookie, authorization, …),
+- masks the values of number keys (to, from, phone, …) to their last four digits,
+- masks any run of 8 to 15 digits (an E.164 number, `+` or `whatsapp:` or not) in any text,
+- blanks 32-hex strings (Twilio auth tokens, API key secrets) and SQLAlchemy's
+  `[parameters: …]` lines in exception text (they hold a row's values: bodies, numbers).
+
+`request_id` is bound per HTTP request and websocket by `inbox.web.middleware` (contextvars),
+so every line logged while serving one carries it, Litestar's and uvicorn's lines included.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
+from typing import Any, TextIO
 
 import structlog
+from litestar.logging import LoggingConfig
+
+from inbox.phones import mask
+
+# Keys whose values are never logged, whatever they hold.
+SECRET_KEYS = frozenset({
+    "body", "text", "message_body", "password", "token", "api_token", "auth_token", "secret", "secret_key",
+    "api_key_secret", "authorization", "cookie", "cookies", "set_cookie", "session", "csrf_token",
+    "signature", "x_twilio_signature", "content_variables", "evidence", "form", "headers",
+})
+# Keys whose values are phone addresses: only the last four digits survive.
+NUMBER_KEYS = frozenset({"to", "from", "from_", "to_addr", "from_addr", "phone", "number", "customer_phone", "wa_id"})
+REDACTED = "[redacted]"
+
+_PHONE = re.compile(r"(?<![\w.])\+?\d{8,15}(?!\d)")
+_HEX_SECRET = re.compile(r"(?<![0-9A-Za-z])[0-9a-fA-F]{32}(?![0-9A-Za-z])")
+_SQL_PARAMETERS = re.compile(r"\[parameters: [^\n]*")
+_QUIET = ("httpx", "httpcore", "twilio.http_client", "twilio.async_http_client", "hpack", "asyncio")
+_PASS_THROUGH = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi", "litestar", "alembic", "sqlalchemy")
 
 
-def configure_logging(level: int = logging.INFO) -> None:
-    logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level)
-    # Request lines of our own HTTP clients (the sandbox's callbacks, Twilio calls) are noise here.
-    for name in ("httpx", "httpcore", "twilio.http_client", "twilio.async_http_client"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+def scrub_text(text: str) -> str:
+    """Phone-like digit runs masked to their last four, token-like hex blanked, SQL parameters cut."""
+    if "[parameters: " in text:
+        text = _SQL_PARAMETERS.sub("[parameters: " + REDACTED + "]", text)
+    text = _HEX_SECRET.sub(REDACTED, text)
+    return _PHONE.sub(lambda m: mask(m.group(0)), text)
+
+
+def _normal(key: str) -> str:
+    return key.lower().replace("-", "_")
+
+
+def _scrub(value: Any, depth: int = 0) -> Any:
+    if isinstance(value, str):
+        return scrub_text(value)
+    if depth > 4:
+        return value
+    if isinstance(value, dict):
+        return {k: _scrub_item(k, v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_scrub(v, depth + 1) for v in value]
+    return value
+
+
+def _scrub_item(key: Any, value: Any, depth: int) -> Any:
+    name = _normal(str(key))
+    if name in SECRET_KEYS:
+        return REDACTED if value not in (None, "") else value
+    if name in NUMBER_KEYS and isinstance(value, str):
+        return mask(value)
+    return _scrub(value, depth)
+
+
+def redact(logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """structlog processor: the last step before rendering (see the module docstring)."""
+    for key in list(event_dict):
+        if key.startswith("_"):
+            continue
+        event_dict[key] = _scrub_item(key, event_dict[key], 0)
+    return event_dict
+
+
+def configure_logging(level: int = logging.INFO, stream: TextIO | None = None) -> None:
+    """JSON lines on `stream` (stderr) for structlog and stdlib loggers; safe to call again."""
+    stream = stream or sys.stderr
+    shared = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    structlog.reset_defaults()
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(),
-        ],
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            redact,
+            structlog.processors.JSONRenderer(ensure_ascii=False),
+        ],
+    )
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    for old in root.handlers[:]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    # Litestar's and uvicorn's loggers carry no handlers of their own: their records reach the
+    # root handler above and come out as the same JSON (uvicorn must run with log_config=None).
+    for name in _PASS_THROUGH:
+        logger = logging.getLogger(name)
+        for old in logger.handlers[:]:
+            logger.removeHandler(old)
+        logger.propagate = True
+    logging.getLogger("sqlalchemy").setLevel(logging.WARNING)
+    # Request lines of our own HTTP clients (the sandbox's callbacks, Twilio calls) are noise,
+    # and twilio-python logs each request's form (bodies, numbers) at INFO.
+    for name in _QUIET:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.captureWarnings(True)
+
+
+class _ThroughRoot(LoggingConfig):
+    """Litestar's logging config without its own handlers or dictConfig: its records (uncaught
+    exceptions, with their traceback) propagate to the root handler of `configure_logging`."""
+
+    def configure(self):  # noqa: ANN201 - Litestar's GetLogger
+        logger = logging.getLogger("litestar")
+        for old in logger.handlers[:]:
+            logger.removeHandler(old)
+        logger.propagate = True
+        return logging.getLogger
+
+
+def litestar_logging_config() -> LoggingConfig:
+    """For `Litestar(logging_config=...)`: every unhandled error is logged with its traceback;
+    a 4xx (a refused login, a 404, a bad form) is an answer, not an error, and logs nothing."""
+    return _ThroughRoot(log_exceptions="always", disable_stack_trace=set(range(400, 500)))

@@ -1,0 +1,277 @@
+"""Production plumbing around the handlers: request ids and the access log, draining websockets
+on shutdown, the server that does it on SIGTERM, and the managers' "reconcile now" action.
+
+    Litestar(middleware=[RequestContext], ...)         request ids, access log, live-socket registry
+    serve(app, host=..., port=..., ...)                 uvicorn, draining gracefully on SIGTERM
+    route_handlers = [reconcile_now]                    POST /settings/reconcile (managers, CSRF)
+
+Request ids: an incoming `X-Request-ID` that looks sane (1 to 128 of `A-Za-z0-9._:-`) is kept,
+otherwise a new UUID is made; it is bound to every log line written while serving the request
+(structlog contextvars) and returned in the response's `X-Request-ID`. One access line per
+request: method, path (never the query: a search may hold a customer's words), status, time.
+
+Shutdown (SIGTERM, as Docker and Kubernetes stop a container), in this order:
+1. the outbox stops claiming replies; sends already in flight finish and are recorded;
+2. every open websocket is closed with 1001 "going away", so browsers reconnect at once
+   (through the load balancer, to another instance) and resume with `?after=`;
+3. uvicorn stops listening and lets in-flight requests finish (timeout_graceful_shutdown);
+4. the lifespan shutdown (`Runtime.stop`) drains the inbound writer and closes the pools.
+The process then exits 0: a requested stop is not a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import secrets
+import signal
+import sys
+import time
+import uuid
+from typing import Any
+from urllib.parse import quote
+
+import structlog
+from litestar import Request, Response, post
+from litestar.response import Redirect
+
+from inbox.web.auth import identify, login_redirect, runtime_of
+
+log = structlog.get_logger("inbox.web")
+access_log = structlog.get_logger("inbox.access")
+
+_SANE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
+_QUIET_PATHS = ("/healthz", "/readyz", "/metrics", "/static/", "/favicon.ico")
+GOING_AWAY = 1001
+DRAIN_TIMEOUT = 3.0  # seconds for socket handlers to notice their close before uvicorn goes on
+
+
+# ---- live sockets ---------------------------------------------------------------------------
+
+
+class _Socket:
+    """One websocket connection as the middleware sees it: its ASGI send, and whether it is open."""
+
+    __slots__ = ("send", "accepted", "closed", "closing")
+
+    def __init__(self, send) -> None:
+        self.send = send
+        self.accepted = False
+        self.closed = False
+        self.closing = asyncio.Event()  # set when the server closes it: the handler's receive returns
+
+    async def close(self, code: int, reason: str) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.closing.set()
+        with contextlib.suppress(Exception):  # the peer may be gone already
+            await self.send({"type": "websocket.close", "code": code, "reason": reason})
+
+
+class LiveSockets:
+    """The open websockets of one app, so a shutdown can close them instead of leaving them hanging."""
+
+    def __init__(self) -> None:
+        self.open: set[_Socket] = set()
+        self.draining = False
+
+    async def close_all(self, code: int = GOING_AWAY, reason: str = "going away",
+                        timeout: float = DRAIN_TIMEOUT) -> int:
+        """Closes every accepted socket; waits (bounded) until their handlers have returned."""
+        self.draining = True
+        targets = [s for s in self.open if s.accepted and not s.closed]
+        await asyncio.gather(*(s.close(code, reason) for s in targets))
+        deadline = time.monotonic() + timeout
+        while any(s.accepted for s in self.open) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        return len(targets)
+
+
+def live_sockets(app) -> LiveSockets:
+    """The app's registry, made on first use."""
+    registry = getattr(app.state, "live_sockets", None)
+    if registry is None:
+        registry = LiveSockets()
+        app.state.live_sockets = registry
+    return registry
+
+
+# ---- the middleware -------------------------------------------------------------------------
+
+
+def _request_id(scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id":
+            candidate = value.decode("latin-1").strip()
+            if _SANE_ID.match(candidate):
+                return candidate
+            break
+    return str(uuid.uuid4())
+
+
+class RequestContext:
+    """ASGI middleware for every route: request id, access log, websockets registered for draining."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        kind = scope["type"]
+        if kind not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        request_id = _request_id(scope)
+        scope.setdefault("state", {})["request_id"] = request_id
+        tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            if kind == "http":
+                await self._http(scope, receive, send, request_id)
+            else:
+                await self._websocket(scope, receive, send)
+        finally:
+            structlog.contextvars.reset_contextvars(**tokens)
+
+    async def _http(self, scope, receive, send, request_id: str) -> None:
+        started = time.perf_counter()
+        status = 500
+        header = (b"x-request-id", request_id.encode("latin-1"))
+
+        async def send_with_id(message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message = {**message, "headers": [*message.get("headers", ()), header]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            path = scope.get("path", "")
+            if status >= 500 or not path.startswith(_QUIET_PATHS):
+                access_log.info("request", method=scope.get("method"), path=path, status=status,
+                                duration_ms=round((time.perf_counter() - started) * 1000, 2))
+
+    async def _websocket(self, scope, receive, send) -> None:
+        registry = live_sockets(scope["litestar_app"])
+        handle = _Socket(send)
+        if registry.draining:  # shutting down: go to another instance
+            await send({"type": "websocket.close", "code": GOING_AWAY, "reason": "going away"})
+            return
+
+        async def guarded_send(message) -> None:
+            if handle.closed:
+                return  # closed by the server (draining): the handler's late frames go nowhere
+            if message["type"] == "websocket.accept":
+                handle.accepted = True
+            elif message["type"] == "websocket.close":
+                handle.closed = True
+            await send(message)
+
+        async def guarded_receive():
+            if handle.closing.is_set():
+                return {"type": "websocket.disconnect", "code": GOING_AWAY}
+            receiving = asyncio.ensure_future(receive())
+            closing = asyncio.ensure_future(handle.closing.wait())
+            try:
+                await asyncio.wait({receiving, closing}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                closing.cancel()
+                if not receiving.done():
+                    receiving.cancel()
+            if receiving.done() and not receiving.cancelled():
+                return receiving.result()
+            return {"type": "websocket.disconnect", "code": GOING_AWAY}
+
+        registry.open.add(handle)
+        started = time.perf_counter()
+        try:
+            await self.app(scope, guarded_receive, guarded_send)
+        finally:
+            registry.open.discard(handle)
+            if handle.accepted:
+                access_log.info("websocket", path=scope.get("path", ""), closed_by_server=handle.closing.is_set(),
+                                duration_s=round(time.perf_counter() - started, 1))
+
+
+# ---- the server -----------------------------------------------------------------------------
+
+
+def _server_class():
+    import uvicorn
+
+    class GracefulServer(uvicorn.Server):
+        """uvicorn's Server, draining the inbox's own work first and exiting 0 on SIGTERM."""
+
+        def __init__(self, config, app) -> None:
+            super().__init__(config)
+            self.inbox_app = app
+            self._early: list[asyncio.Task] = []
+
+        async def shutdown(self, sockets=None) -> None:
+            runtime = getattr(self.inbox_app.state, "runtime", None)
+            if runtime is not None and runtime.outbox is not None:  # stop claiming; in-flight sends finish
+                self._early.append(asyncio.ensure_future(runtime.outbox.stop()))
+            closed = await live_sockets(self.inbox_app).close_all()
+            log.info("shutting down: websockets closed so browsers reconnect elsewhere", websockets=closed)
+            await super().shutdown(sockets)
+            for task in self._early:
+                with contextlib.suppress(Exception):
+                    await task
+
+        @contextlib.contextmanager
+        def capture_signals(self):
+            with super().capture_signals():
+                yield
+                # uvicorn re-raises a caught signal after shutting down; SIGTERM's default action
+                # would then end the process as "killed". A stop that went well exits 0.
+                self._captured_signals = [s for s in self._captured_signals if s != signal.SIGTERM]
+
+    return GracefulServer
+
+
+def serve(app, **options: Any) -> None:
+    """`uvicorn.run(app, **options)` with the graceful shutdown above and logging left to
+    `inbox.logs` (uvicorn's own log config would bypass the JSON renderer)."""
+    import uvicorn
+
+    options.setdefault("log_config", None)
+    config = uvicorn.Config(app, **options)
+    server = _server_class()(config, app)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    if not server.started:
+        sys.exit(3)  # as uvicorn.run: the server could not start
+
+
+# ---- the managers' reconcile action ---------------------------------------------------------
+
+
+@post("/settings/reconcile", status_code=303)
+async def reconcile_now(request: Request) -> Response:
+    """Runs `inbox reconcile` for the default window (or the form's `since`) and returns to the
+    settings page: `?saved=reconcile&found=F&present=P&ingested=I#reconcile`, or `?error=…`."""
+    from inbox.reconcile import ReconcileError, parse_since, reconcile
+
+    identity = await identify(request)
+    if identity is None or identity.csrf_token is None:
+        return login_redirect(request)
+    if not identity.staff.is_manager:
+        return Response("Only managers can reconcile with Twilio.\n", status_code=403, media_type="text/plain")
+    form = await request.form()
+    if not secrets.compare_digest(str(form.get("csrf_token", "")), identity.csrf_token):
+        return Response("The form expired: reload the page and try again.\n", status_code=403,
+                        media_type="text/plain")
+    try:
+        since = parse_since(str(form.get("since") or "") or None)
+        report = await reconcile(runtime_of(request), since)
+    except ReconcileError as exc:
+        return Redirect(f"/settings?error={quote(str(exc)[:200])}#reconcile", status_code=303)
+    return Redirect(f"/settings?saved=reconcile&found={report.found}&present={report.present}"
+                    f"&ingested={report.ingested}#reconcile", status_code=303)
+
+
+route_handlers = [reconcile_now]
