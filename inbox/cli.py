@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from collections.abc import Sequence
 
 from inbox.settings import Settings, SettingsError, load_settings
 
 
-class CommandError(Exception):
-    """A problem with the command's input, said in one line."""
+from inbox.cli_errors import CommandError  # noqa: E402  (shared with the command modules)
 
 
 def _settings(**overrides) -> Settings:
@@ -29,12 +29,13 @@ def cmd_migrate(args: argparse.Namespace) -> None:
     print("migrations applied")
 
 
-def run_server(settings: Settings, host: str, port: int, runtime=None, extra_handlers=None) -> None:
+def run_server(settings: Settings, host: str, port: int, runtime=None, extra_handlers=None,
+               log_level: int = logging.INFO) -> None:
     from inbox.app import create_app
     from inbox.logs import configure_logging
     from inbox.web.middleware import serve
 
-    configure_logging()
+    configure_logging(log_level)
     app = create_app(settings, runtime=runtime, extra_handlers=extra_handlers)
     serve(  # uvicorn, draining websockets and the outbox on SIGTERM; logs through inbox.logs
         app,
@@ -117,6 +118,8 @@ def cmd_staff_token(args: argparse.Namespace) -> None:
 
 
 def cmd_simulate(args: argparse.Namespace) -> None:
+    import httpx
+
     from inbox.simulate import simulate_inbound
 
     settings = _settings()
@@ -137,8 +140,8 @@ def cmd_simulate(args: argparse.Namespace) -> None:
         )
     except ValueError as exc:
         raise CommandError(str(exc)) from None
-    except OSError as exc:
-        raise CommandError(f"could not reach {base}: {exc}") from None
+    except (OSError, httpx.HTTPError) as exc:
+        raise CommandError(f"could not reach {base}: {type(exc).__name__}") from None
     if status != 200:
         raise CommandError(f"the inbox answered {status} for {sid}")
     print(f"delivered {sid} ({status})")

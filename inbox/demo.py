@@ -9,6 +9,7 @@ on start; the URL and the logins are printed.
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import tempfile
 from pathlib import Path
@@ -166,5 +167,5 @@ def run_demo(port: int = 8000, host: str = "127.0.0.1") -> None:
   Everything stays on this machine: Twilio is the built-in sandbox. Data: {folder}
   Ctrl+C to stop.
 """, flush=True)
-    run_server(settings, host, port, runtime=runtime,
+    run_server(settings, host, port, runtime=runtime, log_level=logging.WARNING,  # the banner above is the output
                extra_handlers=[sandbox_mount(sandbox), *phone_handlers(sandbox, settings)])

@@ -22,6 +22,8 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
+from inbox.cli_errors import CommandError
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     # Choices are checked by inbox.export (one-line errors), not by argparse (usage + error).
@@ -34,21 +36,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--staff", help="only replies sent by this staff member (email or id)")
     parser.add_argument("--bom", action="store_true", help="CSV: start with a UTF-8 byte-order mark, for Excel")
     parser.add_argument("-o", "--output", help="write to this file (atomically) instead of stdout")
-
-
-def CommandError(message: str) -> Exception:  # noqa: N802 - stands in for the class
-    """inbox.cli's CommandError, as the running `main` knows it.
-
-    Under `python -m inbox.cli` the running module is `__main__`, a second copy of inbox.cli
-    whose `main` only catches its own CommandError class; importing inbox.cli here would give
-    the other copy's class, and a bad option would end in a traceback instead of one line.
-    """
-    main = sys.modules.get("__main__")
-    if getattr(getattr(main, "__spec__", None), "name", None) == "inbox.cli":
-        return main.CommandError(message)
-    from inbox import cli
-
-    return cli.CommandError(message)
 
 
 def _actor() -> str:

@@ -102,6 +102,7 @@ async def _store(runtime, session, payloads: list[InboundPayload]) -> dict[str, 
             "body": p.body,
             "media": p.media,
             "status": MessageStatus.RECEIVED,
+            **({"created_at": p.received_at, "updated_at": p.received_at} if p.received_at else {}),
         })
     # Copies racing on another process lose here (ON CONFLICT DO NOTHING) and count as duplicates.
     inserted = sorted(await store.insert_messages(session, rows), key=lambda m: m.id)

@@ -98,6 +98,7 @@ def payload_of(listed: dict, media: list[dict[str, str]] | None = None) -> Inbou
         body=listed.get("body") or "",
         media=media or [],
         messaging_service_sid=listed.get("messaging_service_sid"),
+        received_at=listed.get("date_sent") or listed.get("date_created"),
     )
 
 

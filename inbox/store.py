@@ -189,9 +189,11 @@ async def insert_message(
 
 
 async def touch_conversation(session: AsyncSession, conversation: Conversation, message: Message) -> None:
-    """A new message makes this the conversation's latest activity and reopens it."""
-    conversation.last_message_id = message.id
-    conversation.last_activity_at = message.created_at
+    """A new message makes this the conversation's latest activity and reopens it (a message
+    recovered late, with an older time, does not push newer activity aside)."""
+    if conversation.last_message_id is None or message.created_at >= conversation.last_activity_at:
+        conversation.last_message_id = message.id
+        conversation.last_activity_at = message.created_at
     conversation.status = "open"
 
 

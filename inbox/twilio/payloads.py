@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from urllib.parse import parse_qsl
 
 MAX_MEDIA = 10
@@ -45,6 +46,7 @@ class InboundPayload:
     profile_name: str | None = None
     messaging_service_sid: str | None = None
     opt_out_type: str | None = None  # STOP | START | HELP when Advanced Opt-Out is on
+    received_at: datetime | None = None  # Twilio's time, for messages recovered later (reconcile)
 
 
 def parse_inbound(form: Form) -> InboundPayload:

@@ -89,6 +89,7 @@ async def settings_page(request: Request) -> Template | Response:
         "extra": {family: ", ".join(extra.get(family, [])) for family in ("opt_out", "opt_in", "help")},
         "templates": templates,
         "saved": request.query_params.get("saved"),
+        "reconcile": {k: request.query_params.get(k, "0") for k in ("found", "present", "ingested")},
         "error": request.query_params.get("error"),
     })
 
