@@ -171,6 +171,8 @@ class Message(Base):
     __table_args__ = (
         Index("ix_messages_conversation", "conversation_id", "id"),
         Index("ix_messages_outbox", "status", "next_attempt_at"),
+        Index("ix_messages_created_at", "created_at"),  # exports by date range
+        Index("ix_messages_staff", "staff_id"),  # exports by staff member
         UniqueConstraint("staff_id", "idempotency_key", name="uq_messages_idempotency"),
     )
 

@@ -291,6 +291,19 @@ def test_readyz_says_503_with_the_reason_when_redis_goes_away(sqlite_url) -> Non
             redis.wait()
 
 
+def test_an_instance_starts_and_stores_webhooks_while_redis_is_down(sqlite_url) -> None:
+    """Redis down must not stop the inbox storing what Twilio sends: /readyz says why it is unready."""
+    env = process_env(sqlite_url, LB_URL, INBOX_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    server = ProcessServer(env).start()
+    try:
+        ready = httpx.get(server.url + "/readyz", timeout=10)
+        assert ready.status_code == 503 and ready.json()["checks"]["redis"].startswith("unavailable")
+        assert post_twilio(server.url, "inbound_sms", public_url=LB_URL).status_code == 200
+        assert scalar(sqlite_url, "SELECT count(*) FROM messages") == 1
+    finally:
+        server.stop()
+
+
 def _redis_answers(port: int) -> bool:
     import socket
 
