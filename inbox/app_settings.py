@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,25 @@ class KeywordPolicy:
 
     def answer(self, keyword: Keyword) -> str:
         return self.answers[keyword]
+
+
+_POLICY_TTL = 1.0  # seconds: a manager's edit reaches every instance within a second
+_policy_cache: dict[int, tuple[float, KeywordPolicy]] = {}
+
+
+async def cached_keyword_policy(session: AsyncSession, settings) -> KeywordPolicy:
+    """keyword_policy, read at most once a second per process (it is asked for on every webhook batch)."""
+    now = time.monotonic()
+    cached = _policy_cache.get(id(settings))
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    policy = await keyword_policy(session, settings)
+    _policy_cache[id(settings)] = (now + _POLICY_TTL, policy)
+    return policy
+
+
+def forget_keyword_policy() -> None:
+    _policy_cache.clear()
 
 
 async def keyword_policy(session: AsyncSession, settings) -> KeywordPolicy:

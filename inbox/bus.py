@@ -62,10 +62,11 @@ async def commit(session: AsyncSession, bus: "Bus") -> list[Frame]:
             {"type": e.type, "conversation_id": e.conversation_id, "data": _encode(e.data()).decode(), "created_at": now}
             for e in pending
         ]
-        result = await session.execute(
-            insert(Event).returning(Event.id, sort_by_parameter_order=True), rows
-        )
-        ids = result.scalars().all()
+        # One multi-row INSERT, one round trip (an executemany with RETURNING runs row by row on
+        # aiosqlite). Ids are allocated in VALUES order while this transaction alone writes
+        # events (the advisory lock above, or SQLite's single writer): sorted, they match the rows.
+        result = await session.execute(insert(Event.__table__).values(rows).returning(Event.__table__.c.id))
+        ids = sorted(result.scalars().all())
         frames = [
             Frame(event_id, row["conversation_id"], frame_text(event_id, row["type"], row["conversation_id"], row["data"]))
             for event_id, row in zip(ids, rows, strict=True)

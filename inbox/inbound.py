@@ -114,7 +114,7 @@ async def _store(runtime, session, payloads: list[InboundPayload]) -> dict[str, 
         await store.touch_conversation(session, conversation, message)
         touched[conversation.id] = (conversation, message)
     customer_by_id = {c.id: c for c in customers.values()}
-    policy = await app_settings.keyword_policy(session, runtime.settings)
+    policy = await app_settings.cached_keyword_policy(session, runtime.settings)
     payload_by_sid = {p.sid: p for p in payloads}
     keyword_messages = []
     for message in inserted:

@@ -110,6 +110,7 @@ async def save_answers(request: Request) -> Response:
         await app_settings.put(session, app_settings.KEYWORD_TEXTS, {k: v for k, v in texts.items() if v})
         await app_settings.put(session, app_settings.EXTRA_KEYWORDS, extra)
         await session.commit()
+    app_settings.forget_keyword_policy()
     return Redirect("/settings?saved=answers#answers", status_code=303)
 
 
