@@ -7,6 +7,7 @@ started here is stopped here.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import statistics
@@ -127,19 +128,18 @@ class LoadResult:
                 f"p99 {self.pct(99):6.1f} ms   errors {self.errors}")
 
 
-async def run_load(name: str, target: str, requests: list[tuple[bytes, dict[str, str]]], connections: int) -> LoadResult:
-    """Sends every request once over `connections` keep-alive connections; measures each."""
-    url = target.rstrip("/") + INBOUND_PATH
+async def run_load(name: str, targets: str | list[str], requests: list[tuple[bytes, dict[str, str]]],
+                         connections: int) -> LoadResult:
+    """Every request once over `connections` keep-alive connections; connection i posts to target i mod n."""
+    targets = [targets] if isinstance(targets, str) else targets
     queue: asyncio.Queue[tuple[bytes, dict[str, str]]] = asyncio.Queue()
     for item in requests:
         queue.put_nowait(item)
     latencies: list[float] = []
     errors = 0
     connector = aiohttp.TCPConnector(limit=connections, force_close=False)
-    timeout = aiohttp.ClientTimeout(total=30)
-
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        async def worker() -> None:
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
+        async def worker(url: str) -> None:
             nonlocal errors
             while True:
                 try:
@@ -154,9 +154,63 @@ async def run_load(name: str, target: str, requests: list[tuple[bytes, dict[str,
                 latencies.append(time.perf_counter() - started)
 
         started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(connections)))
+        urls = [target.rstrip("/") + INBOUND_PATH for target in targets]
+        await asyncio.gather(*(worker(urls[i % len(urls)]) for i in range(connections)))
         elapsed = time.perf_counter() - started
     return LoadResult(name, len(requests), elapsed, latencies, errors)
+
+
+def staff_token(database_url: str) -> str:
+    env = inbox_env(database_url, 8000)
+    subprocess.run([sys.executable, "-m", "inbox.cli", "staff", "add", "bench@example.com", "--role", "receptionist"],
+                   input="benchmark password\n", text=True, env=env, cwd=ROOT, check=True, capture_output=True)
+    result = subprocess.run([sys.executable, "-m", "inbox.cli", "staff", "token", "bench@example.com"], text=True,
+                            env=env, cwd=ROOT, check=True, capture_output=True)
+    return result.stdout.strip()
+
+
+async def push_latency(targets: list[str], public_url: str, token: str, sockets: int, messages: int) -> list[float]:
+    """`sockets` websockets spread over the targets; `messages` webhooks, one at a time, posted to
+    the targets in turn; each arrival on each socket timed from the moment its webhook was sent."""
+    sent_at: dict[str, float] = {}
+    latencies: list[float] = []
+    done = asyncio.Event()
+    received = 0
+    async with aiohttp.ClientSession() as session:
+        connections = [await session.ws_connect(targets[i % len(targets)].replace("http://", "ws://") + "/ws",
+                                                headers={"Authorization": f"Bearer {token}"})
+                       for i in range(sockets)]
+
+        async def reader(ws) -> None:
+            nonlocal received
+            async for frame in ws:
+                event = json.loads(frame.data)
+                if event["type"] != "message.created":
+                    continue
+                latencies.append(time.perf_counter() - sent_at[event["data"]["message"]["sid"]])
+                received += 1
+                if received == sockets * messages:
+                    done.set()
+
+        readers = [asyncio.create_task(reader(ws)) for ws in connections]
+        signed_for = public_url + INBOUND_PATH
+        for n in range(messages):
+            form = inbound_form(from_=f"+1212555{n:04d}", to="+15005550006", body=f"push {n}", account_sid=ACCOUNT_SID)
+            headers = {"X-Twilio-Signature": sign(AUTH_TOKEN, signed_for, form)}
+            sent_at[form["MessageSid"]] = time.perf_counter()
+            async with session.post(targets[n % len(targets)] + INBOUND_PATH, data=form, headers=headers) as response:
+                assert response.status == 200, response.status
+            await asyncio.sleep(0.005)
+        await asyncio.wait_for(done.wait(), timeout=60)
+        for task in readers:
+            task.cancel()
+        for ws in connections:
+            await ws.close()
+    return latencies
+
+
+def pct(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] * 1000
 
 
 def temp_sqlite_url() -> tuple[str, tempfile.TemporaryDirectory]:

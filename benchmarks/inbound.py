@@ -13,81 +13,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import statistics
-import subprocess
-import sys
-import time
 
-import aiohttp
 from _harness import (
-    ACCOUNT_SID,
-    AUTH_TOKEN,
-    ROOT,
-    inbox_env,
+    pct,
+    push_latency,
     run_load,
     signed_requests,
+    staff_token,
     start_flask_peer,
     start_inbox,
     temp_sqlite_url,
 )
 
-from inbox.simulate import INBOUND_PATH, inbound_form
-from inbox.twilio.signature import sign
-
-
-def staff_token(database_url: str) -> str:
-    env = inbox_env(database_url, 8000)
-    subprocess.run([sys.executable, "-m", "inbox.cli", "staff", "add", "bench@example.com", "--role", "receptionist"],
-                   input="benchmark password\n", text=True, env=env, cwd=ROOT, check=True, capture_output=True)
-    result = subprocess.run([sys.executable, "-m", "inbox.cli", "staff", "token", "bench@example.com"], text=True,
-                            env=env, cwd=ROOT, check=True, capture_output=True)
-    return result.stdout.strip()
-
-
-async def push_latency(base_url: str, token: str, sockets: int, messages: int) -> list[float]:
-    """Opens `sockets` websockets, posts `messages` webhooks one by one, and times each arrival."""
-    sent_at: dict[str, float] = {}
-    latencies: list[float] = []
-    done = asyncio.Event()
-    received = 0
-    ws_url = base_url.replace("http://", "ws://") + "/ws"
-    async with aiohttp.ClientSession() as session:
-        connections = [await session.ws_connect(ws_url, headers={"Authorization": f"Bearer {token}"})
-                       for _ in range(sockets)]
-
-        async def reader(ws) -> None:
-            nonlocal received
-            async for frame in ws:
-                event = json.loads(frame.data)
-                if event["type"] != "message.created":
-                    continue
-                arrived = time.perf_counter()
-                latencies.append(arrived - sent_at[event["data"]["message"]["sid"]])
-                received += 1
-                if received == sockets * messages:
-                    done.set()
-
-        readers = [asyncio.create_task(reader(ws)) for ws in connections]
-        url = base_url + INBOUND_PATH
-        for n in range(messages):
-            form = inbound_form(from_=f"+1212555{n:04d}", to="+15005550006", body=f"push {n}", account_sid=ACCOUNT_SID)
-            headers = {"X-Twilio-Signature": sign(AUTH_TOKEN, url, form)}
-            sent_at[form["MessageSid"]] = time.perf_counter()
-            async with session.post(url, data=form, headers=headers) as response:
-                assert response.status == 200, response.status
-            await asyncio.sleep(0.005)
-        await asyncio.wait_for(done.wait(), timeout=60)
-        for task in readers:
-            task.cancel()
-        for ws in connections:
-            await ws.close()
-    return latencies
-
-
-def pct(values: list[float], q: int) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] * 1000
 
 
 def main() -> None:
@@ -113,7 +51,7 @@ def main() -> None:
                                             signed_requests(inbox.url, args.requests), args.connections))
         peer_result = asyncio.run(run_load("peer (Flask, stores nothing)", peer.url,
                                            signed_requests(peer.url, args.requests), args.connections))
-        latencies = asyncio.run(push_latency(inbox.url, token, args.sockets, args.push_messages))
+        latencies = asyncio.run(push_latency([inbox.url], inbox.url, token, args.sockets, args.push_messages))
     finally:
         inbox.stop()
         peer.stop()

@@ -21,7 +21,6 @@ from _harness import ACCOUNT_SID, AUTH_TOKEN, ROOT, temp_sqlite_url
 
 from inbox import outbound
 from inbox.db import migrate
-from inbox.models import utcnow
 from inbox.runtime import Runtime
 from inbox.settings import load_settings
 from inbox.twilio.client import OutgoingMessage, TwilioSender

@@ -20,30 +20,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import statistics
-import subprocess
-import sys
-import time
 import uuid
 from dataclasses import dataclass
 
-import aiohttp
 from _harness import (
-    ACCOUNT_SID,
-    AUTH_TOKEN,
-    ROOT,
     LoadResult,
     Process,
-    inbox_env,
+    pct,
+    push_latency,
+    run_load,
     signed_requests,
+    staff_token,
     start_inbox,
     temp_sqlite_url,
 )
 
-from inbox.simulate import INBOUND_PATH, inbound_form
-from inbox.twilio.signature import sign
 from tests.support.db import scalar
 from tests.support.servers import free_port
 
@@ -71,90 +63,6 @@ async def pg_execute(url: str, *statements: str) -> None:
         await connection.close()
 
 
-def staff_token(database_url: str) -> str:
-    env = inbox_env(database_url, 8000)
-    subprocess.run([sys.executable, "-m", "inbox.cli", "staff", "add", "bench@example.com", "--role", "receptionist"],
-                   input="benchmark password\n", text=True, env=env, cwd=ROOT, check=True, capture_output=True)
-    result = subprocess.run([sys.executable, "-m", "inbox.cli", "staff", "token", "bench@example.com"], text=True,
-                            env=env, cwd=ROOT, check=True, capture_output=True)
-    return result.stdout.strip()
-
-
-async def run_split_load(name: str, targets: list[str], requests: list[tuple[bytes, dict[str, str]]],
-                         connections: int) -> LoadResult:
-    """Every request once over `connections` keep-alive connections; connection i posts to target i mod n."""
-    queue: asyncio.Queue[tuple[bytes, dict[str, str]]] = asyncio.Queue()
-    for item in requests:
-        queue.put_nowait(item)
-    latencies: list[float] = []
-    errors = 0
-    connector = aiohttp.TCPConnector(limit=connections, force_close=False)
-    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
-        async def worker(url: str) -> None:
-            nonlocal errors
-            while True:
-                try:
-                    body, headers = queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    return
-                started = time.perf_counter()
-                async with session.post(url, data=body, headers=headers) as response:
-                    await response.read()
-                    if response.status != 200:
-                        errors += 1
-                latencies.append(time.perf_counter() - started)
-
-        started = time.perf_counter()
-        urls = [target.rstrip("/") + INBOUND_PATH for target in targets]
-        await asyncio.gather(*(worker(urls[i % len(urls)]) for i in range(connections)))
-        elapsed = time.perf_counter() - started
-    return LoadResult(name, len(requests), elapsed, latencies, errors)
-
-
-async def push_latency(targets: list[str], public_url: str, token: str, sockets: int, messages: int) -> list[float]:
-    """`sockets` websockets spread over the targets; `messages` webhooks, one at a time, posted to
-    the targets in turn; each arrival on each socket timed from the moment its webhook was sent."""
-    sent_at: dict[str, float] = {}
-    latencies: list[float] = []
-    done = asyncio.Event()
-    received = 0
-    async with aiohttp.ClientSession() as session:
-        connections = [await session.ws_connect(targets[i % len(targets)].replace("http://", "ws://") + "/ws",
-                                                headers={"Authorization": f"Bearer {token}"})
-                       for i in range(sockets)]
-
-        async def reader(ws) -> None:
-            nonlocal received
-            async for frame in ws:
-                event = json.loads(frame.data)
-                if event["type"] != "message.created":
-                    continue
-                latencies.append(time.perf_counter() - sent_at[event["data"]["message"]["sid"]])
-                received += 1
-                if received == sockets * messages:
-                    done.set()
-
-        readers = [asyncio.create_task(reader(ws)) for ws in connections]
-        signed_for = public_url + INBOUND_PATH
-        for n in range(messages):
-            form = inbound_form(from_=f"+1212555{n:04d}", to="+15005550006", body=f"push {n}", account_sid=ACCOUNT_SID)
-            headers = {"X-Twilio-Signature": sign(AUTH_TOKEN, signed_for, form)}
-            sent_at[form["MessageSid"]] = time.perf_counter()
-            async with session.post(targets[n % len(targets)] + INBOUND_PATH, data=form, headers=headers) as response:
-                assert response.status == 200, response.status
-            await asyncio.sleep(0.005)
-        await asyncio.wait_for(done.wait(), timeout=60)
-        for task in readers:
-            task.cancel()
-        for ws in connections:
-            await ws.close()
-    return latencies
-
-
-def pct(values: list[float], q: int) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] * 1000
-
-
 @dataclass
 class Row:
     name: str
@@ -176,8 +84,8 @@ def measure(name: str, database_url: str, processes: int, args, **extra: str) ->
         targets = [server.url for server in servers]
         warmup = signed_requests(public_url, 300)
         load = signed_requests(public_url, args.requests)
-        asyncio.run(run_split_load("warm-up", targets, warmup, 8))
-        result = asyncio.run(run_split_load(name, targets, load, args.connections))
+        asyncio.run(run_load("warm-up", targets, warmup, 8))
+        result = asyncio.run(run_load(name, targets, load, args.connections))
         push = asyncio.run(push_latency(targets, public_url, token, args.sockets, args.push_messages))
     finally:
         for server in servers:

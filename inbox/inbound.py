@@ -33,7 +33,7 @@ from inbox import app_settings, consent, keywords, outbound, store
 from inbox import bus as events_bus
 from inbox.keywords import Keyword
 from inbox.events import ConversationUpdated, MessageCreated
-from inbox.models import Conversation, Customer, Direction, Message, MessageStatus, utcnow
+from inbox.models import Conversation, Customer, Direction, Message, MessageStatus
 from inbox.phones import bare, channel_of, to_e164
 from inbox.twilio.payloads import InboundPayload
 

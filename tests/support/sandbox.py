@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from inbox.outbox import OutboxConfig
 from inbox.twilio.sandbox import SandboxConfig, TwilioSandbox
-from tests.support.servers import ThreadServer, free_port
+from tests.support.servers import ThreadServer
 from tests.support.twilio import ACCOUNT_SID, AUTH_TOKEN
 
 SERVICE_SID = "MG" + "4" * 32
