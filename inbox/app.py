@@ -71,7 +71,6 @@ def create_app(settings: Settings, runtime: Runtime | None = None, extra_handler
             api.api_router(),
             *exports.route_handlers,
             *settings_pages.route_handlers,
-            *web_middleware.route_handlers,
             create_static_files_router(path="/static", directories=[STATIC]),
             *(extra_handlers or []),
         ],

@@ -108,9 +108,10 @@ async def _store(runtime, session, payloads: list[InboundPayload]) -> dict[str, 
     inserted = sorted(await store.insert_messages(session, rows), key=lambda m: m.id)
     if not inserted:
         return {}
+    conversation_by_id = {c.id: c for c in conversations.values()}
     touched: dict[int, tuple[Conversation, Message]] = {}
     for message in inserted:
-        conversation = next(c for c in conversations.values() if c.id == message.conversation_id)
+        conversation = conversation_by_id[message.conversation_id]
         await store.touch_conversation(session, conversation, message)
         touched[conversation.id] = (conversation, message)
     customer_by_id = {c.id: c for c in customers.values()}
@@ -127,7 +128,7 @@ async def _store(runtime, session, payloads: list[InboundPayload]) -> dict[str, 
         events_bus.record(session, MessageCreated(message.conversation_id, store.message_dict(message)))
     answers: dict[str, tuple[int, str]] = {}
     for message, keyword in keyword_messages:
-        customer = customer_by_id[next(c.customer_id for c in conversations.values() if c.id == message.conversation_id)]
+        customer = customer_by_id[conversation_by_id[message.conversation_id].customer_id]
         answer = await _apply_keyword(runtime, session, policy, message, customer, keyword)
         if answer is not None:
             answers[message.sid] = answer

@@ -8,6 +8,8 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 
 webhooks = Counter("inbox_webhooks_total", "Twilio webhooks by kind and outcome",
                    ["kind", "outcome"], registry=REGISTRY)  # outcome: stored | duplicate | rejected | invalid
+inbound_messages = Counter("inbox_inbound_messages_total", "Signed inbound webhooks by channel and outcome",
+                           ["channel", "outcome"], registry=REGISTRY)  # outcome: stored | duplicate
 sends = Counter("inbox_sends_total", "Outbox send attempts by outcome and Twilio error code",
                 ["outcome", "error_code"], registry=REGISTRY)  # outcome: accepted | retry | ambiguous | permanent
 open_sockets = Gauge("inbox_open_websockets", "Live /ws connections on this process", registry=REGISTRY)

@@ -91,13 +91,12 @@ async def refusal_for(session, customer, conversation_id: int, channel: str, *, 
     return None
 
 
-def sender_for(settings, channel: str, last_inbound: Message | None) -> tuple[str | None, str | None]:
-    """(From, MessagingServiceSid): the number the customer wrote to, inside the service if any."""
-    service = settings.twilio_messaging_service_sid
+def sender_for(settings, channel: str, last_inbound: Message | None) -> str | None:
+    """`From`: the number the customer last wrote to on that channel, else the configured sender
+    (None: the Messaging Service picks)."""
     if last_inbound is not None:
-        return last_inbound.to_addr, service
-    fallback = settings.twilio_whatsapp_from if channel == Channel.WHATSAPP else settings.twilio_phone_number
-    return fallback, service
+        return last_inbound.to_addr
+    return settings.twilio_whatsapp_from if channel == Channel.WHATSAPP else settings.twilio_phone_number
 
 
 async def queue_reply(runtime, request: ReplyRequest, session=None) -> tuple[dict[str, Any], bool]:
@@ -133,7 +132,7 @@ async def _queue(runtime, request: ReplyRequest, session) -> tuple[dict[str, Any
     last_on_channel = last_any if last_any and last_any.channel == channel else await store.last_inbound(
         session, conversation.id, channel
     )
-    from_addr, _service = sender_for(runtime.settings, channel, last_on_channel)
+    from_addr = sender_for(runtime.settings, channel, last_on_channel)
     now = utcnow()
     values = {
         "conversation_id": conversation.id,

@@ -35,7 +35,7 @@ def advance(session: AsyncSession, message: Message, status: MessageStatus, erro
         message.error_code = error_code
         message.error_message = explain(error_code)
     message.updated_at = utcnow()
-    if status not in (MessageStatus.QUEUED,):
+    if status != MessageStatus.QUEUED:
         message.next_attempt_at = None
     events_bus.record(session, MessageUpdated(message.conversation_id, store.message_dict(message)))
     return True

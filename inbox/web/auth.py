@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from litestar import Request, Response, get, post
@@ -65,6 +66,29 @@ async def api_staff(request: Request) -> StaffMember:
         if not secrets.compare_digest(sent, identity.csrf_token):
             raise ApiError(403, "csrf_failed", "This page is out of date: reload it and try again.")
     return identity.staff
+
+
+async def page_identity(request: Request, *, managers_only: str | None = None) -> Identity | Response:
+    """The signed-in browser session behind a page, or the answer to give instead: a redirect to
+    sign in, or (with `managers_only`, the sentence to show) a 403 for receptionists."""
+    identity = await identify(request)
+    if identity is None or identity.csrf_token is None:
+        return login_redirect(request)
+    if managers_only and not identity.staff.is_manager:
+        return Response(managers_only + "\n", status_code=403, media_type="text/plain")
+    return identity
+
+
+async def manager_form(request: Request, managers_only: str) -> tuple[Identity | Response, Any]:
+    """A manager's form post with its session's CSRF token checked: (identity, form) or (answer, None)."""
+    identity = await page_identity(request, managers_only=managers_only)
+    if isinstance(identity, Response):
+        return identity, None
+    form = await request.form()
+    if not secrets.compare_digest(str(form.get("csrf_token", "")), identity.csrf_token or ""):
+        return Response("The form expired: reload the page and try again.\n", status_code=403,
+                        media_type="text/plain"), None
+    return identity, form
 
 
 def safe_next(target: str | None) -> str:

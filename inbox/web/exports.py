@@ -26,7 +26,7 @@ from inbox import export
 from inbox.accounts import StaffMember
 from inbox.models import Staff as StaffRow
 from inbox.models import utcnow
-from inbox.web.auth import api_staff, identify, login_redirect, runtime_of
+from inbox.web.auth import api_staff, identify, login_redirect, page_identity, runtime_of
 from inbox.web.errors import ApiError
 
 log = structlog.get_logger(__name__)
@@ -117,11 +117,9 @@ async def export_audit(request: Request, staff: Staff) -> dict[str, Any]:
 
 @get("/export")
 async def export_page(request: Request) -> Template | Redirect | Response:
-    identity = await identify(request)
-    if identity is None:
-        return login_redirect(request)
-    if not identity.staff.is_manager:
-        return Response(_NOT_A_MANAGER + "\n", status_code=403, media_type="text/plain")
+    identity = await page_identity(request, managers_only=_NOT_A_MANAGER)
+    if isinstance(identity, Response):
+        return identity
     runtime = runtime_of(request)
     async with runtime.db.read() as session:
         audit = await export.audit_entries(session, limit=50)

@@ -1,9 +1,8 @@
 """Production plumbing around the handlers: request ids and the access log, draining websockets
-on shutdown, the server that does it on SIGTERM, and the managers' "reconcile now" action.
+on shutdown, and the server that does it on SIGTERM.
 
     Litestar(middleware=[RequestContext], ...)         request ids, access log, live-socket registry
     serve(app, host=..., port=..., ...)                 uvicorn, draining gracefully on SIGTERM
-    route_handlers = [reconcile_now]                    POST /settings/reconcile (managers, CSRF)
 
 Request ids: an incoming `X-Request-ID` that looks sane (1 to 128 of `A-Za-z0-9._:-`) is kept,
 otherwise a new UUID is made; it is bound to every log line written while serving the request
@@ -24,19 +23,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import secrets
 import signal
 import sys
 import time
 import uuid
 from typing import Any
-from urllib.parse import quote
 
 import structlog
-from litestar import Request, Response, post
-from litestar.response import Redirect
 
-from inbox.web.auth import identify, login_redirect, runtime_of
 
 log = structlog.get_logger("inbox.web")
 access_log = structlog.get_logger("inbox.access")
@@ -245,33 +239,3 @@ def serve(app, **options: Any) -> None:
         pass
     if not server.started:
         sys.exit(3)  # as uvicorn.run: the server could not start
-
-
-# ---- the managers' reconcile action ---------------------------------------------------------
-
-
-@post("/settings/reconcile", status_code=303)
-async def reconcile_now(request: Request) -> Response:
-    """Runs `inbox reconcile` for the default window (or the form's `since`) and returns to the
-    settings page: `?saved=reconcile&found=F&present=P&ingested=I#reconcile`, or `?error=…`."""
-    from inbox.reconcile import ReconcileError, parse_since, reconcile
-
-    identity = await identify(request)
-    if identity is None or identity.csrf_token is None:
-        return login_redirect(request)
-    if not identity.staff.is_manager:
-        return Response("Only managers can reconcile with Twilio.\n", status_code=403, media_type="text/plain")
-    form = await request.form()
-    if not secrets.compare_digest(str(form.get("csrf_token", "")), identity.csrf_token):
-        return Response("The form expired: reload the page and try again.\n", status_code=403,
-                        media_type="text/plain")
-    try:
-        since = parse_since(str(form.get("since") or "") or None)
-        report = await reconcile(runtime_of(request), since)
-    except ReconcileError as exc:
-        return Redirect(f"/settings?error={quote(str(exc)[:200])}#reconcile", status_code=303)
-    return Redirect(f"/settings?saved=reconcile&found={report.found}&present={report.present}"
-                    f"&ingested={report.ingested}#reconcile", status_code=303)
-
-
-route_handlers = [reconcile_now]

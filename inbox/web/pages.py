@@ -3,18 +3,18 @@ and everything the scripts add goes through `textContent`."""
 
 from __future__ import annotations
 
-from litestar import Request, get
+from litestar import Request, Response, get
 from litestar.response import Redirect, Template
 
 from inbox import store
-from inbox.web.auth import identify, login_redirect, runtime_of
+from inbox.web.auth import page_identity, runtime_of
 
 
 @get("/")
-async def inbox_page(request: Request) -> Template | Redirect:
-    identity = await identify(request)
-    if identity is None or identity.csrf_token is None:
-        return login_redirect(request)
+async def inbox_page(request: Request) -> Template | Redirect | Response:
+    identity = await page_identity(request)
+    if isinstance(identity, Response):
+        return identity
     runtime = runtime_of(request)
     async with runtime.db.read() as session:
         last_event_id = await store.latest_event_id(session)

@@ -7,7 +7,7 @@ Forms post back here with the session's CSRF token. Secrets are never shown, onl
 from __future__ import annotations
 
 import re
-import secrets as token_compare
+from urllib.parse import quote
 
 from litestar import Request, Response, get, post
 from litestar.params import FromPath
@@ -17,30 +17,13 @@ from sqlalchemy import delete, func, select
 from inbox import app_settings
 from inbox.keywords import KeywordSet
 from inbox.models import Direction, Message, MessageStatus, WhatsAppTemplate
-from inbox.web.auth import Identity, identify, login_redirect, runtime_of
+from inbox.web.auth import identify, manager_form, page_identity, runtime_of
 from inbox.web.errors import ApiError
 
 CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
 
 
-async def _manager(request: Request) -> Identity | Response:
-    identity = await identify(request)
-    if identity is None or identity.csrf_token is None:
-        return login_redirect(request)
-    if not identity.staff.is_manager:
-        return Response("Only managers can change the inbox's settings.\n", status_code=403, media_type="text/plain")
-    return identity
-
-
-async def _checked_form(request: Request) -> tuple[Identity | Response, dict]:
-    identity = await _manager(request)
-    if isinstance(identity, Response):
-        return identity, {}
-    form = await request.form()
-    if not token_compare.compare_digest(str(form.get("csrf_token", "")), identity.csrf_token or ""):
-        return Response("The form expired: reload the page and try again.\n", status_code=403,
-                        media_type="text/plain"), {}
-    return identity, form
+_MANAGERS_ONLY = "Only managers can change the inbox's settings."
 
 
 def _words(raw: str) -> list[str]:
@@ -49,7 +32,7 @@ def _words(raw: str) -> list[str]:
 
 @get("/settings")
 async def settings_page(request: Request) -> Template | Response:
-    identity = await _manager(request)
+    identity = await page_identity(request, managers_only=_MANAGERS_ONLY)
     if isinstance(identity, Response):
         return identity
     runtime = runtime_of(request)
@@ -96,7 +79,7 @@ async def settings_page(request: Request) -> Template | Response:
 
 @post("/settings/answers", status_code=303)
 async def save_answers(request: Request) -> Response:
-    identity, form = await _checked_form(request)
+    identity, form = await manager_form(request, _MANAGERS_ONLY)
     if isinstance(identity, Response):
         return identity
     texts = {family: str(form.get(family, "")).strip()[:1600] for family in ("help", "opt_out", "opt_in")}
@@ -116,7 +99,7 @@ async def save_answers(request: Request) -> Response:
 
 @post("/settings/templates", status_code=303)
 async def add_template(request: Request) -> Response:
-    identity, form = await _checked_form(request)
+    identity, form = await manager_form(request, _MANAGERS_ONLY)
     if isinstance(identity, Response):
         return identity
     name = str(form.get("name", "")).strip()[:200]
@@ -138,7 +121,7 @@ async def add_template(request: Request) -> Response:
 
 @post("/settings/templates/{template_id:int}/delete", status_code=303)
 async def delete_template(request: Request, template_id: FromPath[int]) -> Response:
-    identity, _ = await _checked_form(request)
+    identity, _ = await manager_form(request, _MANAGERS_ONLY)
     if isinstance(identity, Response):
         return identity
     runtime = runtime_of(request)
@@ -159,4 +142,22 @@ async def list_templates(request: Request) -> dict:
                            "variables": t.variables} for t in templates]}
 
 
-route_handlers = [settings_page, save_answers, add_template, delete_template, list_templates]
+@post("/settings/reconcile", status_code=303)
+async def reconcile_now(request: Request) -> Response:
+    """Runs `inbox reconcile` for the default window (or the form's `since`) and returns to the
+    settings page: `?saved=reconcile&found=F&present=P&ingested=I#reconcile`, or `?error=…`."""
+    from inbox.reconcile import ReconcileError, parse_since, reconcile
+
+    identity, form = await manager_form(request, "Only managers can reconcile with Twilio.")
+    if isinstance(identity, Response):
+        return identity
+    try:
+        since = parse_since(str(form.get("since") or "") or None)
+        report = await reconcile(runtime_of(request), since)
+    except ReconcileError as exc:
+        return Redirect(f"/settings?error={quote(str(exc)[:200])}#reconcile", status_code=303)
+    return Redirect(f"/settings?saved=reconcile&found={report.found}&present={report.present}"
+                    f"&ingested={report.ingested}#reconcile", status_code=303)
+
+
+route_handlers = [settings_page, save_answers, add_template, delete_template, list_templates, reconcile_now]

@@ -7,7 +7,6 @@ TwiML for inbound messages (a 201, a redirect or an HTML page is an error to it)
 from __future__ import annotations
 
 from litestar import Request, Response, post
-from prometheus_client import Counter
 from twilio.twiml.messaging_response import MessagingResponse
 
 from inbox import bus as events_bus
@@ -20,9 +19,6 @@ from inbox.web.auth import runtime_of
 STATUS_PATH = "/webhooks/twilio/status"
 MAX_WEBHOOK_BODY = 64 * 1024  # Twilio's forms are a few KiB; refuse more before parsing
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
-# Inbound messages by channel (sms | whatsapp) and outcome (stored | duplicate); beside metrics.webhooks.
-inbound_messages = Counter("inbox_inbound_messages_total", "Signed inbound webhooks by channel and outcome",
-                           ["channel", "outcome"], registry=metrics.REGISTRY)
 
 
 async def verified_form(request: Request) -> Form | None:
@@ -57,7 +53,7 @@ async def inbound_webhook(request: Request) -> Response:
     runtime = runtime_of(request)
     result = await runtime.ingest.submit(payload)
     metrics.webhooks.labels("inbound", "duplicate" if result.duplicate else "stored").inc()
-    inbound_messages.labels(channel_of(payload.from_addr).value, "duplicate" if result.duplicate else "stored").inc()
+    metrics.inbound_messages.labels(channel_of(payload.from_addr).value, "duplicate" if result.duplicate else "stored").inc()
     if result.answer is None:
         return twiml()
     message_id, text = result.answer
