@@ -1,8 +1,9 @@
 """Engines, sessions and the transaction helpers; `migrate()` applies the Alembic migrations.
 
 SQLite serialises writers, so writes go through one connection that opens with BEGIN IMMEDIATE
-(no SQLITE_BUSY half-way through a transaction) while reads use a pool of deferred
-transactions in WAL mode. PostgreSQL uses one pool for both.
+(no SQLITE_BUSY half-way through a transaction) and makes its calls on the loop's own thread
+(`inbox.sqlite_inline`: a thread hop per call cost more than the call), while reads use a pool
+of deferred transactions in WAL mode on aiosqlite's threads. PostgreSQL uses one pool for both.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from sqlalchemy import event, text
+from sqlalchemy import event, make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from inbox.sqlite_inline import InlineConnection
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def _sqlite_pragmas(engine: AsyncEngine, *, immediate: bool) -> None:
+def _sqlite_pragmas(engine: AsyncEngine, *, writer: bool) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:
         # Let SQLAlchemy's begin event issue BEGIN itself (pysqlite's implicit one is deferred).
@@ -25,13 +28,17 @@ def _sqlite_pragmas(engine: AsyncEngine, *, immediate: bool) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA foreign_keys=ON")
+        if writer:  # the inline writer waits for locks and checkpoints off the loop (sqlite_inline)
+            cursor.execute("PRAGMA busy_timeout=0")
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
+        else:
+            cursor.execute("PRAGMA busy_timeout=10000")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
 
 class Database:
@@ -41,10 +48,13 @@ class Database:
         self.url = url
         self.dialect = "sqlite" if url.startswith("sqlite") else "postgresql"
         if self.dialect == "sqlite":
-            self.write_engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
+            path = make_url(url).database or ""
+            self.write_engine = create_async_engine(
+                url, pool_size=1, max_overflow=0, pool_timeout=60, async_creator=lambda: InlineConnection(path)
+            )
             self.read_engine = create_async_engine(url, pool_size=4, max_overflow=4)
-            _sqlite_pragmas(self.write_engine, immediate=True)
-            _sqlite_pragmas(self.read_engine, immediate=False)
+            _sqlite_pragmas(self.write_engine, writer=True)
+            _sqlite_pragmas(self.read_engine, writer=False)
         else:
             self.write_engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
             self.read_engine = self.write_engine

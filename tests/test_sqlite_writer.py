@@ -1,0 +1,81 @@
+"""The SQLite writer makes its calls on the loop's thread: a lock held by another process, and
+the checkpoints that fsync, must still never hold the loop."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+
+from sqlalchemy import text
+
+from inbox.db import Database
+
+
+def _hold_write_lock(path: str, seconds: float, held: threading.Event) -> None:
+    """Another process's writer, as SQLite sees it: a connection of its own in BEGIN IMMEDIATE."""
+    connection = sqlite3.connect(path, isolation_level=None)
+    connection.execute("BEGIN IMMEDIATE")
+    held.set()
+    time.sleep(seconds)
+    connection.execute("COMMIT")
+    connection.close()
+
+
+async def _write(db: Database, key: str) -> None:
+    async with db.write() as session:
+        await session.execute(text("INSERT INTO app_settings (key, value, updated_at) "
+                                   f"VALUES ('{key}', '1', '2026-01-01 00:00:00.000000')"))
+        await session.commit()
+
+
+async def test_a_write_waits_for_another_writer_without_holding_the_loop(sqlite_url) -> None:
+    db = Database(sqlite_url)
+    path = sqlite_url.split("///", 1)[1]
+    await _write(db, "connected")  # the writer's connection is open before the lock is taken
+    held = threading.Event()
+    holder = threading.Thread(target=_hold_write_lock, args=(path, 0.6, held))
+    holder.start()
+    assert held.wait(5)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticking = asyncio.create_task(ticker())
+    try:
+        started = time.monotonic()
+        await _write(db, "after the other writer")
+        waited = time.monotonic() - started
+    finally:
+        ticking.cancel()
+        holder.join()
+        await db.dispose()
+    assert waited >= 0.4  # it did wait for the other writer …
+    assert ticks >= 20  # … while the loop went on (a blocking wait would leave it at 0)
+
+
+async def test_checkpoints_run_while_writes_go_on(sqlite_url, monkeypatch) -> None:
+    from inbox import sqlite_inline
+
+    monkeypatch.setattr(sqlite_inline, "CHECKPOINT_INTERVAL", 0.0)  # every commit
+    db = Database(sqlite_url)
+    path = sqlite_url.split("///", 1)[1]
+    try:
+        for n in range(5):
+            await _write(db, f"k{n}")
+        async with db.write() as session:  # automatic checkpoints are off on the writer
+            assert (await session.execute(text("PRAGMA wal_autocheckpoint"))).scalar() == 0
+        # Everything committed was copied into the database file while the writer is still
+        # open: a reader of the main file alone (immutable=1 ignores the WAL) sees every row.
+        main_file = sqlite3.connect(f"file:{path}?immutable=1", uri=True)
+        try:
+            assert main_file.execute("SELECT count(*) FROM app_settings WHERE key LIKE 'k%'").fetchone()[0] == 5
+        finally:
+            main_file.close()
+    finally:
+        await db.dispose()
