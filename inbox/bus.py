@@ -31,6 +31,7 @@ log = structlog.get_logger(__name__)
 _PENDING = "inbox.pending_events"
 _EVENT_LOCK_KEY = 0x1B0C5  # any constant; shared by every instance on one database
 _encode = msgspec.json.Encoder().encode
+_INSERT_EVENTS = insert(Event.__table__).returning(Event.__table__.c.id)
 QUEUE_LIMIT = 1000  # frames a socket may fall behind by before it is told to resync
 
 
@@ -62,10 +63,11 @@ async def commit(session: AsyncSession, bus: "Bus") -> list[Frame]:
             {"type": e.type, "conversation_id": e.conversation_id, "data": _encode(e.data()).decode(), "created_at": now}
             for e in pending
         ]
-        # One multi-row INSERT, one round trip (an executemany with RETURNING runs row by row on
-        # aiosqlite). Ids are allocated in VALUES order while this transaction alone writes
-        # events (the advisory lock above, or SQLite's single writer): sorted, they match the rows.
-        result = await session.execute(insert(Event.__table__).values(rows).returning(Event.__table__.c.id))
+        # An executemany that SQLAlchemy sends as one multi-row INSERT … RETURNING ("insertmanyvalues",
+        # compiled once whatever the count). Ids are allocated in VALUES order while this
+        # transaction alone writes events (the advisory lock above, or SQLite's single writer):
+        # sorted, they match the rows.
+        result = await session.execute(_INSERT_EVENTS, rows)
         ids = sorted(result.scalars().all())
         frames = [
             Frame(event_id, row["conversation_id"], frame_text(event_id, row["type"], row["conversation_id"], row["data"]))

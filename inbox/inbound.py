@@ -25,9 +25,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
+from datetime import datetime
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import Row
 
 from inbox import app_settings, consent, keywords, outbound, store
 from inbox import bus as events_bus
@@ -63,9 +64,7 @@ async def handle_batch(runtime, payloads: list[InboundPayload]) -> list[InboundR
         first_by_sid.setdefault(payload.sid, payload)
     results: dict[str, InboundResult] = {}
     async with runtime.db.write() as session:
-        known = set(
-            (await session.execute(select(Message.sid).where(Message.sid.in_(list(first_by_sid))))).scalars()
-        )
+        known = await store.known_sids(session, list(first_by_sid))
         fresh = [p for sid, p in first_by_sid.items() if sid not in known]
         if fresh:
             results = await _store(runtime, session, fresh)
@@ -80,20 +79,37 @@ async def handle_batch(runtime, payloads: list[InboundPayload]) -> list[InboundR
     return ordered
 
 
+@dataclass
+class _Thread:
+    """A conversation as this batch leaves it (the shape `store.conversation_dict` reads)."""
+
+    id: int
+    customer_id: int
+    status: str
+    last_message_id: int | None
+    last_activity_at: datetime
+
+
 async def _store(runtime, session, payloads: list[InboundPayload]) -> dict[str, InboundResult]:
+    """Customers, conversations, messages and their events in a handful of multi-row statements
+    (rows, not ORM objects: this is the webhook's hot path). Keyword messages, which are rare,
+    then go through the consent ledger and the outbox like any other write."""
+    policy = await app_settings.cached_keyword_policy(session, runtime.settings)
     phones = {p.sid: to_e164(p.from_addr) for p in payloads}
     profile_by_phone: dict[str, str | None] = {}
     for p in payloads:  # the newest WhatsApp name wins
         profile_by_phone[phones[p.sid]] = p.profile_name or profile_by_phone.get(phones[p.sid])
     customers = {c.phone: c for c in await store.upsert_customers(session, profile_by_phone)}
-    conversations = {
-        c.customer_id: c for c in await store.ensure_conversations(session, [c.id for c in customers.values()])
+    threads = {
+        c.customer_id: _Thread(c.id, c.customer_id, c.status, c.last_message_id, c.last_activity_at)
+        for c in await store.ensure_conversations(session, [c.id for c in customers.values()])
     }
-    rows = []
+    rows, keyword_of_sid = [], {}
     for p in payloads:
-        conversation = conversations[customers[phones[p.sid]].id]
+        keyword = _keyword_of(p, policy)
+        keyword_of_sid[p.sid] = keyword
         rows.append({
-            "conversation_id": conversation.id,
+            "conversation_id": threads[customers[phones[p.sid]].id].id,
             "sid": p.sid,
             "direction": Direction.INBOUND,
             "channel": channel_of(p.from_addr),
@@ -102,42 +118,54 @@ async def _store(runtime, session, payloads: list[InboundPayload]) -> dict[str, 
             "body": p.body,
             "media": p.media,
             "status": MessageStatus.RECEIVED,
+            "keyword": keyword.value if keyword else None,
+            "probable_opt_out": keyword is None and keywords.is_probable_opt_out(p.body, policy.words),
             **({"created_at": p.received_at, "updated_at": p.received_at} if p.received_at else {}),
         })
     # Copies racing on another process lose here (ON CONFLICT DO NOTHING) and count as duplicates.
     inserted = sorted(await store.insert_messages(session, rows), key=lambda m: m.id)
     if not inserted:
         return {}
-    conversation_by_id = {c.id: c for c in conversations.values()}
-    touched: dict[int, tuple[Conversation, Message]] = {}
+    thread_by_id = {t.id: t for t in threads.values()}
+    latest: dict[int, Row] = {}  # conversation id -> its newest message of this batch
+    message_json: dict[int, dict] = {}
     for message in inserted:
-        conversation = conversation_by_id[message.conversation_id]
-        await store.touch_conversation(session, conversation, message)
-        touched[conversation.id] = (conversation, message)
+        thread = thread_by_id[message.conversation_id]
+        if store.is_latest(thread, message):
+            thread.last_message_id, thread.last_activity_at = message.id, message.created_at
+            latest[thread.id] = message
+        thread.status = "open"
+        message_json[message.id] = store.message_dict(message)
+        events_bus.record(session, MessageCreated(thread.id, message_json[message.id]))
+    touched = dict.fromkeys(message.conversation_id for message in inserted)  # in message order
+    await store.touch_conversations(session, [
+        {"b_id": t.id, "b_message_id": t.last_message_id, "b_activity_at": t.last_activity_at}
+        for t in map(thread_by_id.get, touched)
+    ])
     customer_by_id = {c.id: c for c in customers.values()}
-    policy = await app_settings.cached_keyword_policy(session, runtime.settings)
-    payload_by_sid = {p.sid: p for p in payloads}
-    keyword_messages = []
-    for message in inserted:
-        keyword = _keyword_of(payload_by_sid[message.sid], policy)
-        if keyword is not None:
-            message.keyword = keyword.value
-            keyword_messages.append((message, keyword))
-        elif keywords.is_probable_opt_out(message.body, policy.words):
-            message.probable_opt_out = True
-        events_bus.record(session, MessageCreated(message.conversation_id, store.message_dict(message)))
     answers: dict[str, tuple[int, str]] = {}
-    for message, keyword in keyword_messages:
-        customer = customer_by_id[conversation_by_id[message.conversation_id].customer_id]
-        answer = await _apply_keyword(runtime, session, policy, message, customer, keyword)
+    answered_threads: set[int] = set()
+    for message in inserted:
+        keyword = keyword_of_sid[message.sid]
+        if keyword is None:
+            continue
+        customer = await session.get(Customer, thread_by_id[message.conversation_id].customer_id)
+        answer = await _apply_keyword(runtime, session, policy, await session.get(Message, message.id),
+                                      customer, keyword)
+        answered_threads.add(message.conversation_id)
         if answer is not None:
             answers[message.sid] = answer
-    consent = await store.consent_states(session, [conversation.customer_id for conversation, _ in touched.values()])
-    for conversation, _ in touched.values():
-        customer: Customer = customer_by_id[conversation.customer_id]
-        last = await session.get(Message, conversation.last_message_id)  # an answer may follow the message
-        events_bus.record(session, ConversationUpdated(
-            conversation.id, store.conversation_dict(conversation, customer, consent[customer.id], last, None)))
+    consent = await store.consent_states(session, [thread_by_id[cid].customer_id for cid in touched])
+    for conversation_id in touched:
+        thread = thread_by_id[conversation_id]
+        customer, last = customer_by_id[thread.customer_id], latest.get(conversation_id)
+        if conversation_id in answered_threads:  # the outbox's answer may follow the message
+            thread = await session.get(Conversation, conversation_id)
+            last = await session.get(Message, thread.last_message_id)
+        elif last is None:  # recovered messages older than the thread's latest activity
+            last = await session.get(Message, thread.last_message_id)
+        events_bus.record(session, ConversationUpdated(conversation_id, store.conversation_dict(
+            thread, customer, consent[thread.customer_id], last, None, last_message_json=message_json.get(last.id))))
     return {m.sid: InboundResult(False, m.id, m.conversation_id, answers.get(m.sid)) for m in inserted}
 
 
@@ -209,6 +237,7 @@ class InboundWriter:
     async def _run(self) -> None:
         while True:
             batch = [await self._queue.get()]
+            await asyncio.sleep(0)  # one turn of the loop: requests already read join this batch
             while len(batch) < self.max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:

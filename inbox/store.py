@@ -7,10 +7,11 @@ The `*_dict` functions give the JSON shapes of CONTRACT.md.
 from __future__ import annotations
 
 import base64
+import functools
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import Row, and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -29,9 +30,17 @@ from inbox.models import (
 PAGE_SIZE = 50
 
 
+def _dialect_of(session: AsyncSession) -> str:
+    return session.bind.dialect.name
+
+
+def _dialect_insert(dialect: str):
+    """INSERT with the dialect's ON CONFLICT clauses."""
+    return (postgresql if dialect == "postgresql" else sqlite).insert
+
+
 def _insert(session: AsyncSession, model):
-    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
-    return dialect.insert(model)
+    return _dialect_insert(_dialect_of(session))(model)
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -39,6 +48,12 @@ def iso(moment: datetime | None) -> str | None:
 
 
 # ---- shapes -------------------------------------------------------------------------------
+
+
+# What message_dict reads: the inbound batch asks RETURNING for these and no more.
+MESSAGE_JSON_COLUMNS = ("id", "conversation_id", "sid", "direction", "channel", "from_addr", "to_addr", "body",
+                        "media", "status", "error_code", "error_message", "staff_id", "keyword", "probable_opt_out",
+                        "auto_reply", "content_sid", "created_at", "updated_at")
 
 
 def message_dict(message: Message) -> dict[str, Any]:
@@ -81,13 +96,17 @@ def conversation_dict(
     consent: dict[str, str] | None,
     last_message: Message | None,
     unread_count: int | None,
+    *,
+    last_message_json: dict[str, Any] | None = None,  # message_dict(last_message), when the caller has it
 ) -> dict[str, Any]:
+    if last_message_json is None and last_message is not None:
+        last_message_json = message_dict(last_message)
     return {
         "id": conversation.id,
         "status": conversation.status,
         "customer": customer_dict(customer, consent),
         "unread_count": unread_count,
-        "last_message": message_dict(last_message) if last_message else None,
+        "last_message": last_message_json,
         "last_activity_at": iso(conversation.last_activity_at),
     }
 
@@ -95,47 +114,80 @@ def conversation_dict(
 # ---- customers and conversations ----------------------------------------------------------
 
 
-async def upsert_customers(session: AsyncSession, profiles: dict[str, str | None]) -> list[Customer]:
-    """The customers with these numbers ({phone: WhatsApp name or None}), created on first contact.
+# The inbound batch's statements, built once per dialect. Executed with a list of rows, each is
+# one multi-row statement ("insertmanyvalues") whose compiled form is cached whatever the count.
 
-    One statement for all (INSERT … ON CONFLICT DO UPDATE … RETURNING), safe under concurrent
-    copies on other processes; a new WhatsApp name replaces the old one, None keeps it.
-    """
+
+@functools.cache
+def _upsert_customers_statement(dialect: str):
+    customers = Customer.__table__
+    statement = _dialect_insert(dialect)(customers)
+    return statement.on_conflict_do_update(
+        index_elements=["phone"],
+        # a new WhatsApp name replaces the old one, None keeps it
+        set_={"whatsapp_profile_name": func.coalesce(statement.excluded.whatsapp_profile_name,
+                                                     customers.c.whatsapp_profile_name)},
+    ).returning(customers.c.id, customers.c.phone, customers.c.name, customers.c.whatsapp_profile_name)
+
+
+@functools.cache
+def _ensure_conversations_statement(dialect: str):
+    conversations = Conversation.__table__
+    statement = _dialect_insert(dialect)(conversations)
+    return statement.on_conflict_do_update(  # DO UPDATE, so that RETURNING has the existing rows too
+        index_elements=["customer_id"], set_={"customer_id": statement.excluded.customer_id}
+    ).returning(conversations.c.id, conversations.c.customer_id, conversations.c.status,
+                conversations.c.last_message_id, conversations.c.last_activity_at)
+
+
+@functools.cache
+def _insert_messages_statement(dialect: str):
+    messages = Message.__table__
+    return _dialect_insert(dialect)(messages).on_conflict_do_nothing(index_elements=["sid"]).returning(
+        *(messages.c[column] for column in MESSAGE_JSON_COLUMNS))
+
+
+_TOUCH_CONVERSATIONS = (
+    update(Conversation.__table__)
+    .where(Conversation.__table__.c.id == bindparam("b_id"))
+    .values(status="open", last_message_id=bindparam("b_message_id"), last_activity_at=bindparam("b_activity_at"))
+)
+
+
+async def upsert_customers(session: AsyncSession, profiles: dict[str, str | None]) -> list[Row]:
+    """The customer rows with these numbers ({phone: WhatsApp name or None}), created on first
+    contact: one statement for all, safe under concurrent copies on other processes."""
     now = utcnow()
     rows = [{"phone": phone, "whatsapp_profile_name": name, "created_at": now} for phone, name in sorted(profiles.items())]
-    statement = _insert(session, Customer)
-    statement = statement.on_conflict_do_update(
-        index_elements=["phone"],
-        set_={
-            "whatsapp_profile_name": func.coalesce(
-                statement.excluded.whatsapp_profile_name, Customer.__table__.c.whatsapp_profile_name
-            )
-        },
-    )
-    # executemany ("insertmanyvalues"): one compiled statement whatever the batch size.
-    result = await session.execute(statement.returning(Customer), rows, execution_options={"populate_existing": True})
-    return list(result.scalars())
+    return list(await (await session.connection()).execute(_upsert_customers_statement(_dialect_of(session)), rows))
 
 
 async def upsert_customer(session: AsyncSession, phone: str, profile_name: str | None) -> Customer:
-    return (await upsert_customers(session, {phone: profile_name}))[0]
+    row = (await upsert_customers(session, {phone: profile_name}))[0]
+    return await session.get(Customer, row.id)
 
 
-async def ensure_conversations(session: AsyncSession, customer_ids: list[int]) -> list[Conversation]:
-    """Each customer's one conversation, across SMS and WhatsApp, created on first contact."""
+async def ensure_conversations(session: AsyncSession, customer_ids: list[int]) -> list[Row]:
+    """Each customer's one conversation row, across SMS and WhatsApp, created on first contact."""
     now = utcnow()
     rows = [{"customer_id": cid, "status": "open", "last_activity_at": now, "created_at": now}
             for cid in sorted(set(customer_ids))]
-    statement = _insert(session, Conversation)
-    statement = statement.on_conflict_do_update(
-        index_elements=["customer_id"], set_={"customer_id": statement.excluded.customer_id}
-    )
-    result = await session.execute(statement.returning(Conversation), rows, execution_options={"populate_existing": True})
-    return list(result.scalars())
+    return list(await (await session.connection()).execute(_ensure_conversations_statement(_dialect_of(session)), rows))
 
 
 async def ensure_conversation(session: AsyncSession, customer_id: int) -> Conversation:
-    return (await ensure_conversations(session, [customer_id]))[0]
+    row = (await ensure_conversations(session, [customer_id]))[0]
+    return await session.get(Conversation, row.id)
+
+
+_consent = ConsentRecord.__table__
+_LATEST_CONSENT = select(_consent.c.customer_id, _consent.c.channel, _consent.c.action).where(
+    _consent.c.id.in_(
+        select(func.max(_consent.c.id))
+        .where(_consent.c.customer_id.in_(bindparam("customer_ids", expanding=True)))
+        .group_by(_consent.c.customer_id, _consent.c.channel)
+    )
+)
 
 
 async def consent_states(session: AsyncSession, customer_ids: list[int]) -> dict[int, dict[str, str]]:
@@ -143,16 +195,7 @@ async def consent_states(session: AsyncSession, customer_ids: list[int]) -> dict
     states = {cid: {"sms": "unknown", "whatsapp": "unknown"} for cid in customer_ids}
     if not customer_ids:
         return states
-    latest = (
-        select(func.max(ConsentRecord.id))
-        .where(ConsentRecord.customer_id.in_(customer_ids))
-        .group_by(ConsentRecord.customer_id, ConsentRecord.channel)
-    )
-    rows = await session.execute(
-        select(ConsentRecord.customer_id, ConsentRecord.channel, ConsentRecord.action).where(
-            ConsentRecord.id.in_(latest)
-        )
-    )
+    rows = await (await session.connection()).execute(_LATEST_CONSENT, {"customer_ids": list(states)})
     for customer_id, channel, action in rows:
         states[customer_id][channel] = "opted_out" if action == "opt_out" else "opted_in"
     return states
@@ -161,16 +204,30 @@ async def consent_states(session: AsyncSession, customer_ids: list[int]) -> dict
 # ---- messages ---------------------------------------------------------------------------
 
 
+_KNOWN_SIDS = select(Message.__table__.c.sid).where(Message.__table__.c.sid.in_(bindparam("sids", expanding=True)))
+
+
+async def known_sids(session: AsyncSession, sids: list[str]) -> set[str]:
+    """Which of these Twilio SIDs are stored already."""
+    return set((await (await session.connection()).execute(_KNOWN_SIDS, {"sids": sids})).scalars())
+
+
 async def sid_exists(session: AsyncSession, sid: str) -> bool:
     return bool(await session.scalar(select(exists().where(Message.sid == sid))))
 
 
-async def insert_messages(session: AsyncSession, rows: list[dict[str, Any]]) -> list[Message]:
-    """Insert inbound messages in one statement; those whose SID is already stored are skipped."""
+async def insert_messages(session: AsyncSession, rows: list[dict[str, Any]]) -> list[Row]:
+    """Inserts inbound messages in one statement and returns their rows; those whose SID is
+    already stored are skipped."""
     now = utcnow()
-    statement = _insert(session, Message).on_conflict_do_nothing(index_elements=["sid"])
     rows = [{"created_at": now, "updated_at": now, **row} for row in rows]
-    return list((await session.execute(statement.returning(Message), rows)).scalars())
+    return list(await (await session.connection()).execute(_insert_messages_statement(_dialect_of(session)), rows))
+
+
+async def touch_conversations(session: AsyncSession, touches: list[dict[str, Any]]) -> None:
+    """[{"b_id", "b_message_id", "b_activity_at"}]: each conversation's new latest message; open again."""
+    if touches:
+        await (await session.connection()).execute(_TOUCH_CONVERSATIONS, touches)
 
 
 async def insert_message(
@@ -188,10 +245,15 @@ async def insert_message(
     return (await session.execute(statement.returning(Message))).scalar()
 
 
+def is_latest(conversation, message) -> bool:
+    """Whether `message` becomes the conversation's latest activity: a message recovered late,
+    with an older time, does not push newer activity aside."""
+    return conversation.last_message_id is None or message.created_at >= conversation.last_activity_at
+
+
 async def touch_conversation(session: AsyncSession, conversation: Conversation, message: Message) -> None:
-    """A new message makes this the conversation's latest activity and reopens it (a message
-    recovered late, with an older time, does not push newer activity aside)."""
-    if conversation.last_message_id is None or message.created_at >= conversation.last_activity_at:
+    """A new message makes this the conversation's latest activity (see is_latest) and reopens it."""
+    if is_latest(conversation, message):
         conversation.last_message_id = message.id
         conversation.last_activity_at = message.created_at
     conversation.status = "open"
