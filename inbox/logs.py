@@ -24,6 +24,7 @@ import re
 import sys
 from typing import Any, TextIO
 
+import msgspec
 import structlog
 from litestar.logging import LoggingConfig
 
@@ -48,6 +49,8 @@ _PASS_THROUGH = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi", "
 
 def scrub_text(text: str) -> str:
     """Phone-like digit runs masked to their last four, token-like hex blanked, SQL parameters cut."""
+    if len(text) < 8:  # too short for a number or a token
+        return text
     if "[parameters: " in text:
         text = _SQL_PARAMETERS.sub("[parameters: " + REDACTED + "]", text)
     text = _HEX_SECRET.sub(REDACTED, text)
@@ -79,17 +82,33 @@ def _scrub_item(key: Any, value: Any, depth: int) -> Any:
     return _scrub(value, depth)
 
 
+_OWN_FIELDS = frozenset({"timestamp", "level", "logger"})  # added by the pipeline itself
+
+
 def redact(logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
     """structlog processor: the last step before rendering (see the module docstring)."""
     for key in list(event_dict):
-        if key.startswith("_"):
+        if key.startswith("_") or key in _OWN_FIELDS:
             continue
         event_dict[key] = _scrub_item(key, event_dict[key], 0)
     return event_dict
 
 
+class _NamedWriteLogger(structlog.WriteLogger):
+    """structlog's plain line writer, with the name it was asked for (`add_logger_name` reads it)."""
+
+    def __init__(self, file: TextIO, name: str | None) -> None:
+        super().__init__(file)
+        self.name = name
+
+
 def configure_logging(level: int = logging.INFO, stream: TextIO | None = None) -> None:
-    """JSON lines on `stream` (stderr) for structlog and stdlib loggers; safe to call again."""
+    """JSON lines on `stream` (stderr) for structlog and stdlib loggers; safe to call again.
+
+    The inbox's own structlog lines are rendered by structlog and written straight to the stream
+    (one access line per request is on the webhook's hot path: the stdlib round trip tripled its
+    cost); stdlib loggers' records (uvicorn, Litestar, …) go through a handler that renders them
+    the same way."""
     stream = stream or sys.stderr
     shared = [
         structlog.contextvars.merge_contextvars,
@@ -97,21 +116,17 @@ def configure_logging(level: int = logging.INFO, stream: TextIO | None = None) -
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    render = [structlog.processors.format_exc_info, redact, structlog.processors.JSONRenderer(serializer=_json)]
     structlog.reset_defaults()
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
+        processors=[*shared, *render],
+        logger_factory=lambda *args: _NamedWriteLogger(stream, args[0] if args else None),
         wrapper_class=structlog.make_filtering_bound_logger(level),
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
-        processors=[
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.format_exc_info,
-            redact,
-            structlog.processors.JSONRenderer(ensure_ascii=False),
-        ],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *render],
     )
     handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
@@ -133,6 +148,13 @@ def configure_logging(level: int = logging.INFO, stream: TextIO | None = None) -
     for name in _QUIET:
         logging.getLogger(name).setLevel(logging.WARNING)
     logging.captureWarnings(True)
+
+
+_encoder = msgspec.json.Encoder(enc_hook=str)
+
+
+def _json(value: Any, **_options: Any) -> str:
+    return _encoder.encode(value).decode()
 
 
 class _ThroughRoot(LoggingConfig):
