@@ -84,3 +84,24 @@ def test_a_signature_with_odd_characters_is_simply_invalid() -> None:
     checker = SignatureChecker([VECTOR_TOKEN])
     assert not checker.is_valid(VECTOR_URI, Form.parse(VECTOR_BODY), "RSOYDt4T1cUTdK1PDd93/VVr8B8é")
     assert not checker.is_valid(VECTOR_URI, Form.parse(VECTOR_BODY), "\x00" * 28)
+
+
+def test_form_parser_reads_bodies_exactly_as_parse_qsl() -> None:
+    """Form.parse only skips unquoting where nothing is quoted; what it reads must not differ."""
+    import random
+    from urllib.parse import parse_qsl
+
+    def reference(body: bytes) -> dict[str, list[str]]:
+        form: dict[str, list[str]] = {}
+        for name, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
+            form.setdefault(name, []).append(value)
+        return form
+
+    generator = random.Random(7)
+    alphabet = "ab=&%+;2EF0é😀 "
+    bodies = [b"", b"a", b"a=", b"=b", b"&&", b"a==b", b"a=1&a=2", b"a=%zz", b"a=%E2%82", b"a+b=c+d", b"a=1;b=2",
+              "é=ü".encode(), b"Body=%F0%9F%98%80+hi&Body=&From=%2B14155550123", VECTOR_BODY, DUPLICATE_BODY]
+    bodies += ["".join(generator.choice(alphabet) for _ in range(generator.randint(0, 14))).encode()
+               for _ in range(5000)]
+    for body in bodies:
+        assert dict(Form.parse(body)) == reference(body), body
