@@ -2,11 +2,19 @@
 
 A missing or wrong X-Twilio-Signature gets 403 and nothing is stored. Twilio wants 200 with
 TwiML for inbound messages (a 201, a redirect or an HTML page is an error to it).
+
+These two routes are plain ASGI handlers (routed by Litestar, wrapped by its middleware): they
+take bytes and give bytes, so Litestar's request and response objects, which the webhook does
+not need, stay off the inbox's hottest path. What they would have given is done here: the body
+size limit (refused before it is read), the status codes, the content types.
 """
 
 from __future__ import annotations
 
-from litestar import Request, Response, post
+from typing import Any
+from urllib.parse import parse_qs
+
+from litestar import asgi
 from twilio.twiml.messaging_response import MessagingResponse
 
 from inbox import bus as events_bus
@@ -14,70 +22,126 @@ from inbox import metrics, status
 from inbox.phones import channel_of
 from inbox.twilio.payloads import Form, PayloadError, parse_inbound, parse_status
 from inbox.twilio.signature import signed_url
-from inbox.web.auth import runtime_of
 
+INBOUND_PATH = "/webhooks/twilio/inbound"
 STATUS_PATH = "/webhooks/twilio/status"
 MAX_WEBHOOK_BODY = 64 * 1024  # Twilio's forms are a few KiB; refuse more before parsing
-EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+EMPTY_TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response/>'
+_XML = b"text/xml; charset=utf-8"
+_TEXT = b"text/plain; charset=utf-8"
 
 
-async def verified_form(request: Request) -> Form | None:
-    """The form, if Twilio signed exactly this URL and body with a token in force."""
-    runtime = runtime_of(request)
-    form = Form.parse(await request.body())
-    url = signed_url(runtime.settings.public_url, request.scope["path"], request.scope.get("query_string", b""))
-    if not runtime.signatures.is_valid(url, form, request.headers.get("x-twilio-signature")):
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_body(scope, receive) -> bytes:
+    """The whole body, or _TooLarge as soon as it is known to pass MAX_WEBHOOK_BODY."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            if not value.isdigit() or int(value) > MAX_WEBHOOK_BODY:
+                raise _TooLarge
+            break
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _TooLarge  # nobody is left to answer; nothing was read, nothing is stored
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_WEBHOOK_BODY:
+            raise _TooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _header(scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+async def _answer(send, status_code: int, body: bytes = b"", content_type: bytes = _TEXT) -> None:
+    headers = [(b"content-length", str(len(body)).encode())]
+    if body:
+        headers.append((b"content-type", content_type))
+    await send({"type": "http.response.start", "status": status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _verified_form(scope, receive, send, kind: str):
+    """(runtime, form) if Twilio signed exactly this URL and body with a token in force; else the
+    refusal has been sent and None is returned."""
+    try:
+        body = await _read_body(scope, receive)
+    except _TooLarge:
+        metrics.webhooks.labels(kind, "invalid").inc()
+        await _answer(send, 413, b"Request body too large for a Twilio webhook.\n")
         return None
-    return form
+    runtime = scope["litestar_app"].state.runtime
+    form = Form.parse(body)
+    url = signed_url(runtime.settings.public_url, scope["path"], scope.get("query_string", b""))
+    if not runtime.signatures.is_valid(url, form, _header(scope, b"x-twilio-signature")):
+        metrics.webhooks.labels(kind, "rejected").inc()
+        await _answer(send, 403, b"Invalid or missing X-Twilio-Signature.\n")
+        return None
+    return runtime, form
 
 
-def forbidden() -> Response:
-    return Response("Invalid or missing X-Twilio-Signature.\n", status_code=403, media_type="text/plain")
-
-
-def twiml(document: str = EMPTY_TWIML) -> Response:
-    return Response(document, status_code=200, media_type="text/xml")
-
-
-@post("/webhooks/twilio/inbound", status_code=200, request_max_body_size=MAX_WEBHOOK_BODY)
-async def inbound_webhook(request: Request) -> Response:
-    form = await verified_form(request)
-    if form is None:
-        metrics.webhooks.labels("inbound", "rejected").inc()
-        return forbidden()
+@asgi(INBOUND_PATH, copy_scope=False)
+async def inbound_webhook(scope: Any, receive: Any, send: Any) -> None:
+    if scope["method"] != "POST":
+        await _answer(send, 405, b"Method Not Allowed\n")
+        return
+    verified = await _verified_form(scope, receive, send, "inbound")
+    if verified is None:
+        return
+    runtime, form = verified
     try:
         payload = parse_inbound(form)
     except PayloadError as exc:
         metrics.webhooks.labels("inbound", "invalid").inc()
-        return Response(f"{exc}\n", status_code=400, media_type="text/plain")
-    runtime = runtime_of(request)
+        await _answer(send, 400, f"{exc}\n".encode())
+        return
     result = await runtime.ingest.submit(payload)
-    metrics.webhooks.labels("inbound", "duplicate" if result.duplicate else "stored").inc()
-    metrics.inbound_messages.labels(channel_of(payload.from_addr).value, "duplicate" if result.duplicate else "stored").inc()
+    outcome = "duplicate" if result.duplicate else "stored"
+    metrics.webhooks.labels("inbound", outcome).inc()
+    metrics.inbound_messages.labels(channel_of(payload.from_addr).value, outcome).inc()
     if result.answer is None:
-        return twiml()
+        await _answer(send, 200, EMPTY_TWIML, _XML)
+        return
     message_id, text = result.answer
     answer = MessagingResponse()
     answer.message(text, status_callback=f"{runtime.settings.public_url}{STATUS_PATH}?m={message_id}")
-    return twiml(str(answer))
+    await _answer(send, 200, str(answer).encode(), _XML)
 
 
-@post(STATUS_PATH, status_code=200, request_max_body_size=MAX_WEBHOOK_BODY)
-async def status_webhook(request: Request) -> Response:
+@asgi(STATUS_PATH, copy_scope=False)
+async def status_webhook(scope: Any, receive: Any, send: Any) -> None:
     """Delivery status for a reply; forward-only, so late or repeated callbacks change nothing."""
-    form = await verified_form(request)
-    if form is None:
-        metrics.webhooks.labels("status", "rejected").inc()
-        return forbidden()
+    if scope["method"] != "POST":
+        await _answer(send, 405, b"Method Not Allowed\n")
+        return
+    verified = await _verified_form(scope, receive, send, "status")
+    if verified is None:
+        return
+    runtime, form = verified
     metrics.webhooks.labels("status", "stored").inc()
     try:
         payload = parse_status(form)
     except PayloadError as exc:
-        return Response(f"{exc}\n", status_code=400, media_type="text/plain")
-    runtime = runtime_of(request)
-    raw_id = request.query_params.get("m", "")  # set on keyword answers sent from TwiML
+        await _answer(send, 400, f"{exc}\n".encode())
+        return
+    raw_id = _query_value(scope, "m")  # set on keyword answers sent from TwiML
     message_id = int(raw_id) if raw_id.isdigit() else None
     async with runtime.db.write() as session:
         await status.apply_callback(session, payload.sid, payload.status, payload.error_code, message_id)
         await events_bus.commit(session, runtime.bus)
-    return Response(b"", status_code=204)
+    await _answer(send, 204)
+
+
+def _query_value(scope, name: str) -> str:
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(name)
+    return values[0] if values else ""
