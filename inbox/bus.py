@@ -20,18 +20,17 @@ from typing import NamedTuple
 
 import msgspec
 import structlog
-from sqlalchemy import insert, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox import metrics
+from inbox import batch_sql, metrics
 from inbox.events import LiveEvent
-from inbox.models import Event, utcnow
+from inbox.models import utcnow
 
 log = structlog.get_logger(__name__)
 _PENDING = "inbox.pending_events"
 _EVENT_LOCK_KEY = 0x1B0C5  # any constant; shared by every instance on one database
 _encode = msgspec.json.Encoder().encode
-_INSERT_EVENTS = insert(Event.__table__).returning(Event.__table__.c.id)
 QUEUE_LIMIT = 1000  # frames a socket may fall behind by before it is told to resync
 
 
@@ -58,20 +57,13 @@ async def commit(session: AsyncSession, bus: "Bus") -> list[Frame]:
     if pending:
         if session.bind.dialect.name == "postgresql":
             await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _EVENT_LOCK_KEY})
-        now = utcnow()
-        rows = [
-            {"type": e.type, "conversation_id": e.conversation_id, "data": _encode(e.data()).decode(), "created_at": now}
-            for e in pending
-        ]
-        # An executemany that SQLAlchemy sends as one multi-row INSERT … RETURNING ("insertmanyvalues",
-        # compiled once whatever the count). Ids are allocated in VALUES order while this
-        # transaction alone writes events (the advisory lock above, or SQLite's single writer):
-        # sorted, they match the rows.
-        result = await session.execute(_INSERT_EVENTS, rows)
-        ids = sorted(result.scalars().all())
+        rows = [(e.type, e.conversation_id, _encode(e.data()).decode()) for e in pending]
+        # One multi-row INSERT … RETURNING. Ids are allocated in VALUES order while this
+        # transaction alone writes events (the advisory lock above, or SQLite's single writer).
+        ids = await batch_sql.insert_events(await session.connection(), rows, utcnow())
         frames = [
-            Frame(event_id, row["conversation_id"], frame_text(event_id, row["type"], row["conversation_id"], row["data"]))
-            for event_id, row in zip(ids, rows, strict=True)
+            Frame(event_id, conversation_id, frame_text(event_id, kind, conversation_id, data))
+            for event_id, (kind, conversation_id, data) in zip(ids, rows, strict=True)
         ]
     await session.commit()
     if frames:

@@ -28,13 +28,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
-from sqlalchemy import Row
 
-from inbox import app_settings, consent, keywords, outbound, store
+from inbox import app_settings, batch_sql, consent, keywords, outbound, store
 from inbox import bus as events_bus
 from inbox.keywords import Keyword
 from inbox.events import ConversationUpdated, MessageCreated
-from inbox.models import Conversation, Customer, Direction, Message, MessageStatus
+from inbox.models import Conversation, Customer, Message, utcnow
 from inbox.phones import bare, channel_of, to_e164
 from inbox.twilio.payloads import InboundPayload
 
@@ -64,7 +63,7 @@ async def handle_batch(runtime, payloads: list[InboundPayload]) -> list[InboundR
         first_by_sid.setdefault(payload.sid, payload)
     results: dict[str, InboundResult] = {}
     async with runtime.db.write() as session:
-        known = await store.known_sids(session, list(first_by_sid))
+        known = await batch_sql.known_sids(await session.connection(), list(first_by_sid))
         fresh = [p for sid, p in first_by_sid.items() if sid not in known]
         if fresh:
             results = await _store(runtime, session, fresh)
@@ -92,42 +91,36 @@ class _Thread:
 
 async def _store(runtime, session, payloads: list[InboundPayload]) -> dict[str, InboundResult]:
     """Customers, conversations, messages and their events in a handful of multi-row statements
-    (rows, not ORM objects: this is the webhook's hot path). Keyword messages, which are rare,
-    then go through the consent ledger and the outbox like any other write."""
+    (`inbox.batch_sql`: this is the webhook's hot path). Keyword messages, which are rare, then
+    go through the consent ledger and the outbox like any other write."""
     policy = await app_settings.cached_keyword_policy(session, runtime.settings)
+    connection, now = await session.connection(), utcnow()
     phones = {p.sid: to_e164(p.from_addr) for p in payloads}
     profile_by_phone: dict[str, str | None] = {}
     for p in payloads:  # the newest WhatsApp name wins
         profile_by_phone[phones[p.sid]] = p.profile_name or profile_by_phone.get(phones[p.sid])
-    customers = {c.phone: c for c in await store.upsert_customers(session, profile_by_phone)}
+    customers = {c.phone: c for c in await batch_sql.upsert_customers(connection, profile_by_phone, now)}
     threads = {
-        c.customer_id: _Thread(c.id, c.customer_id, c.status, c.last_message_id, c.last_activity_at)
-        for c in await store.ensure_conversations(session, [c.id for c in customers.values()])
+        c.customer_id: _Thread(*c)
+        for c in await batch_sql.ensure_conversations(connection, [c.id for c in customers.values()], now)
     }
     rows, keyword_of_sid = [], {}
     for p in payloads:
         keyword = _keyword_of(p, policy)
         keyword_of_sid[p.sid] = keyword
-        rows.append({
-            "conversation_id": threads[customers[phones[p.sid]].id].id,
-            "sid": p.sid,
-            "direction": Direction.INBOUND,
-            "channel": channel_of(p.from_addr),
-            "from_addr": p.from_addr,
-            "to_addr": p.to_addr,
-            "body": p.body,
-            "media": p.media,
-            "status": MessageStatus.RECEIVED,
-            "keyword": keyword.value if keyword else None,
-            "probable_opt_out": keyword is None and keywords.is_probable_opt_out(p.body, policy.words),
-            **({"created_at": p.received_at, "updated_at": p.received_at} if p.received_at else {}),
-        })
+        rows.append(batch_sql.InboundRow(
+            conversation_id=threads[customers[phones[p.sid]].id].id, sid=p.sid, channel=channel_of(p.from_addr),
+            from_addr=p.from_addr, to_addr=p.to_addr, body=p.body, media=p.media,
+            keyword=keyword.value if keyword else None,
+            probable_opt_out=keyword is None and keywords.is_probable_opt_out(p.body, policy.words),
+            created_at=p.received_at or now,  # recovered messages (reconcile) keep Twilio's time
+        ))
     # Copies racing on another process lose here (ON CONFLICT DO NOTHING) and count as duplicates.
-    inserted = sorted(await store.insert_messages(session, rows), key=lambda m: m.id)
+    inserted = await batch_sql.insert_messages(connection, rows)
     if not inserted:
         return {}
     thread_by_id = {t.id: t for t in threads.values()}
-    latest: dict[int, Row] = {}  # conversation id -> its newest message of this batch
+    latest: dict[int, batch_sql.MessageRow] = {}  # conversation id -> its newest message of this batch
     message_json: dict[int, dict] = {}
     for message in inserted:
         thread = thread_by_id[message.conversation_id]
@@ -138,9 +131,8 @@ async def _store(runtime, session, payloads: list[InboundPayload]) -> dict[str, 
         message_json[message.id] = store.message_dict(message)
         events_bus.record(session, MessageCreated(thread.id, message_json[message.id]))
     touched = dict.fromkeys(message.conversation_id for message in inserted)  # in message order
-    await store.touch_conversations(session, [
-        {"b_id": t.id, "b_message_id": t.last_message_id, "b_activity_at": t.last_activity_at}
-        for t in map(thread_by_id.get, touched)
+    await batch_sql.touch_conversations(connection, [
+        (t.id, t.last_message_id, t.last_activity_at) for t in map(thread_by_id.get, touched)
     ])
     customer_by_id = {c.id: c for c in customers.values()}
     answers: dict[str, tuple[int, str]] = {}

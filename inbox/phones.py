@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 import phonenumbers
@@ -21,6 +22,7 @@ def bare(address: str) -> str:
     return address.removeprefix(WHATSAPP_PREFIX)
 
 
+@functools.lru_cache(maxsize=65536)  # customers write again and again; parsing is the costly part
 def to_e164(address: str) -> str:
     """E.164 where the number parses as possible; otherwise what the carrier gave, unchanged.
 

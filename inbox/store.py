@@ -7,17 +7,16 @@ The `*_dict` functions give the JSON shapes of CONTRACT.md.
 from __future__ import annotations
 
 import base64
-import functools
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, exists, func, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from inbox import batch_sql
 from inbox.models import (
-    ConsentRecord,
     Conversation,
     ConversationRead,
     Customer,
@@ -30,17 +29,10 @@ from inbox.models import (
 PAGE_SIZE = 50
 
 
-def _dialect_of(session: AsyncSession) -> str:
-    return session.bind.dialect.name
-
-
-def _dialect_insert(dialect: str):
-    """INSERT with the dialect's ON CONFLICT clauses."""
-    return (postgresql if dialect == "postgresql" else sqlite).insert
-
-
 def _insert(session: AsyncSession, model):
-    return _dialect_insert(_dialect_of(session))(model)
+    """INSERT with the dialect's ON CONFLICT clauses."""
+    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    return dialect.insert(model)
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -48,12 +40,6 @@ def iso(moment: datetime | None) -> str | None:
 
 
 # ---- shapes -------------------------------------------------------------------------------
-
-
-# What message_dict reads: the inbound batch asks RETURNING for these and no more.
-MESSAGE_JSON_COLUMNS = ("id", "conversation_id", "sid", "direction", "channel", "from_addr", "to_addr", "body",
-                        "media", "status", "error_code", "error_message", "staff_id", "keyword", "probable_opt_out",
-                        "auto_reply", "content_sid", "created_at", "updated_at")
 
 
 def message_dict(message: Message) -> dict[str, Any]:
@@ -114,80 +100,16 @@ def conversation_dict(
 # ---- customers and conversations ----------------------------------------------------------
 
 
-# The inbound batch's statements, built once per dialect. Executed with a list of rows, each is
-# one multi-row statement ("insertmanyvalues") whose compiled form is cached whatever the count.
-
-
-@functools.cache
-def _upsert_customers_statement(dialect: str):
-    customers = Customer.__table__
-    statement = _dialect_insert(dialect)(customers)
-    return statement.on_conflict_do_update(
-        index_elements=["phone"],
-        # a new WhatsApp name replaces the old one, None keeps it
-        set_={"whatsapp_profile_name": func.coalesce(statement.excluded.whatsapp_profile_name,
-                                                     customers.c.whatsapp_profile_name)},
-    ).returning(customers.c.id, customers.c.phone, customers.c.name, customers.c.whatsapp_profile_name)
-
-
-@functools.cache
-def _ensure_conversations_statement(dialect: str):
-    conversations = Conversation.__table__
-    statement = _dialect_insert(dialect)(conversations)
-    return statement.on_conflict_do_update(  # DO UPDATE, so that RETURNING has the existing rows too
-        index_elements=["customer_id"], set_={"customer_id": statement.excluded.customer_id}
-    ).returning(conversations.c.id, conversations.c.customer_id, conversations.c.status,
-                conversations.c.last_message_id, conversations.c.last_activity_at)
-
-
-@functools.cache
-def _insert_messages_statement(dialect: str):
-    messages = Message.__table__
-    return _dialect_insert(dialect)(messages).on_conflict_do_nothing(index_elements=["sid"]).returning(
-        *(messages.c[column] for column in MESSAGE_JSON_COLUMNS))
-
-
-_TOUCH_CONVERSATIONS = (
-    update(Conversation.__table__)
-    .where(Conversation.__table__.c.id == bindparam("b_id"))
-    .values(status="open", last_message_id=bindparam("b_message_id"), last_activity_at=bindparam("b_activity_at"))
-)
-
-
-async def upsert_customers(session: AsyncSession, profiles: dict[str, str | None]) -> list[Row]:
-    """The customer rows with these numbers ({phone: WhatsApp name or None}), created on first
-    contact: one statement for all, safe under concurrent copies on other processes."""
-    now = utcnow()
-    rows = [{"phone": phone, "whatsapp_profile_name": name, "created_at": now} for phone, name in sorted(profiles.items())]
-    return list(await (await session.connection()).execute(_upsert_customers_statement(_dialect_of(session)), rows))
-
-
 async def upsert_customer(session: AsyncSession, phone: str, profile_name: str | None) -> Customer:
-    row = (await upsert_customers(session, {phone: profile_name}))[0]
+    """The customer with this number, created on first contact (the batch form: inbox.batch_sql)."""
+    row = (await batch_sql.upsert_customers(await session.connection(), {phone: profile_name}, utcnow()))[0]
     return await session.get(Customer, row.id)
 
 
-async def ensure_conversations(session: AsyncSession, customer_ids: list[int]) -> list[Row]:
-    """Each customer's one conversation row, across SMS and WhatsApp, created on first contact."""
-    now = utcnow()
-    rows = [{"customer_id": cid, "status": "open", "last_activity_at": now, "created_at": now}
-            for cid in sorted(set(customer_ids))]
-    return list(await (await session.connection()).execute(_ensure_conversations_statement(_dialect_of(session)), rows))
-
-
 async def ensure_conversation(session: AsyncSession, customer_id: int) -> Conversation:
-    row = (await ensure_conversations(session, [customer_id]))[0]
+    """The customer's one conversation, across SMS and WhatsApp, created on first contact."""
+    row = (await batch_sql.ensure_conversations(await session.connection(), [customer_id], utcnow()))[0]
     return await session.get(Conversation, row.id)
-
-
-_consent = ConsentRecord.__table__
-_LATEST_CONSENT = select(_consent.c.customer_id, _consent.c.channel, _consent.c.action).where(
-    _consent.c.id.in_(
-        select(func.max(_consent.c.id))
-        .where(_consent.c.customer_id.in_(bindparam("customer_ids", expanding=True)))
-        .group_by(_consent.c.customer_id, _consent.c.channel)
-    )
-)
 
 
 async def consent_states(session: AsyncSession, customer_ids: list[int]) -> dict[int, dict[str, str]]:
@@ -195,8 +117,7 @@ async def consent_states(session: AsyncSession, customer_ids: list[int]) -> dict
     states = {cid: {"sms": "unknown", "whatsapp": "unknown"} for cid in customer_ids}
     if not customer_ids:
         return states
-    rows = await (await session.connection()).execute(_LATEST_CONSENT, {"customer_ids": list(states)})
-    for customer_id, channel, action in rows:
+    for customer_id, channel, action in await batch_sql.latest_consent(await session.connection(), list(states)):
         states[customer_id][channel] = "opted_out" if action == "opt_out" else "opted_in"
     return states
 
@@ -204,30 +125,8 @@ async def consent_states(session: AsyncSession, customer_ids: list[int]) -> dict
 # ---- messages ---------------------------------------------------------------------------
 
 
-_KNOWN_SIDS = select(Message.__table__.c.sid).where(Message.__table__.c.sid.in_(bindparam("sids", expanding=True)))
-
-
-async def known_sids(session: AsyncSession, sids: list[str]) -> set[str]:
-    """Which of these Twilio SIDs are stored already."""
-    return set((await (await session.connection()).execute(_KNOWN_SIDS, {"sids": sids})).scalars())
-
-
 async def sid_exists(session: AsyncSession, sid: str) -> bool:
     return bool(await session.scalar(select(exists().where(Message.sid == sid))))
-
-
-async def insert_messages(session: AsyncSession, rows: list[dict[str, Any]]) -> list[Row]:
-    """Inserts inbound messages in one statement and returns their rows; those whose SID is
-    already stored are skipped."""
-    now = utcnow()
-    rows = [{"created_at": now, "updated_at": now, **row} for row in rows]
-    return list(await (await session.connection()).execute(_insert_messages_statement(_dialect_of(session)), rows))
-
-
-async def touch_conversations(session: AsyncSession, touches: list[dict[str, Any]]) -> None:
-    """[{"b_id", "b_message_id", "b_activity_at"}]: each conversation's new latest message; open again."""
-    if touches:
-        await (await session.connection()).execute(_TOUCH_CONVERSATIONS, touches)
 
 
 async def insert_message(
