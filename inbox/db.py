@@ -32,6 +32,7 @@ def _sqlite_pragmas(engine: AsyncEngine, *, writer: bool) -> None:
         if writer:  # the inline writer waits for locks and checkpoints off the loop (sqlite_inline)
             cursor.execute("PRAGMA busy_timeout=0")
             cursor.execute("PRAGMA wal_autocheckpoint=0")
+            cursor.execute("PRAGMA journal_size_limit=16777216")  # a WAL started over shrinks to 16 MiB
         else:
             cursor.execute("PRAGMA busy_timeout=10000")
         cursor.close()

@@ -59,10 +59,19 @@ async def test_a_write_waits_for_another_writer_without_holding_the_loop(sqlite_
     assert ticks >= 20  # … while the loop went on (a blocking wait would leave it at 0)
 
 
-async def test_checkpoints_run_while_writes_go_on(sqlite_url, monkeypatch) -> None:
+def _rows_in_main_file(path: str) -> int:
+    """What a reader of the database file alone sees (immutable=1 ignores the WAL)."""
+    main_file = sqlite3.connect(f"file:{path}?immutable=1", uri=True)
+    try:
+        return main_file.execute("SELECT count(*) FROM app_settings WHERE key LIKE 'k%'").fetchone()[0]
+    finally:
+        main_file.close()
+
+
+async def test_checkpoints_copy_the_wal_beside_the_writes(sqlite_url, monkeypatch) -> None:
     from inbox import sqlite_inline
 
-    monkeypatch.setattr(sqlite_inline, "CHECKPOINT_INTERVAL", 0.0)  # every commit
+    monkeypatch.setattr(sqlite_inline, "CHECKPOINT_INTERVAL", 0.0)  # one may start at every commit
     db = Database(sqlite_url)
     path = sqlite_url.split("///", 1)[1]
     try:
@@ -70,12 +79,29 @@ async def test_checkpoints_run_while_writes_go_on(sqlite_url, monkeypatch) -> No
             await _write(db, f"k{n}")
         async with db.write() as session:  # automatic checkpoints are off on the writer
             assert (await session.execute(text("PRAGMA wal_autocheckpoint"))).scalar() == 0
-        # Everything committed was copied into the database file while the writer is still
-        # open: a reader of the main file alone (immutable=1 ignores the WAL) sees every row.
-        main_file = sqlite3.connect(f"file:{path}?immutable=1", uri=True)
-        try:
-            assert main_file.execute("SELECT count(*) FROM app_settings WHERE key LIKE 'k%'").fetchone()[0] == 5
-        finally:
-            main_file.close()
+        # While the writer stays open, everything committed reaches the database file: the
+        # checkpoints run on their own connection, started by later commits.
+        deadline = time.monotonic() + 10
+        ticks = 0
+        while _rows_in_main_file(path) < 5:
+            assert time.monotonic() < deadline, "the WAL was never checkpointed"
+            await _write(db, f"tick{ticks}")
+            ticks += 1
+            await asyncio.sleep(0.02)
+    finally:
+        await db.dispose()
+
+
+async def test_a_long_wal_is_copied_before_the_commit_returns_so_the_next_write_starts_it_over(sqlite_url, monkeypatch) -> None:
+    from inbox import sqlite_inline
+
+    monkeypatch.setattr(sqlite_inline, "CHECKPOINT_INTERVAL", 0.0)
+    monkeypatch.setattr(sqlite_inline, "WAL_RESET_BYTES", 0)  # every WAL counts as long
+    db = Database(sqlite_url)
+    path = sqlite_url.split("///", 1)[1]
+    try:
+        for n in range(5):
+            await _write(db, f"k{n}")
+            assert _rows_in_main_file(path) == n + 1  # copied before the commit returned
     finally:
         await db.dispose()
