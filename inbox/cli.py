@@ -46,6 +46,10 @@ def run_server(settings: Settings, host: str, port: int, runtime=None, extra_han
         ws="websockets-sansio",
         log_level="info",
         access_log=False,
+        # Signatures and Origins are checked against INBOX_PUBLIC_URL, never against what a proxy
+        # says the request was, so X-Forwarded-* is not read at all; and no banner is sent.
+        proxy_headers=False,
+        server_header=False,
         timeout_graceful_shutdown=10,
     )
 

@@ -154,6 +154,10 @@ _OPT_OUT_REQUESTS = tuple(
 )
 
 
+# One search instead of one per pattern (this runs on every inbound message).
+_ANY_OPT_OUT_REQUEST = re.compile("|".join(f"(?:{pattern.pattern})" for pattern in _OPT_OUT_REQUESTS))
+
+
 def _prose(body: str) -> str:
     text = unicodedata.normalize("NFKC", body).translate(_ZERO_WIDTH).casefold()
     text = text.replace("\u2019", "'").replace("\u2018", "'")
@@ -165,7 +169,7 @@ def is_probable_opt_out(body: str, words: KeywordSet | None = None) -> bool:
     if classify(body, words) is not None:
         return False  # a keyword is handled as one, not flagged
     text = _prose(body)
-    return any(pattern.search(text) for pattern in _OPT_OUT_REQUESTS)
+    return _ANY_OPT_OUT_REQUEST.search(text) is not None
 
 
 def is_toll_free(number_e164: str) -> bool:
