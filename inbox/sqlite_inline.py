@@ -12,13 +12,13 @@ calls are made inline, and the two things that can take long are kept off the lo
   connection has no busy timeout, and a statement refused with SQLITE_BUSY outside a
   transaction (our BEGIN IMMEDIATE) is tried again after an `asyncio.sleep`, for up to
   LOCK_WAIT seconds, so the loop keeps serving meanwhile.
-- Checkpoints, which fsync (15–30 ms here): automatic checkpoints are off on this connection
-  (`PRAGMA wal_autocheckpoint=0`, see `inbox.db`); at most every CHECKPOINT_INTERVAL seconds,
+- Checkpoints, which fsync (15–50 ms here): automatic checkpoints are off on this connection
+  (`PRAGMA wal_autocheckpoint=0`, see `inbox.db`). Every CHECKPOINT_INTERVAL seconds of writes,
   `commit()` starts a PASSIVE checkpoint on a connection of its own on a worker thread, and
-  writes go on meanwhile. SQLite starts the WAL over only when a write finds it all copied, which
-  a busy stretch of writes can put off; once the WAL passes WAL_RESET_BYTES, the checkpoint is
-  made on this connection instead, holding the writer (not the loop), so the next write starts
-  the WAL over.
+  writes go on meanwhile. But SQLite starts the WAL over only when a write finds it all copied,
+  which steady writes never let happen (the WAL grew by 25 MB a second under the webhook
+  benchmark), so the commit after that checkpoint copies what was written during it, holding
+  the writer (not the loop) for those few frames; the next write starts the WAL over.
 
 Reads keep aiosqlite's thread (a long export must not hold the loop). This builds on
 aiosqlite's Connection, so SQLAlchemy's aiosqlite dialect drives it unchanged: the queue to its
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import sqlite3
 import time
 
@@ -37,7 +36,6 @@ import aiosqlite
 
 LOCK_WAIT = 10.0  # seconds a write may wait for another process's lock, as busy_timeout did
 CHECKPOINT_INTERVAL = 1.0  # seconds between checkpoints while writes go on
-WAL_RESET_BYTES = 64 * 1024 * 1024  # a WAL past this is checkpointed holding the writer
 
 
 class _CallNow:
@@ -67,6 +65,7 @@ class InlineConnection(aiosqlite.Connection):
         self._last_checkpoint = time.monotonic()
         self._checkpointer: sqlite3.Connection | None = None  # used on worker threads only
         self._checkpointing: asyncio.Task | None = None
+        self._finish_checkpoint = False  # the next commit copies what was written meanwhile
 
     def __await__(self):
         return self._connect().__await__()  # no worker thread to start
@@ -90,28 +89,23 @@ class InlineConnection(aiosqlite.Connection):
 
     async def commit(self) -> None:
         await self._execute(self._conn.commit)
-        if time.monotonic() - self._last_checkpoint < CHECKPOINT_INTERVAL:
-            return
-        self._last_checkpoint = time.monotonic()
-        if _wal_bytes(self._path) > WAL_RESET_BYTES:
-            await self.checkpoint(hold_writer=True)
-        elif self._checkpointing is None or self._checkpointing.done():
-            self._checkpointing = asyncio.create_task(self.checkpoint(), name="sqlite-checkpoint")
+        if self._finish_checkpoint:
+            self._finish_checkpoint = False
+            await asyncio.to_thread(_checkpoint, self._conn)
+        elif time.monotonic() - self._last_checkpoint >= CHECKPOINT_INTERVAL and (
+            self._checkpointing is None or self._checkpointing.done()
+        ):
+            self._last_checkpoint = time.monotonic()
+            self._checkpointing = asyncio.create_task(self._checkpoint_beside_writes(), name="sqlite-checkpoint")
 
-    async def checkpoint(self, hold_writer: bool = False) -> None:
-        """Copies the WAL into the database file on a worker thread: beside the writes on a
-        connection of its own, or (`hold_writer`) on this one, which then makes no write meanwhile."""
-
+    async def _checkpoint_beside_writes(self) -> None:
         def run() -> None:
-            if hold_writer:
-                connection = self._conn
-            else:
-                if self._checkpointer is None:
-                    self._checkpointer = sqlite3.connect(self._path, check_same_thread=False)
-                connection = self._checkpointer
-            connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            if self._checkpointer is None:
+                self._checkpointer = sqlite3.connect(self._path, check_same_thread=False)
+            _checkpoint(self._checkpointer)
 
         await asyncio.to_thread(run)
+        self._finish_checkpoint = True
 
     async def close(self) -> None:
         if self._checkpointing is not None:
@@ -123,8 +117,6 @@ class InlineConnection(aiosqlite.Connection):
         await super().close()
 
 
-def _wal_bytes(path: str) -> int:
-    try:
-        return os.stat(path + "-wal").st_size
-    except OSError:
-        return 0
+def _checkpoint(connection: sqlite3.Connection) -> None:
+    """Copies the WAL into the database file (PASSIVE: it never waits for a lock)."""
+    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
