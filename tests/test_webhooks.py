@@ -154,3 +154,25 @@ def test_signed_but_malformed_form_is_400_and_stores_nothing(serve, sqlite_url) 
                                    "Content-Type": "application/x-www-form-urlencoded"})
     assert response.status_code == 400
     assert count(sqlite_url, "messages") == 0
+
+
+def test_only_post_reaches_the_webhooks(serve, sqlite_url) -> None:
+    server = serve(sqlite_url)
+    for path in ("/webhooks/twilio/inbound", "/webhooks/twilio/status"):
+        response = httpx.get(server.url + path)
+        assert response.status_code == 405
+    assert count(sqlite_url, "messages") == 0
+
+
+def test_an_oversized_body_without_a_length_is_refused_as_it_streams(serve, sqlite_url) -> None:
+    server = serve(sqlite_url)
+
+    def chunks():  # chunked transfer: no Content-Length to refuse it by
+        for _ in range(70):
+            yield b"Body=" + b"x" * 1024 + b"&"
+
+    response = httpx.post(server.url + "/webhooks/twilio/inbound", content=chunks(),
+                          headers={"Content-Type": "application/x-www-form-urlencoded",
+                                   "X-Twilio-Signature": "irrelevant"})
+    assert response.status_code == 413
+    assert count(sqlite_url, "messages") == 0

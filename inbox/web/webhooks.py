@@ -71,9 +71,13 @@ async def _answer(send, status_code: int, body: bytes = b"", content_type: bytes
     await send({"type": "http.response.body", "body": body})
 
 
-async def _verified_form(scope, receive, send, kind: str):
-    """(runtime, form) if Twilio signed exactly this URL and body with a token in force; else the
-    refusal has been sent and None is returned."""
+async def _verified_payload(scope, receive, send, kind: str, parse):
+    """(runtime, parse(form)) if this is a POST that Twilio signed, this URL and body, with a
+    token in force, and the form holds what Twilio always sends; else the refusal has been sent
+    and None is returned."""
+    if scope["method"] != "POST":
+        await _answer(send, 405, b"Method Not Allowed\n")
+        return None
     try:
         body = await _read_body(scope, receive)
     except _TooLarge:
@@ -87,24 +91,20 @@ async def _verified_form(scope, receive, send, kind: str):
         metrics.webhooks.labels(kind, "rejected").inc()
         await _answer(send, 403, b"Invalid or missing X-Twilio-Signature.\n")
         return None
-    return runtime, form
+    try:
+        return runtime, parse(form)
+    except PayloadError as exc:
+        metrics.webhooks.labels(kind, "invalid").inc()
+        await _answer(send, 400, f"{exc}\n".encode())
+        return None
 
 
 @asgi(INBOUND_PATH, copy_scope=False)
 async def inbound_webhook(scope: Any, receive: Any, send: Any) -> None:
-    if scope["method"] != "POST":
-        await _answer(send, 405, b"Method Not Allowed\n")
-        return
-    verified = await _verified_form(scope, receive, send, "inbound")
+    verified = await _verified_payload(scope, receive, send, "inbound", parse_inbound)
     if verified is None:
         return
-    runtime, form = verified
-    try:
-        payload = parse_inbound(form)
-    except PayloadError as exc:
-        metrics.webhooks.labels("inbound", "invalid").inc()
-        await _answer(send, 400, f"{exc}\n".encode())
-        return
+    runtime, payload = verified
     result = await runtime.ingest.submit(payload)
     outcome = "duplicate" if result.duplicate else "stored"
     metrics.webhooks.labels("inbound", outcome).inc()
@@ -121,19 +121,11 @@ async def inbound_webhook(scope: Any, receive: Any, send: Any) -> None:
 @asgi(STATUS_PATH, copy_scope=False)
 async def status_webhook(scope: Any, receive: Any, send: Any) -> None:
     """Delivery status for a reply; forward-only, so late or repeated callbacks change nothing."""
-    if scope["method"] != "POST":
-        await _answer(send, 405, b"Method Not Allowed\n")
-        return
-    verified = await _verified_form(scope, receive, send, "status")
+    verified = await _verified_payload(scope, receive, send, "status", parse_status)
     if verified is None:
         return
-    runtime, form = verified
+    runtime, payload = verified
     metrics.webhooks.labels("status", "stored").inc()
-    try:
-        payload = parse_status(form)
-    except PayloadError as exc:
-        await _answer(send, 400, f"{exc}\n".encode())
-        return
     raw_id = _query_value(scope, "m")  # set on keyword answers sent from TwiML
     message_id = int(raw_id) if raw_id.isdigit() else None
     async with runtime.db.write() as session:
