@@ -101,7 +101,7 @@ async def _store(runtime, session, payloads: list[InboundPayload]) -> dict[str, 
         profile_by_phone[phones[p.sid]] = p.profile_name or profile_by_phone.get(phones[p.sid])
     customers = {c.phone: c for c in await batch_sql.upsert_customers(connection, profile_by_phone, now)}
     threads = {
-        c.customer_id: _Thread(*c)
+        c.customer_id: _Thread(**c._asdict())
         for c in await batch_sql.ensure_conversations(connection, [c.id for c in customers.values()], now)
     }
     rows, keyword_of_sid = [], {}
