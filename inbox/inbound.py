@@ -63,10 +63,11 @@ async def handle_batch(runtime, payloads: list[InboundPayload]) -> list[InboundR
         first_by_sid.setdefault(payload.sid, payload)
     results: dict[str, InboundResult] = {}
     async with runtime.db.write() as session:
-        known = await batch_sql.known_sids(await session.connection(), list(first_by_sid))
+        connection = await session.connection()
+        known = await batch_sql.known_sids(connection, list(first_by_sid))
         fresh = [p for sid, p in first_by_sid.items() if sid not in known]
         if fresh:
-            results = await _store(runtime, session, fresh)
+            results = await _store(runtime, session, connection, fresh)
             await events_bus.commit(session, runtime.bus)
     # Later copies of a SID within the batch, and SIDs stored before, are duplicates.
     answered: set[str] = set()
@@ -89,12 +90,12 @@ class _Thread:
     last_activity_at: datetime
 
 
-async def _store(runtime, session, payloads: list[InboundPayload]) -> dict[str, InboundResult]:
+async def _store(runtime, session, connection, payloads: list[InboundPayload]) -> dict[str, InboundResult]:
     """Customers, conversations, messages and their events in a handful of multi-row statements
     (`inbox.batch_sql`: this is the webhook's hot path). Keyword messages, which are rare, then
     go through the consent ledger and the outbox like any other write."""
     policy = await app_settings.cached_keyword_policy(session, runtime.settings)
-    connection, now = await session.connection(), utcnow()
+    now = utcnow()
     phones = {p.sid: to_e164(p.from_addr) for p in payloads}
     profile_by_phone: dict[str, str | None] = {}
     for p in payloads:  # the newest WhatsApp name wins
