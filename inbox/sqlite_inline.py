@@ -102,7 +102,7 @@ class InlineConnection(aiosqlite.Connection):
         def run() -> None:
             if self._checkpointer is None:
                 self._checkpointer = sqlite3.connect(self._path, check_same_thread=False)
-            _checkpoint(self._checkpointer)
+            _checkpoint_beside_writes(self._checkpointer)
 
         await asyncio.to_thread(run)
         self._finish_checkpoint = True
@@ -120,3 +120,9 @@ class InlineConnection(aiosqlite.Connection):
 def _checkpoint(connection: sqlite3.Connection) -> None:
     """Copies the WAL into the database file (PASSIVE: it never waits for a lock)."""
     connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+
+def _checkpoint_beside_writes(connection: sqlite3.Connection) -> None:
+    """The periodic checkpoint, on its own connection and a worker thread, while writes go on
+    (a function of its own so that a test can make writes land during it deterministically)."""
+    _checkpoint(connection)
