@@ -50,13 +50,15 @@ class Process:
 
 def inbox_env(database_url: str, port: int, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("INBOX_", "TWILIO_"))}
-    env.update({
-        "INBOX_DATABASE_URL": database_url,
-        "INBOX_SECRET_KEY": "benchmark",
-        "INBOX_PUBLIC_URL": f"http://127.0.0.1:{port}",
-        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-    })
+    env.update(
+        {
+            "INBOX_DATABASE_URL": database_url,
+            "INBOX_SECRET_KEY": "benchmark",
+            "INBOX_PUBLIC_URL": f"http://127.0.0.1:{port}",
+            "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        }
+    )
     env.update(extra)
     return env
 
@@ -64,8 +66,13 @@ def inbox_env(database_url: str, port: int, **extra: str) -> dict[str, str]:
 def start_inbox(database_url: str, *, port: int | None = None, public_port: int | None = None, **extra: str) -> Process:
     port = port or free_port()
     env = inbox_env(database_url, public_port or port, **extra)
-    process = subprocess.Popen([sys.executable, "-m", "inbox.cli", "serve", "--port", str(port)], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "inbox.cli", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     wait_until_up(url, timeout=60, process=None)
     return Process("inbox", url, process)
@@ -75,8 +82,23 @@ def start_flask_peer() -> Process:
     port = free_port()
     env = {**os.environ, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "PUBLIC_URL": f"http://127.0.0.1:{port}"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-w", "1", "-b", f"127.0.0.1:{port}", "--log-level", "warning",
-         "benchmarks.peers.flask_sms:app"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-w",
+            "1",
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "benchmarks.peers.flask_sms:app",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:  # the peer has no /healthz: a refused signature (403) means it is up
@@ -100,10 +122,16 @@ def signed_requests(public_url: str, count: int, redelivery_ratio: float = 0.1) 
         if requests and n % round(1 / redelivery_ratio) == 0:
             requests.append(requests[secrets.randbelow(len(requests))])
             continue
-        form = inbound_form(from_=f"+1415{secrets.randbelow(10**7):07d}", to="+15005550006",
-                            body=f"Benchmark message {n}: is my order ready?", account_sid=ACCOUNT_SID)
-        headers = {"X-Twilio-Signature": sign(AUTH_TOKEN, url, form),
-                   "Content-Type": "application/x-www-form-urlencoded"}
+        form = inbound_form(
+            from_=f"+1415{secrets.randbelow(10**7):07d}",
+            to="+15005550006",
+            body=f"Benchmark message {n}: is my order ready?",
+            account_sid=ACCOUNT_SID,
+        )
+        headers = {
+            "X-Twilio-Signature": sign(AUTH_TOKEN, url, form),
+            "Content-Type": "application/x-www-form-urlencoded",
+        }
         requests.append((urlencode(form).encode(), headers))
     return requests
 
@@ -124,12 +152,15 @@ class LoadResult:
         return statistics.quantiles(self.latencies, n=100, method="inclusive")[int(q) - 1] * 1000
 
     def line(self) -> str:
-        return (f"{self.name:<28} {self.throughput:8.0f} req/s   p50 {self.pct(50):6.1f} ms   "
-                f"p99 {self.pct(99):6.1f} ms   errors {self.errors}")
+        return (
+            f"{self.name:<28} {self.throughput:8.0f} req/s   p50 {self.pct(50):6.1f} ms   "
+            f"p99 {self.pct(99):6.1f} ms   errors {self.errors}"
+        )
 
 
-async def run_load(name: str, targets: str | list[str], requests: list[tuple[bytes, dict[str, str]]],
-                         connections: int) -> LoadResult:
+async def run_load(
+    name: str, targets: str | list[str], requests: list[tuple[bytes, dict[str, str]]], connections: int
+) -> LoadResult:
     """Every request once over `connections` keep-alive connections; connection i posts to target i mod n."""
     targets = [targets] if isinstance(targets, str) else targets
     queue: asyncio.Queue[tuple[bytes, dict[str, str]]] = asyncio.Queue()
@@ -139,6 +170,7 @@ async def run_load(name: str, targets: str | list[str], requests: list[tuple[byt
     errors = 0
     connector = aiohttp.TCPConnector(limit=connections, force_close=False)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
+
         async def worker(url: str) -> None:
             nonlocal errors
             while True:
@@ -162,10 +194,23 @@ async def run_load(name: str, targets: str | list[str], requests: list[tuple[byt
 
 def staff_token(database_url: str) -> str:
     env = inbox_env(database_url, 8000)
-    subprocess.run([sys.executable, "-m", "inbox.cli", "staff", "add", "bench@example.com", "--role", "receptionist"],
-                   input="benchmark password\n", text=True, env=env, cwd=ROOT, check=True, capture_output=True)
-    result = subprocess.run([sys.executable, "-m", "inbox.cli", "staff", "token", "bench@example.com"], text=True,
-                            env=env, cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "inbox.cli", "staff", "add", "bench@example.com", "--role", "receptionist"],
+        input="benchmark password\n",
+        text=True,
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "inbox.cli", "staff", "token", "bench@example.com"],
+        text=True,
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     return result.stdout.strip()
 
 
@@ -177,9 +222,13 @@ async def push_latency(targets: list[str], public_url: str, token: str, sockets:
     done = asyncio.Event()
     received = 0
     async with aiohttp.ClientSession() as session:
-        connections = [await session.ws_connect(targets[i % len(targets)].replace("http://", "ws://") + "/ws",
-                                                headers={"Authorization": f"Bearer {token}"})
-                       for i in range(sockets)]
+        connections = [
+            await session.ws_connect(
+                targets[i % len(targets)].replace("http://", "ws://") + "/ws",
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            for i in range(sockets)
+        ]
 
         async def reader(ws) -> None:
             nonlocal received

@@ -140,7 +140,7 @@ SQLITE_FILL = [
 def asyncpg_url(url: str) -> str:
     for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+asyncpg://" + url[len(prefix):]
+            return "postgresql+asyncpg://" + url[len(prefix) :]
     raise SystemExit(f"INBOX_BENCH_POSTGRES_URL is not a PostgreSQL URL: {url}")
 
 
@@ -187,13 +187,21 @@ def inbox_export(database_url: str, target: Path, fmt: str = "csv") -> tuple[flo
     Its bytecode is cached under the run's temporary directory, as an installed inbox has it
     (with PYTHONDONTWRITEBYTECODE every start would compile SQLAlchemy afresh, about a second).
     """
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("INBOX_", "TWILIO_")) and k != "PYTHONDONTWRITEBYTECODE"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("INBOX_", "TWILIO_")) and k != "PYTHONDONTWRITEBYTECODE"
+    }
     env["PYTHONPYCACHEPREFIX"] = str(target.parent / "pycache")
     env["INBOX_DATABASE_URL"] = database_url
     started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "inbox.cli", "export", "--format", fmt, "-o", str(target)],
-                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "inbox.cli", "export", "--format", fmt, "-o", str(target)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     stderr = process.stderr.read().decode()
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - started
@@ -219,8 +227,16 @@ def interleaved(ceiling, inbox, rounds: int = ROUNDS):
     return min(ceilings), runs
 
 
-def report(label: str, rows: int, inbox_seconds: float, ceiling_name: str, ceiling_seconds: float, rss: float,
-           sizes: tuple[int, int], extra: list[tuple[str, float]]) -> bool:
+def report(
+    label: str,
+    rows: int,
+    inbox_seconds: float,
+    ceiling_name: str,
+    ceiling_seconds: float,
+    rss: float,
+    sizes: tuple[int, int],
+    extra: list[tuple[str, float]],
+) -> bool:
     inbox_rate, ceiling_rate = rows / inbox_seconds, rows / ceiling_seconds
     ratio = inbox_rate / ceiling_rate
     print(f"\n{label}: {rows:,} messages")
@@ -252,12 +268,20 @@ def bench_postgres(rows: int, workdir: Path) -> bool:
         timed(copy)  # warm the page cache
         inbox_export(url, inbox_file)  # and the bytecode cache
         copy_seconds, runs = interleaved(lambda: timed(copy), lambda: inbox_export(url, inbox_file))
-        seconds, rss, stderr = min(runs)
+        seconds, _rss, stderr = min(runs)
         if stderr != f"exported {rows} messages to {inbox_file}":
             raise SystemExit(f"unexpected output from inbox export: {stderr!r}")
         extra = [(fmt, inbox_export(url, workdir / f"pg-inbox.{fmt}", fmt)[0]) for fmt in ("ndjson", "json")]
-        return report("PostgreSQL", rows, seconds, "psql \\copy CSV", copy_seconds, max(r[1] for r in runs),
-                      (inbox_file.stat().st_size, copy_file.stat().st_size), extra)
+        return report(
+            "PostgreSQL",
+            rows,
+            seconds,
+            "psql \\copy CSV",
+            copy_seconds,
+            max(r[1] for r in runs),
+            (inbox_file.stat().st_size, copy_file.stat().st_size),
+            extra,
+        )
     finally:
         asyncio.run(pg_admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
@@ -273,25 +297,44 @@ def bench_sqlite(rows: int, workdir: Path) -> bool:
     print(f"SQLite: generated {rows:,} messages in {time.perf_counter() - started:.1f} s")
     dump_file, inbox_file = workdir / "sqlite-dump.csv", workdir / "sqlite-inbox.csv"
     if shutil.which("sqlite3"):
-        dump = ["sqlite3", "-readonly", str(path), "-cmd", ".headers on", "-cmd", ".mode csv",
-                "-cmd", f".once {dump_file}", CEILING_SELECT]
+        dump = [
+            "sqlite3",
+            "-readonly",
+            str(path),
+            "-cmd",
+            ".headers on",
+            "-cmd",
+            ".mode csv",
+            "-cmd",
+            f".once {dump_file}",
+            CEILING_SELECT,
+        ]
         timed(dump)  # warm the page cache
         inbox_export(url, inbox_file)  # and the bytecode cache
     else:
         print("  (sqlite3 shell not installed: no ceiling)")
         return True
     ceiling_seconds, runs = interleaved(lambda: timed(dump), lambda: inbox_export(url, inbox_file))
-    seconds, rss, _ = min(runs)
+    seconds, _rss, _ = min(runs)
     extra = [("ndjson", inbox_export(url, workdir / "sqlite-inbox.ndjson", "ndjson")[0])]
-    return report("SQLite", rows, seconds, "sqlite3 .mode csv", ceiling_seconds, max(r[1] for r in runs),
-                  (inbox_file.stat().st_size, dump_file.stat().st_size), extra)
+    return report(
+        "SQLite",
+        rows,
+        seconds,
+        "sqlite3 .mode csv",
+        ceiling_seconds,
+        max(r[1] for r in runs),
+        (inbox_file.stat().st_size, dump_file.stat().st_size),
+        extra,
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="messages in PostgreSQL (default 1,000,000)")
-    parser.add_argument("--sqlite-rows", type=int, default=None,
-                        help="messages in SQLite (default: the same as --rows; 0 skips SQLite)")
+    parser.add_argument(
+        "--sqlite-rows", type=int, default=None, help="messages in SQLite (default: the same as --rows; 0 skips SQLite)"
+    )
     args = parser.parse_args()
     sqlite_rows = args.rows if args.sqlite_rows is None else args.sqlite_rows
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())

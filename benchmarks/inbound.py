@@ -53,19 +53,37 @@ def main() -> None:
         # Rounds alternate between the two servers, so a machine that speeds up or slows down
         # (these are shared) moves both; the medians are compared.
         for round_number in range(1, args.rounds + 1):
-            inbox_rounds.append(asyncio.run(run_load(f"inbox, round {round_number}", inbox.url,
-                                                     signed_requests(inbox.url, args.requests), args.connections)))
-            peer_rounds.append(asyncio.run(run_load(f"peer, round {round_number}", peer.url,
-                                                    signed_requests(peer.url, args.requests), args.connections)))
+            inbox_rounds.append(
+                asyncio.run(
+                    run_load(
+                        f"inbox, round {round_number}",
+                        inbox.url,
+                        signed_requests(inbox.url, args.requests),
+                        args.connections,
+                    )
+                )
+            )
+            peer_rounds.append(
+                asyncio.run(
+                    run_load(
+                        f"peer, round {round_number}",
+                        peer.url,
+                        signed_requests(peer.url, args.requests),
+                        args.connections,
+                    )
+                )
+            )
         latencies = asyncio.run(push_latency([inbox.url], inbox.url, token, args.sockets, args.push_messages))
     finally:
         inbox.stop()
         peer.stop()
         folder.cleanup()
 
-    print(f"inbound webhooks: {args.rounds} rounds of {args.requests} requests each (10 % redeliveries), "
-          f"{args.connections} connections, {os.cpu_count()} cores shared by server and load generator")
-    for inbox_result, peer_result in zip(inbox_rounds, peer_rounds):
+    print(
+        f"inbound webhooks: {args.rounds} rounds of {args.requests} requests each (10 % redeliveries), "
+        f"{args.connections} connections, {os.cpu_count()} cores shared by server and load generator"
+    )
+    for inbox_result, peer_result in zip(inbox_rounds, peer_rounds, strict=False):
         print("  " + inbox_result.line())
         print("  " + peer_result.line())
     inbox_median = replace(median_round(inbox_rounds), name="inbox (SQLite, stores all)")
@@ -73,11 +91,15 @@ def main() -> None:
     print("  median rounds:")
     print("  " + inbox_median.line())
     print("  " + peer_median.line())
-    ratios = [i.throughput / p.throughput for i, p in zip(inbox_rounds, peer_rounds)]
-    print(f"  throughput ratio inbox/peer: {inbox_median.throughput / peer_median.throughput:.2f}x "
-          f"(rounds {min(ratios):.2f}-{max(ratios):.2f})   (target >= 2x; inbox p99 target <= 50 ms)")
-    print(f"webhook -> websocket push, {args.sockets} sockets, {args.push_messages} messages: "
-          f"p50 {pct(latencies, 50):.1f} ms   p99 {pct(latencies, 99):.1f} ms   (target p99 <= 20 ms)")
+    ratios = [i.throughput / p.throughput for i, p in zip(inbox_rounds, peer_rounds, strict=False)]
+    print(
+        f"  throughput ratio inbox/peer: {inbox_median.throughput / peer_median.throughput:.2f}x "
+        f"(rounds {min(ratios):.2f}-{max(ratios):.2f})   (target >= 2x; inbox p99 target <= 50 ms)"
+    )
+    print(
+        f"webhook -> websocket push, {args.sockets} sockets, {args.push_messages} messages: "
+        f"p50 {pct(latencies, 50):.1f} ms   p99 {pct(latencies, 99):.1f} ms   (target p99 <= 20 ms)"
+    )
 
 
 def median_round(rounds):

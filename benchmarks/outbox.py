@@ -48,8 +48,14 @@ async def sandbox_ceiling(url: str, count: int, concurrency: int = 32) -> float:
 
     async def one(n: int) -> None:
         async with semaphore:
-            await sender.send(OutgoingMessage(to=f"+1415555{n % 10000:04d}", body=f"ceiling {n}",
-                                              messaging_service_sid=SERVICE, from_="+15005550006"))
+            await sender.send(
+                OutgoingMessage(
+                    to=f"+1415555{n % 10000:04d}",
+                    body=f"ceiling {n}",
+                    messaging_service_sid=SERVICE,
+                    from_="+15005550006",
+                )
+            )
 
     started = time.perf_counter()
     await asyncio.gather(*(one(n) for n in range(count)))
@@ -72,8 +78,12 @@ async def seed_conversations(runtime: Runtime, customers: int) -> list[int]:
 
 async def queue(runtime: Runtime, conversation_ids: list[int], count: int, tag: str) -> None:
     for n in range(count):
-        await outbound.queue_reply(runtime, outbound.ReplyRequest(
-            conversation_id=conversation_ids[n % len(conversation_ids)], staff_id=None, body=f"{tag} reply {n}"))
+        await outbound.queue_reply(
+            runtime,
+            outbound.ReplyRequest(
+                conversation_id=conversation_ids[n % len(conversation_ids)], staff_id=None, body=f"{tag} reply {n}"
+            ),
+        )
 
 
 async def accepted_latencies(runtime: Runtime, tag: str) -> list[float]:
@@ -82,16 +92,27 @@ async def accepted_latencies(runtime: Runtime, tag: str) -> list[float]:
     from inbox.models import Message
 
     async with runtime.db.read() as session:
-        rows = (await session.execute(select(Message.created_at, Message.updated_at).where(
-            Message.body.like(f"{tag} reply %"), Message.sid.is_not(None)))).all()
+        rows = (
+            await session.execute(
+                select(Message.created_at, Message.updated_at).where(
+                    Message.body.like(f"{tag} reply %"), Message.sid.is_not(None)
+                )
+            )
+        ).all()
     return [(updated - created).total_seconds() for created, updated in rows]
 
 
 async def run(args, sandbox_url: str, database_url: str) -> None:
-    settings = load_settings(_env_file=None, INBOX_DATABASE_URL=database_url, TWILIO_ACCOUNT_SID=ACCOUNT_SID,
-                             TWILIO_AUTH_TOKEN=AUTH_TOKEN, TWILIO_API_BASE_URL=sandbox_url,
-                             TWILIO_MESSAGING_SERVICE_SID=SERVICE, TWILIO_PHONE_NUMBER="+15005550006",
-                             INBOX_PUBLIC_URL=f"http://127.0.0.1:{free_port()}")
+    settings = load_settings(
+        _env_file=None,
+        INBOX_DATABASE_URL=database_url,
+        TWILIO_ACCOUNT_SID=ACCOUNT_SID,
+        TWILIO_AUTH_TOKEN=AUTH_TOKEN,
+        TWILIO_API_BASE_URL=sandbox_url,
+        TWILIO_MESSAGING_SERVICE_SID=SERVICE,
+        TWILIO_PHONE_NUMBER="+15005550006",
+        INBOX_PUBLIC_URL=f"http://127.0.0.1:{free_port()}",
+    )
     runtime = Runtime.build(settings, run_outbox=False)
     await runtime.start()
     try:
@@ -104,8 +125,12 @@ async def run(args, sandbox_url: str, database_url: str) -> None:
         runtime.outbox.start()  # steady state: replies arrive at a fixed rate while the worker runs
         interval = 1 / args.rate
         for n in range(args.steady):
-            await outbound.queue_reply(runtime, outbound.ReplyRequest(
-                conversation_id=conversations[n % len(conversations)], staff_id=None, body=f"steady reply {n}"))
+            await outbound.queue_reply(
+                runtime,
+                outbound.ReplyRequest(
+                    conversation_id=conversations[n % len(conversations)], staff_id=None, body=f"steady reply {n}"
+                ),
+            )
             await asyncio.sleep(interval)
         deadline = time.monotonic() + 30
         while (await runtime.outbox.depth())[0] and time.monotonic() < deadline:
@@ -119,8 +144,10 @@ async def run(args, sandbox_url: str, database_url: str) -> None:
     print(f"  inbox outbox drain          {drain_rate:8.0f} sends/s   (target >= 300)")
     print(f"  sandbox ceiling (official client, 32 in flight, no database) {ceiling:8.0f} sends/s")
     print(f"  ratio outbox/ceiling        {drain_rate / ceiling:8.2f}x")
-    print(f"  enqueue -> accepted at {args.rate}/s steady ({len(latencies)} replies): "
-          f"p50 {q[49] * 1000:.1f} ms   p99 {q[98] * 1000:.1f} ms")
+    print(
+        f"  enqueue -> accepted at {args.rate}/s steady ({len(latencies)} replies): "
+        f"p50 {q[49] * 1000:.1f} ms   p99 {q[98] * 1000:.1f} ms"
+    )
 
 
 def main() -> None:
@@ -130,8 +157,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=150.0)
     args = parser.parse_args()
     port = free_port()
-    sandbox = subprocess.Popen([sys.executable, "-c", SANDBOX, str(port)], cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sandbox = subprocess.Popen(
+        [sys.executable, "-c", SANDBOX, str(port)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     database_url, folder = temp_sqlite_url()
     try:
         wait_until_up(f"http://127.0.0.1:{port}", timeout=30)

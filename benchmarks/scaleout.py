@@ -41,14 +41,16 @@ from tests.support.servers import free_port
 
 ADMIN_URL = os.environ.get("INBOX_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("INBOX_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-TABLES = ("events, consent_records, conversation_reads, messages, conversations, customers, web_sessions, "
-          "api_tokens, pending_statuses, whatsapp_templates, app_settings, export_audit, staff")
+TABLES = (
+    "events, consent_records, conversation_reads, messages, conversations, customers, web_sessions, "
+    "api_tokens, pending_statuses, whatsapp_templates, app_settings, export_audit, staff"
+)
 
 
 def asyncpg_url(url: str) -> str:
     for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+asyncpg://" + url[len(prefix):]
+            return "postgresql+asyncpg://" + url[len(prefix) :]
     raise SystemExit(f"not a PostgreSQL URL: {url}")
 
 
@@ -79,8 +81,7 @@ def measure(name: str, database_url: str, processes: int, args, **extra: str) ->
     public_url = f"http://127.0.0.1:{ports[0]}"  # one URL for Twilio: the proxy's, here the first process's
     servers: list[Process] = []
     try:
-        for port in ports:
-            servers.append(start_inbox(database_url, port=port, public_port=ports[0], **extra))
+        servers.extend(start_inbox(database_url, port=port, public_port=ports[0], **extra) for port in ports)
         targets = [server.url for server in servers]
         warmup = signed_requests(public_url, 300)
         load = signed_requests(public_url, args.requests)
@@ -119,21 +120,31 @@ def main() -> None:
         asyncio.run(pg_execute(admin, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
         folder.cleanup()
 
-    print(f"scale-out: {args.requests} webhooks (10 % redeliveries) over {args.connections} connections; "
-          f"push: {args.sockets} sockets x {args.push_messages} messages; "
-          f"{os.cpu_count()} cores shared by servers, PostgreSQL, Redis and the load generator")
-    print(f"  {'configuration':<26} {'webhooks/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"
-          f" {'push p50':>9} {'push p99':>9}   stored once")
+    print(
+        f"scale-out: {args.requests} webhooks (10 % redeliveries) over {args.connections} connections; "
+        f"push: {args.sockets} sockets x {args.push_messages} messages; "
+        f"{os.cpu_count()} cores shared by servers, PostgreSQL, Redis and the load generator"
+    )
+    print(
+        f"  {'configuration':<26} {'webhooks/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"
+        f" {'push p50':>9} {'push p99':>9}   stored once"
+    )
     for row in rows:
         load = row.load
         once = "yes" if row.stored == row.expected and row.duplicates == 0 else f"NO ({row.stored}/{row.expected})"
-        print(f"  {row.name:<26} {load.throughput:10.0f} {load.pct(50):8.1f} {load.pct(99):8.1f} {load.errors:7d}"
-              f" {pct(row.push, 50):7.1f}ms {pct(row.push, 99):7.1f}ms   {once}")
+        print(
+            f"  {row.name:<26} {load.throughput:10.0f} {load.pct(50):8.1f} {load.pct(99):8.1f} {load.errors:7d}"
+            f" {pct(row.push, 50):7.1f}ms {pct(row.push, 99):7.1f}ms   {once}"
+        )
     sqlite, pg, scaled = (row.load.throughput for row in rows)
-    print(f"  throughput ratios: PostgreSQL / SQLite {pg / sqlite:.2f}x; 2 x PG+Redis / 1 x PG {scaled / pg:.2f}x; "
-          f"2 x PG+Redis / SQLite {scaled / sqlite:.2f}x")
-    print(f"  push p99 ratios: PostgreSQL / SQLite {pct(rows[1].push, 99) / pct(rows[0].push, 99):.2f}x; "
-          f"2 x PG+Redis / 1 x PG {pct(rows[2].push, 99) / pct(rows[1].push, 99):.2f}x")
+    print(
+        f"  throughput ratios: PostgreSQL / SQLite {pg / sqlite:.2f}x; 2 x PG+Redis / 1 x PG {scaled / pg:.2f}x; "
+        f"2 x PG+Redis / SQLite {scaled / sqlite:.2f}x"
+    )
+    print(
+        f"  push p99 ratios: PostgreSQL / SQLite {pct(rows[1].push, 99) / pct(rows[0].push, 99):.2f}x; "
+        f"2 x PG+Redis / 1 x PG {pct(rows[2].push, 99) / pct(rows[1].push, 99):.2f}x"
+    )
 
 
 if __name__ == "__main__":

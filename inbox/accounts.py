@@ -7,6 +7,7 @@ so a cookie planted before login is worth nothing after it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -60,7 +61,9 @@ def normalise_email(email: str) -> str:
     return email
 
 
-async def add_staff(session: AsyncSession, email: str, password: str, role: str, name: str | None = None) -> StaffMember:
+async def add_staff(
+    session: AsyncSession, email: str, password: str, role: str, name: str | None = None
+) -> StaffMember:
     email = normalise_email(email)
     if role not in (Role.RECEPTIONIST, Role.MANAGER):
         raise AccountError("role must be receptionist or manager")
@@ -95,10 +98,8 @@ async def check_login(session: AsyncSession, email: str, password: str, now: dat
         return LoginResult(None)
     staff = (await session.execute(select(Staff).where(Staff.email == email))).scalar_one_or_none()
     if staff is None:
-        try:
+        with contextlib.suppress(VerificationError):
             _hasher.verify(_DUMMY_HASH, password)
-        except VerificationError:
-            pass
         return LoginResult(None)
     if staff.locked_until and staff.locked_until > now:
         return LoginResult(None, locked_for=staff.locked_until - now)
@@ -128,7 +129,13 @@ async def start_session(session: AsyncSession, staff_id: int) -> tuple[str, str]
     csrf = secrets.token_urlsafe(32)
     now = utcnow()
     session.add(
-        WebSession(id_hash=digest(cookie), staff_id=staff_id, csrf_token=csrf, created_at=now, expires_at=now + SESSION_LIFETIME)
+        WebSession(
+            id_hash=digest(cookie),
+            staff_id=staff_id,
+            csrf_token=csrf,
+            created_at=now,
+            expires_at=now + SESSION_LIFETIME,
+        )
     )
     return cookie, csrf
 

@@ -1,6 +1,6 @@
 """Settings managers edit in the app, kept in the database, with the environment as defaults.
 
-    await keyword_policy(session, settings) -> KeywordPolicy   (answers, words, who replies)
+await keyword_policy(session, settings) -> KeywordPolicy   (answers, words, who replies)
 """
 
 from __future__ import annotations
@@ -65,9 +65,11 @@ def forget_keyword_policy() -> None:
 
 async def keyword_policy(session: AsyncSession, settings) -> KeywordPolicy:
     rows = dict(
-        (await session.execute(
-            select(AppSetting.key, AppSetting.value).where(AppSetting.key.in_([KEYWORD_TEXTS, EXTRA_KEYWORDS]))
-        )).all()
+        (
+            await session.execute(
+                select(AppSetting.key, AppSetting.value).where(AppSetting.key.in_([KEYWORD_TEXTS, EXTRA_KEYWORDS]))
+            )
+        ).all()
     )
     texts = rows.get(KEYWORD_TEXTS) or {}
     extra = rows.get(EXTRA_KEYWORDS) or {}
@@ -87,9 +89,11 @@ async def installation_id(db) -> str:
     import secrets
 
     async with db.write() as session:
-        statement = _insert(session, AppSetting).values(
-            key=INSTALLATION_ID, value=secrets.token_hex(8), updated_at=utcnow()
-        ).on_conflict_do_nothing(index_elements=["key"])
+        statement = (
+            _insert(session, AppSetting)
+            .values(key=INSTALLATION_ID, value=secrets.token_hex(8), updated_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["key"])
+        )
         await session.execute(statement)
         value = await get(session, INSTALLATION_ID)
         await session.commit()

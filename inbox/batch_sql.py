@@ -136,8 +136,7 @@ def _sql(template: str, dialect, rows: int, columns: int) -> str:
     if "{list}" in template:
         return template.replace("{list}", ", ".join(dialect.placeholder(n + 1) for n in range(rows)))
     tuples = (
-        "(" + ", ".join(dialect.placeholder(row * columns + n + 1) for n in range(columns)) + ")"
-        for row in range(rows)
+        "(" + ", ".join(dialect.placeholder(row * columns + n + 1) for n in range(columns)) + ")" for row in range(rows)
     )
     return template.replace("{values}", ", ".join(tuples))
 
@@ -149,7 +148,7 @@ async def _fetch(connection: AsyncConnection, template: str, rows: list[tuple]) 
     """One multi-row statement per MAX_ROWS of `rows`, in order; the rows they RETURN."""
     returned = []
     for start in range(0, len(rows), MAX_ROWS):
-        chunk = rows[start:start + MAX_ROWS]
+        chunk = rows[start : start + MAX_ROWS]
         sql = _sql(template, _dialect(connection), len(chunk), len(chunk[0]))
         result = await connection.exec_driver_sql(sql, tuple(value for row in chunk for value in row))
         returned += [tuple(row) for row in result]
@@ -201,8 +200,9 @@ async def latest_consent(connection: AsyncConnection, customer_ids: list[int]) -
     return [tuple(row) for row in await connection.exec_driver_sql(sql, tuple(customer_ids))]
 
 
-async def upsert_customers(connection: AsyncConnection, profiles: dict[str, str | None],
-                           now: datetime) -> list[CustomerRow]:
+async def upsert_customers(
+    connection: AsyncConnection, profiles: dict[str, str | None], now: datetime
+) -> list[CustomerRow]:
     """The customers with these numbers ({phone: WhatsApp name or None}), created on first
     contact; safe under concurrent copies on other processes. Numbers in sorted order, so
     that two batches never lock the same rows in opposite orders."""
@@ -211,8 +211,9 @@ async def upsert_customers(connection: AsyncConnection, profiles: dict[str, str 
     return [CustomerRow(*row) for row in await _fetch(connection, _UPSERT_CUSTOMERS, rows)]
 
 
-async def ensure_conversations(connection: AsyncConnection, customer_ids: list[int],
-                               now: datetime) -> list[ConversationRow]:
+async def ensure_conversations(
+    connection: AsyncConnection, customer_ids: list[int], now: datetime
+) -> list[ConversationRow]:
     """Each customer's one conversation, across SMS and WhatsApp, created on first contact."""
     dialect = _dialect(connection)
     created = dialect.time(now)
@@ -232,14 +233,52 @@ async def insert_messages(connection: AsyncConnection, messages: list[InboundRow
         at = times.get(m.created_at)
         if at is None:
             at = times[m.created_at] = dialect.time(m.created_at)
-        rows.append((m.conversation_id, m.sid, "inbound", m.channel, m.from_addr, m.to_addr, m.body,
-                     json.dumps(m.media), "received", m.keyword, dialect.flag(m.probable_opt_out), 0,
-                     dialect.flag(False), at, at))
+        rows.append(
+            (
+                m.conversation_id,
+                m.sid,
+                "inbound",
+                m.channel,
+                m.from_addr,
+                m.to_addr,
+                m.body,
+                json.dumps(m.media),
+                "received",
+                m.keyword,
+                dialect.flag(m.probable_opt_out),
+                0,
+                dialect.flag(False),
+                at,
+                at,
+            )
+        )
     ids = {sid: id for id, sid in await _fetch(connection, _INSERT_MESSAGES, rows)}
     return sorted(
-        (MessageRow(ids[m.sid], m.conversation_id, m.sid, "inbound", m.channel, m.from_addr, m.to_addr, m.body,
-                    m.media, "received", None, None, None, m.keyword, m.probable_opt_out, None, None,
-                    m.created_at, m.created_at) for m in messages if m.sid in ids),
+        (
+            MessageRow(
+                ids[m.sid],
+                m.conversation_id,
+                m.sid,
+                "inbound",
+                m.channel,
+                m.from_addr,
+                m.to_addr,
+                m.body,
+                m.media,
+                "received",
+                None,
+                None,
+                None,
+                m.keyword,
+                m.probable_opt_out,
+                None,
+                None,
+                m.created_at,
+                m.created_at,
+            )
+            for m in messages
+            if m.sid in ids
+        ),
         key=lambda message: message.id,
     )
 
@@ -250,14 +289,19 @@ async def touch_conversations(connection: AsyncConnection, touches: list[tuple[i
         return
     dialect = _dialect(connection)
     p = dialect.placeholder
-    sql = f"UPDATE conversations SET status = 'open', last_message_id = {p(1)}, last_activity_at = {p(2)} WHERE id = {p(3)}"
+    # Only the dialect's placeholders are formatted into this statement.
+    sql = (
+        f"UPDATE conversations SET status = 'open', last_message_id = {p(1)}, last_activity_at = {p(2)} "  # noqa: S608
+        f"WHERE id = {p(3)}"
+    )
     await connection.exec_driver_sql(
         sql, [(message_id, dialect.time(at), conversation_id) for conversation_id, message_id, at in touches]
     )
 
 
-async def insert_events(connection: AsyncConnection, events: list[tuple[str, int | None, str]],
-                        now: datetime) -> list[int]:
+async def insert_events(
+    connection: AsyncConnection, events: list[tuple[str, int | None, str]], now: datetime
+) -> list[int]:
     """[(type, conversation id, data as JSON)] -> their ids, in the order given.
 
     Ids are allocated in VALUES order while one transaction alone writes events (the caller

@@ -50,7 +50,7 @@ def record(session: AsyncSession, event: LiveEvent) -> None:
     session.info.setdefault(_PENDING, []).append(event)
 
 
-async def commit(session: AsyncSession, bus: "Bus") -> list[Frame]:
+async def commit(session: AsyncSession, bus: Bus) -> list[Frame]:
     """Write the queued events, COMMIT, then publish. A failed commit publishes nothing."""
     pending: list[LiveEvent] = session.info.pop(_PENDING, [])
     frames: list[Frame] = []
@@ -157,7 +157,7 @@ class RedisBus(Bus):
         self._reader = asyncio.create_task(self._read(), name="redis-bus-reader")
         try:
             await asyncio.wait_for(self._ready.wait(), timeout=5)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             # Start anyway: webhooks must still be stored. /readyz says Redis is down, sockets
             # catch up from the events table, and the reader keeps reconnecting.
             log.warning("redis unreachable at start; live fan-out resumes when it answers")
@@ -177,7 +177,9 @@ class RedisBus(Bus):
                 await asyncio.sleep(0.5)
 
     async def publish(self, frames: list[Frame]) -> None:
-        payload = "\n".join(f"{f.id}\t{'' if f.conversation_id is None else f.conversation_id}\t{f.text}" for f in frames)
+        payload = "\n".join(
+            f"{f.id}\t{'' if f.conversation_id is None else f.conversation_id}\t{f.text}" for f in frames
+        )
         await self._redis.publish(self.channel, payload)
 
     async def ping(self) -> None:

@@ -8,10 +8,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from inbox.cli_errors import CommandError
 from inbox.settings import Settings, SettingsError, load_settings
-
-
-from inbox.cli_errors import CommandError  # noqa: E402  (shared with the command modules)
 
 
 def _settings(**overrides) -> Settings:
@@ -29,8 +27,9 @@ def cmd_migrate(args: argparse.Namespace) -> None:
     print("migrations applied")
 
 
-def run_server(settings: Settings, host: str, port: int, runtime=None, extra_handlers=None,
-               log_level: int = logging.INFO) -> None:
+def run_server(
+    settings: Settings, host: str, port: int, runtime=None, extra_handlers=None, log_level: int = logging.INFO
+) -> None:
     from inbox.app import create_app
     from inbox.logs import configure_logging
     from inbox.web.middleware import serve
@@ -182,7 +181,7 @@ def cmd_reconcile(args: argparse.Namespace) -> None:
         report = asyncio.run(run())
     except ReconcileError as exc:
         raise CommandError(str(exc)) from None
-    except (OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OSError) as exc:
         raise CommandError(f"could not reach the database or Redis: {type(exc).__name__}: {exc}") from None
     print(report.line())
 
@@ -238,8 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.set_defaults(func=cmd_simulate)
 
     reconcile = commands.add_parser("reconcile", help="ingest inbound messages Twilio has and the inbox never got")
-    reconcile.add_argument("--since", help="ISO 8601 date or date-time (naive = UTC), or a span such as 12h or 3d "
-                                           "(default: 7 days)")
+    reconcile.add_argument(
+        "--since", help="ISO 8601 date or date-time (naive = UTC), or a span such as 12h or 3d (default: 7 days)"
+    )
     reconcile.set_defaults(func=cmd_reconcile)
     return parser
 

@@ -66,15 +66,22 @@ async def append(
     if action not in (OPT_IN, OPT_OUT) or source not in SOURCES:
         raise ValueError(f"not a consent record: {action}/{source}")
     record = ConsentRecord(
-        customer_id=customer.id, channel=channel, action=action, source=source, evidence=evidence,
-        staff_id=staff_id, occurred_at=occurred_at or utcnow(), created_at=utcnow(),
+        customer_id=customer.id,
+        channel=channel,
+        action=action,
+        source=source,
+        evidence=evidence,
+        staff_id=staff_id,
+        occurred_at=occurred_at or utcnow(),
+        created_at=utcnow(),
     )
     session.add(record)
     await session.flush()
     states = await store.consent_states(session, [customer.id])
     conversation_id = await store.conversation_id_of(session, customer.id)
     events_bus.record(
-        session, ConsentChanged(conversation_id, store.customer_dict(customer, states[customer.id]), record_dict(record))
+        session,
+        ConsentChanged(conversation_id, store.customer_dict(customer, states[customer.id]), record_dict(record)),
     )
     return record
 
@@ -88,8 +95,19 @@ async def history(session: AsyncSession, customer_id: int) -> list[dict[str, Any
 
 # ---- the ledger, for audits ---------------------------------------------------------------
 
-EXPORT_COLUMNS = ("record_id", "customer_id", "customer_name", "customer_phone", "channel", "action", "source",
-                  "evidence", "staff_email", "occurred_at", "created_at")
+EXPORT_COLUMNS = (
+    "record_id",
+    "customer_id",
+    "customer_name",
+    "customer_phone",
+    "channel",
+    "action",
+    "source",
+    "evidence",
+    "staff_email",
+    "occurred_at",
+    "created_at",
+)
 
 
 async def ledger_rows(db, batch: int = 1000):
@@ -110,11 +128,17 @@ async def ledger_rows(db, batch: int = 1000):
             rows = result.all()
         for record, customer, staff_email in rows:
             yield {
-                "record_id": record.id, "customer_id": customer.id,
+                "record_id": record.id,
+                "customer_id": customer.id,
                 "customer_name": customer.name or customer.whatsapp_profile_name or "",
-                "customer_phone": customer.phone, "channel": record.channel, "action": record.action,
-                "source": record.source, "evidence": record.evidence or {}, "staff_email": staff_email or "",
-                "occurred_at": store.iso(record.occurred_at), "created_at": store.iso(record.created_at),
+                "customer_phone": customer.phone,
+                "channel": record.channel,
+                "action": record.action,
+                "source": record.source,
+                "evidence": record.evidence or {},
+                "staff_email": staff_email or "",
+                "occurred_at": store.iso(record.occurred_at),
+                "created_at": store.iso(record.created_at),
             }
         if len(rows) < batch:
             return

@@ -59,8 +59,13 @@ class Database:
         else:
             # The inbound batch's statements come in one text per batch size (inbox.batch_sql):
             # asyncpg's default cache of 100 prepared statements per connection thrashed on them.
-            self.write_engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True,
-                                                    connect_args={"prepared_statement_cache_size": 1000})
+            self.write_engine = create_async_engine(
+                url,
+                pool_size=10,
+                max_overflow=10,
+                pool_pre_ping=True,
+                connect_args={"prepared_statement_cache_size": 1000},
+            )
             self.read_engine = self.write_engine
         self._write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)

@@ -22,7 +22,10 @@ from litestar.types import Receive, Scope, Send
 from inbox.settings import load_settings
 from inbox.twilio.sandbox import SandboxConfig, TwilioSandbox
 
-DEMO_STAFF = (("reception@demo.test", "receptionist", "Rita Reception"), ("manager@demo.test", "manager", "Manu Manager"))
+DEMO_STAFF = (
+    ("reception@demo.test", "receptionist", "Rita Reception"),
+    ("manager@demo.test", "manager", "Manu Manager"),
+)
 SMS_NUMBERS = ["+15005550006", "+15005550007"]
 WHATSAPP_NUMBER = "whatsapp:+14155238886"
 SEED = (
@@ -37,7 +40,7 @@ def _hex(n: int) -> str:
 
 
 def demo_settings(port: int, host: str, folder: Path):
-    public = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    public = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104 - read, not bound
     return load_settings(
         _env_file=None,
         INBOX_DATABASE_URL=f"sqlite+aiosqlite:///{folder / 'inbox-demo.db'}",
@@ -58,20 +61,32 @@ def phone_handlers(sandbox: TwilioSandbox, settings) -> list:
 
     @get("/dev/phone")
     async def phone_page() -> Template:
-        return Template("phone.html", context={
-            "business_name": settings.business_name,
-            "numbers": SMS_NUMBERS + [WHATSAPP_NUMBER],
-        })
+        return Template(
+            "phone.html",
+            context={
+                "business_name": settings.business_name,
+                "numbers": [*SMS_NUMBERS, WHATSAPP_NUMBER],
+            },
+        )
 
     @get("/dev/phone/messages")
     async def phone_messages(request: Request) -> dict[str, Any]:
         number = request.query_params.get("number", "")
         messages = sandbox.conversation_with(number) if number else []
-        return {"messages": [
-            {"sid": m["sid"], "direction": "in" if m["direction"] == "inbound" else "out", "from": m["from"],
-             "to": m["to"], "body": m["body"], "status": m["status"], "date": m["date_created"]}
-            for m in messages
-        ]}
+        return {
+            "messages": [
+                {
+                    "sid": m["sid"],
+                    "direction": "in" if m["direction"] == "inbound" else "out",
+                    "from": m["from"],
+                    "to": m["to"],
+                    "body": m["body"],
+                    "status": m["status"],
+                    "date": m["date_created"],
+                }
+                for m in messages
+            ]
+        }
 
     @post("/dev/phone/send", status_code=200)
     async def phone_send(data: dict[str, str]) -> Response:
@@ -80,12 +95,15 @@ def phone_handlers(sandbox: TwilioSandbox, settings) -> list:
         to = str(data.get("to", SMS_NUMBERS[0]))
         body = str(data.get("body", ""))
         if not number.startswith("+") or not number[1:].isdigit() or not body.strip():
-            return Response({"error": "invalid", "detail": "Pick an E.164 number such as +14155550199 and type a message."},
-                            status_code=422)
+            return Response(
+                {"error": "invalid", "detail": "Pick an E.164 number such as +14155550199 and type a message."},
+                status_code=422,
+            )
         if channel == "whatsapp":
             number, to = "whatsapp:" + number, WHATSAPP_NUMBER
-        result = await sandbox.receive_from_customer(from_=number, to=to, body=body[:1600],
-                                                     profile_name="Demo customer" if channel == "whatsapp" else None)
+        result = await sandbox.receive_from_customer(
+            from_=number, to=to, body=body[:1600], profile_name="Demo customer" if channel == "whatsapp" else None
+        )
         return Response({"sid": result["sid"], "webhook_status": result["webhook_status"]})
 
     return [phone_page, phone_messages, phone_send]
@@ -123,9 +141,14 @@ async def seed(runtime, sandbox: TwilioSandbox, base_url: str) -> None:
         reception = await session.scalar(select(Staff.id).where(Staff.email == DEMO_STAFF[0][0]))
         customer_id = await session.scalar(select(Customer.id).where(Customer.phone == SEED[0][0]))
         conversation_id = await store.conversation_id_of(session, customer_id)
-    await outbound.queue_reply(runtime, outbound.ReplyRequest(
-        conversation_id=conversation_id, staff_id=reception,
-        body="Hi! Yes, it's ready: the new screen is on. We're open until 6pm today."))
+    await outbound.queue_reply(
+        runtime,
+        outbound.ReplyRequest(
+            conversation_id=conversation_id,
+            staff_id=reception,
+            body="Hi! Yes, it's ready: the new screen is on. We're open until 6pm today.",
+        ),
+    )
 
 
 def run_demo(port: int = 8000, host: str = "127.0.0.1") -> None:
@@ -148,24 +171,35 @@ def run_demo(port: int = 8000, host: str = "127.0.0.1") -> None:
         await db.dispose()
 
     asyncio.run(create_staff())
-    sandbox = TwilioSandbox(SandboxConfig(
-        account_sid=settings.twilio_account_sid,
-        auth_token=settings.twilio_auth_token,
-        service_numbers={settings.twilio_messaging_service_sid: SMS_NUMBERS + [WHATSAPP_NUMBER]},
-        inbound_webhook_url=settings.public_url + "/webhooks/twilio/inbound",
-        callback_delays=(0.6, 1.2),  # slow enough to watch the ticks move
-    ))
+    sandbox = TwilioSandbox(
+        SandboxConfig(
+            account_sid=settings.twilio_account_sid,
+            auth_token=settings.twilio_auth_token,
+            service_numbers={settings.twilio_messaging_service_sid: [*SMS_NUMBERS, WHATSAPP_NUMBER]},
+            inbound_webhook_url=settings.public_url + "/webhooks/twilio/inbound",
+            callback_delays=(0.6, 1.2),  # slow enough to watch the ticks move
+        )
+    )
     runtime = Runtime.build(settings)
     runtime.extras["sandbox"] = sandbox
     runtime.extras["on_start"] = lambda: asyncio.create_task(seed(runtime, sandbox, settings.public_url))
 
-    print(f"""
+    print(
+        f"""
   The inbox demo is running: {settings.public_url}/
   Sign in as  {DEMO_STAFF[0][0]}  password {passwords[DEMO_STAFF[0][0]]}   (receptionist)
           or  {DEMO_STAFF[1][0]}  password {passwords[DEMO_STAFF[1][0]]}   (manager)
   Play a customer at {settings.public_url}/dev/phone  (text HELP, STOP, START, or anything)
   Everything stays on this machine: Twilio is the built-in sandbox. Data: {folder}
   Ctrl+C to stop.
-""", flush=True)
-    run_server(settings, host, port, runtime=runtime, log_level=logging.WARNING,  # the banner above is the output
-               extra_handlers=[sandbox_mount(sandbox), *phone_handlers(sandbox, settings)])
+""",
+        flush=True,
+    )
+    run_server(
+        settings,
+        host,
+        port,
+        runtime=runtime,
+        log_level=logging.WARNING,  # the banner above is the output
+        extra_handlers=[sandbox_mount(sandbox), *phone_handlers(sandbox, settings)],
+    )

@@ -79,8 +79,22 @@ from inbox.store import iso
 FORMATS = ("csv", "json", "ndjson")
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json", "ndjson": "application/x-ndjson"}
 COLUMNS = (
-    "message_id", "sid", "conversation_id", "customer_name", "customer_phone", "channel", "direction",
-    "from", "to", "sent_by", "body", "media_urls", "status", "error_code", "created_at", "updated_at",
+    "message_id",
+    "sid",
+    "conversation_id",
+    "customer_name",
+    "customer_phone",
+    "channel",
+    "direction",
+    "from",
+    "to",
+    "sent_by",
+    "body",
+    "media_urls",
+    "status",
+    "error_code",
+    "created_at",
+    "updated_at",
 )
 BATCH_SIZE = 5000  # rows per query and per chunk; read at call time (tests shrink it)
 BOM = "\ufeff".encode()
@@ -127,8 +141,10 @@ def parse_moment(value: str, name: str, *, end: bool = False) -> tuple[datetime,
     `until=2024-05-31` includes the 31st); a date-time with `end` includes its own instant.
     Naive means UTC.
     """
-    sentence = (f"{name} must be an ISO 8601 date or date and time, such as 2024-05-01 or "
-                f"2024-05-01T09:30:00Z (naive times are UTC); {value[:40]!r} is not.")
+    sentence = (
+        f"{name} must be an ISO 8601 date or date and time, such as 2024-05-01 or "
+        f"2024-05-01T09:30:00Z (naive times are UTC); {value[:40]!r} is not."
+    )
     try:
         day = date.fromisoformat(value)
     except ValueError:
@@ -215,8 +231,9 @@ async def resolve_staff(db: Database, query: ExportQuery) -> ExportQuery:
 async def start_audit(db: Database, query: ExportQuery, *, staff_id: int | None, actor: str) -> int:
     """Records that an export began (committed before the first byte); returns its id."""
     async with db.write() as session:
-        entry = ExportAudit(staff_id=staff_id, actor=actor[:320], format=query.format, filters=query.filters,
-                            created_at=utcnow())
+        entry = ExportAudit(
+            staff_id=staff_id, actor=actor[:320], format=query.format, filters=query.filters, created_at=utcnow()
+        )
         session.add(entry)
         await session.flush()
         audit_id = entry.id
@@ -278,8 +295,9 @@ def iso_utc_sql(column, dialect: str):
     """`column` as store.iso writes it, computed by the database: 2024-05-01T09:30:00.250000Z,
     without the fraction when it is zero. SQLite holds SQLAlchemy's 'YYYY-MM-DD HH:MM:SS.ffffff'."""
     if dialect == "postgresql":
-        return func.replace(func.to_char(func.timezone("UTC", column), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-                            ".000000Z", "Z")
+        return func.replace(
+            func.to_char(func.timezone("UTC", column), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), ".000000Z", "Z"
+        )
     day, clock, fraction = func.substr(column, 1, 10), func.substr(column, 12, 8), func.substr(column, 21)
     return case(  # the common shapes first: this runs twice per exported row
         (or_(fraction == "", fraction == "000000"), day + "T" + clock + "Z"),
@@ -312,22 +330,48 @@ class BatchQuery:
     Row objects in between. Customers and staff are looked up per batch and cached, which keeps
     the query a plain index range scan."""
 
-    def __init__(self, connection: AsyncConnection, driver: Any, dialect: str, query: ExportQuery,
-                 conversation_id: int | None, upper: int, limit: int) -> None:
+    def __init__(
+        self,
+        connection: AsyncConnection,
+        driver: Any,
+        dialect: str,
+        query: ExportQuery,
+        conversation_id: int | None,
+        upper: int,
+        limit: int,
+    ) -> None:
         statement = (
-            select(_m.c.id, _m.c.sid, _m.c.conversation_id, _m.c.channel, _m.c.direction, _m.c.from_addr,
-                   _m.c.to_addr, _m.c.staff_id, _m.c.body, cast(_m.c.media, Text), _m.c.status, _m.c.error_code,
-                   iso_utc_sql(_m.c.created_at, dialect), iso_utc_sql(_m.c.updated_at, dialect))
-            .where(_m.c.id > bindparam("after", 0, type_=_m.c.id.type), _m.c.id <= upper,
-                   *_conditions(query, conversation_id))
+            select(
+                _m.c.id,
+                _m.c.sid,
+                _m.c.conversation_id,
+                _m.c.channel,
+                _m.c.direction,
+                _m.c.from_addr,
+                _m.c.to_addr,
+                _m.c.staff_id,
+                _m.c.body,
+                cast(_m.c.media, Text),
+                _m.c.status,
+                _m.c.error_code,
+                iso_utc_sql(_m.c.created_at, dialect),
+                iso_utc_sql(_m.c.updated_at, dialect),
+            )
+            .where(
+                _m.c.id > bindparam("after", 0, type_=_m.c.id.type),
+                _m.c.id <= upper,
+                *_conditions(query, conversation_id),
+            )
             .order_by(_m.c.id)
             .limit(limit)
         )
         state = statement.compile(dialect=connection.dialect).construct_expanded_state()
         self.sql = state.statement
         names = list(state.positiontup or ())
-        self.values = [state.processors[name](state.parameters[name]) if name in state.processors
-                       else state.parameters[name] for name in names]
+        self.values = [
+            state.processors[name](state.parameters[name]) if name in state.processors else state.parameters[name]
+            for name in names
+        ]
         self.after_at = names.index("after")
         self.driver = driver
         self.postgres = dialect == "postgresql"
@@ -381,8 +425,9 @@ class _Formatter:
     def sender(self, email: str | None) -> Any:
         return email
 
-    def batch(self, rows: Sequence[Sequence[Any]], customers: dict[int, tuple], senders: dict[int | None, Any],
-              first: bool) -> bytes:
+    def batch(
+        self, rows: Sequence[Sequence[Any]], customers: dict[int, tuple], senders: dict[int | None, Any], first: bool
+    ) -> bytes:
         raise NotImplementedError
 
     def tail(self) -> bytes:
@@ -411,8 +456,22 @@ class _CsvFormatter(_Formatter):
         lines = []
         line = lines.append
         triggers = FORMULA_TRIGGERS
-        for (mid, sid, cid, channel, direction, from_, to, staff_id, body, media, status, error_code,
-             created, updated) in rows:
+        for (
+            mid,
+            sid,
+            cid,
+            channel,
+            direction,
+            from_,
+            to,
+            staff_id,
+            body,
+            media,
+            status,
+            error_code,
+            created,
+            updated,
+        ) in rows:
             name, phone = customers[cid]
             # The formula rule, inline (this loop runs once per message): see neutralise_formula.
             if sid and sid[0] in triggers:
@@ -435,9 +494,13 @@ class _CsvFormatter(_Formatter):
             plain = f"{sid}{channel}{direction}{from_}{to}{status}"
             if '"' in plain or "," in plain or "\n" in plain or "\r" in plain:  # odd data: quote each cell
                 sid, channel, direction, from_, to, status = (
-                    csv_cell(cell) if cell is not None else None for cell in (sid, channel, direction, from_, to, status))
-            line(f"{mid},{sid or ''},{cid},{name},{phone},{channel},{direction},{from_},{to},{senders[staff_id]},"
-                 f"{body},{urls},{status},{'' if error_code is None else error_code},{created},{updated}\r\n")
+                    csv_cell(cell) if cell is not None else None
+                    for cell in (sid, channel, direction, from_, to, status)
+                )
+            line(
+                f"{mid},{sid or ''},{cid},{name},{phone},{channel},{direction},{from_},{to},{senders[staff_id]},"
+                f"{body},{urls},{status},{'' if error_code is None else error_code},{created},{updated}\r\n"
+            )
         return "".join(lines).encode()
 
 
@@ -464,12 +527,43 @@ class _NdjsonFormatter(_Formatter):
     _encoder = msgspec.json.Encoder()
 
     def _lines(self, rows, customers, senders) -> bytes:
-        return self._encoder.encode_lines([
-            _JsonRow(mid, sid, cid, *customers[cid], channel, direction, from_, to, senders[staff_id], body,
-                     _media_urls(media), status, error_code, created, updated)
-            for (mid, sid, cid, channel, direction, from_, to, staff_id, body, media, status, error_code,
-                 created, updated) in rows
-        ])
+        return self._encoder.encode_lines(
+            [
+                _JsonRow(
+                    mid,
+                    sid,
+                    cid,
+                    *customers[cid],
+                    channel,
+                    direction,
+                    from_,
+                    to,
+                    senders[staff_id],
+                    body,
+                    _media_urls(media),
+                    status,
+                    error_code,
+                    created,
+                    updated,
+                )
+                for (
+                    mid,
+                    sid,
+                    cid,
+                    channel,
+                    direction,
+                    from_,
+                    to,
+                    staff_id,
+                    body,
+                    media,
+                    status,
+                    error_code,
+                    created,
+                    updated,
+                ) in rows
+            ]
+        )
 
     def batch(self, rows, customers, senders, first):
         return self._lines(rows, customers, senders)
@@ -517,21 +611,32 @@ async def _close(connection: AsyncConnection) -> None:
         await connection.close()
 
 
-async def _load_customers(connection: AsyncConnection, ids: set[int], shape: _Formatter,
-                          customers: dict[int, tuple]) -> None:
+async def _load_customers(
+    connection: AsyncConnection, ids: set[int], shape: _Formatter, customers: dict[int, tuple]
+) -> None:
     # Two primary-key lookups rather than a join: given a long IN list, SQLite's planner scans
     # every customer for the join (seconds per batch at 20,000 customers). In slices of 900
     # ids: SQLite before 3.32 allows 999 parameters per statement.
     name = func.coalesce(func.nullif(_customers.c.name, ""), _customers.c.whatsapp_profile_name)
     wanted = sorted(ids)
     for start in range(0, len(wanted), 900):
-        owners = dict((await connection.execute(
-            select(_conversations.c.id, _conversations.c.customer_id)
-            .where(_conversations.c.id.in_(wanted[start:start + 900]))
-        )).all())
-        people = {customer_id: (customer_name, phone) for customer_id, customer_name, phone in await connection.execute(
-            select(_customers.c.id, name, _customers.c.phone).where(_customers.c.id.in_(sorted(set(owners.values()))))
-        )}
+        owners = dict(
+            (
+                await connection.execute(
+                    select(_conversations.c.id, _conversations.c.customer_id).where(
+                        _conversations.c.id.in_(wanted[start : start + 900])
+                    )
+                )
+            ).all()
+        )
+        people = {
+            customer_id: (customer_name, phone)
+            for customer_id, customer_name, phone in await connection.execute(
+                select(_customers.c.id, name, _customers.c.phone).where(
+                    _customers.c.id.in_(sorted(set(owners.values())))
+                )
+            )
+        }
         for conversation_id, customer_id in owners.items():
             customers[conversation_id] = shape.customer(*people[customer_id])
 
@@ -568,8 +673,14 @@ async def stream(
                 )
             empty = query.customer is not None and conversation_id is None
             if on_total is not None:
-                total = 0 if empty else await connection.scalar(
-                    select(func.count()).select_from(_m).where(_m.c.id <= upper, *_conditions(query, conversation_id))
+                total = (
+                    0
+                    if empty
+                    else await connection.scalar(
+                        select(func.count())
+                        .select_from(_m)
+                        .where(_m.c.id <= upper, *_conditions(query, conversation_id))
+                    )
                 )
                 on_total(int(total))
             senders: dict[int | None, Any] = {None: shape.sender(None)}
@@ -650,9 +761,21 @@ async def transcript(session: AsyncSession, conversation_id: int) -> dict[str, A
     if head is None:
         return None
     rows = await session.execute(
-        select(Message.id, Message.direction, Message.channel, Message.from_addr, Message.to_addr, Message.body,
-               Message.media, Message.status, Message.error_code, Message.auto_reply, Message.created_at,
-               Staff.name.label("staff_name"), Staff.email.label("staff_email"))
+        select(
+            Message.id,
+            Message.direction,
+            Message.channel,
+            Message.from_addr,
+            Message.to_addr,
+            Message.body,
+            Message.media,
+            Message.status,
+            Message.error_code,
+            Message.auto_reply,
+            Message.created_at,
+            Staff.name.label("staff_name"),
+            Staff.email.label("staff_email"),
+        )
         .outerjoin(Staff, Staff.id == Message.staff_id)
         .where(Message.conversation_id == conversation_id)
         .order_by(Message.id)
@@ -660,24 +783,30 @@ async def transcript(session: AsyncSession, conversation_id: int) -> dict[str, A
     messages = []
     for row in rows:
         media = [
-            {"url": item.get("url", ""), "content_type": item.get("content_type", ""),
-             "linkable": str(item.get("url", "")).startswith(("https://", "http://"))}
-            for item in (row.media or []) if isinstance(item, dict)
+            {
+                "url": item.get("url", ""),
+                "content_type": item.get("content_type", ""),
+                "linkable": str(item.get("url", "")).startswith(("https://", "http://")),
+            }
+            for item in (row.media or [])
+            if isinstance(item, dict)
         ]
-        messages.append({
-            "id": row.id,
-            "direction": row.direction,
-            "channel": row.channel,
-            "from": row.from_addr,
-            "to": row.to_addr,
-            "body": row.body,
-            "media": media,
-            "status": row.status,
-            "error_code": row.error_code,
-            "auto_reply": row.auto_reply,
-            "staff_name": row.staff_name or row.staff_email,
-            "created_at": row.created_at,
-        })
+        messages.append(
+            {
+                "id": row.id,
+                "direction": row.direction,
+                "channel": row.channel,
+                "from": row.from_addr,
+                "to": row.to_addr,
+                "body": row.body,
+                "media": media,
+                "status": row.status,
+                "error_code": row.error_code,
+                "auto_reply": row.auto_reply,
+                "staff_name": row.staff_name or row.staff_email,
+                "created_at": row.created_at,
+            }
+        )
     return {
         "id": head.id,
         "status": head.status,

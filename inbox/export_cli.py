@@ -64,9 +64,12 @@ def _check_database(url: str) -> None:
     from sqlalchemy.engine import make_url
 
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        if not Path(parsed.database).expanduser().is_file():
-            raise CommandError(f"there is no database at {parsed.database}: check INBOX_DATABASE_URL")
+    if (
+        parsed.get_backend_name() == "sqlite"
+        and parsed.database not in (None, "", ":memory:")
+        and not Path(parsed.database).expanduser().is_file()
+    ):
+        raise CommandError(f"there is no database at {parsed.database}: check INBOX_DATABASE_URL")
 
 
 class _Progress:
@@ -82,8 +85,15 @@ class _Progress:
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-            self.bar = Progress(TextColumn("exporting"), BarColumn(), MofNCompleteColumn(), TextColumn("rows"),
-                                TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+            self.bar = Progress(
+                TextColumn("exporting"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("rows"),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
             self.bar.__enter__()
         return self
 
@@ -148,8 +158,16 @@ def cmd_export(args: argparse.Namespace) -> None:
     from inbox.settings import load_settings
 
     try:
-        query = export.parse_query(format=args.format, since=args.since, until=args.until, customer=args.customer,
-                                   channel=args.channel, direction=args.direction, staff=args.staff, bom=args.bom)
+        query = export.parse_query(
+            format=args.format,
+            since=args.since,
+            until=args.until,
+            customer=args.customer,
+            channel=args.channel,
+            direction=args.direction,
+            staff=args.staff,
+            bom=args.bom,
+        )
     except export.ExportInputError as exc:
         raise CommandError(_option_error(exc)) from None
     settings = load_settings()

@@ -31,8 +31,8 @@ import structlog
 
 from inbox import app_settings, batch_sql, consent, keywords, outbound, store
 from inbox import bus as events_bus
-from inbox.keywords import Keyword
 from inbox.events import ConversationUpdated, MessageCreated
+from inbox.keywords import Keyword
 from inbox.models import Conversation, Customer, Message, utcnow
 from inbox.phones import bare, channel_of, to_e164
 from inbox.twilio.payloads import InboundPayload
@@ -109,13 +109,20 @@ async def _store(runtime, session, connection, payloads: list[InboundPayload]) -
     for p in payloads:
         keyword = _keyword_of(p, policy)
         keyword_of_sid[p.sid] = keyword
-        rows.append(batch_sql.InboundRow(
-            conversation_id=threads[customers[phones[p.sid]].id].id, sid=p.sid, channel=channel_of(p.from_addr),
-            from_addr=p.from_addr, to_addr=p.to_addr, body=p.body, media=p.media,
-            keyword=keyword.value if keyword else None,
-            probable_opt_out=keyword is None and keywords.reads_like_opt_out(p.body),
-            created_at=p.received_at or now,  # recovered messages (reconcile) keep Twilio's time
-        ))
+        rows.append(
+            batch_sql.InboundRow(
+                conversation_id=threads[customers[phones[p.sid]].id].id,
+                sid=p.sid,
+                channel=channel_of(p.from_addr),
+                from_addr=p.from_addr,
+                to_addr=p.to_addr,
+                body=p.body,
+                media=p.media,
+                keyword=keyword.value if keyword else None,
+                probable_opt_out=keyword is None and keywords.reads_like_opt_out(p.body),
+                created_at=p.received_at or now,  # recovered messages (reconcile) keep Twilio's time
+            )
+        )
     # Copies racing on another process lose here (ON CONFLICT DO NOTHING) and count as duplicates.
     inserted = await batch_sql.insert_messages(connection, rows)
     if not inserted:
@@ -132,9 +139,9 @@ async def _store(runtime, session, connection, payloads: list[InboundPayload]) -
         message_json[message.id] = store.message_dict(message)
         events_bus.record(session, MessageCreated(thread.id, message_json[message.id]))
     touched = dict.fromkeys(message.conversation_id for message in inserted)  # in message order
-    await batch_sql.touch_conversations(connection, [
-        (t.id, t.last_message_id, t.last_activity_at) for t in map(thread_by_id.get, touched)
-    ])
+    await batch_sql.touch_conversations(
+        connection, [(t.id, t.last_message_id, t.last_activity_at) for t in map(thread_by_id.get, touched)]
+    )
     customer_by_id = {c.id: c for c in customers.values()}
     answers: dict[str, tuple[int, str]] = {}
     answered_threads: set[int] = set()
@@ -143,8 +150,9 @@ async def _store(runtime, session, connection, payloads: list[InboundPayload]) -
         if keyword is None:
             continue
         customer = await session.get(Customer, thread_by_id[message.conversation_id].customer_id)
-        answer = await _apply_keyword(runtime, session, policy, await session.get(Message, message.id),
-                                      customer, keyword)
+        answer = await _apply_keyword(
+            runtime, session, policy, await session.get(Message, message.id), customer, keyword
+        )
         answered_threads.add(message.conversation_id)
         if answer is not None:
             answers[message.sid] = answer
@@ -157,8 +165,20 @@ async def _store(runtime, session, connection, payloads: list[InboundPayload]) -
             last = await session.get(Message, thread.last_message_id)
         elif last is None:  # recovered messages older than the thread's latest activity
             last = await session.get(Message, thread.last_message_id)
-        events_bus.record(session, ConversationUpdated(conversation_id, store.conversation_dict(
-            thread, customer, consent[thread.customer_id], last, None, last_message_json=message_json.get(last.id))))
+        events_bus.record(
+            session,
+            ConversationUpdated(
+                conversation_id,
+                store.conversation_dict(
+                    thread,
+                    customer,
+                    consent[thread.customer_id],
+                    last,
+                    None,
+                    last_message_json=message_json.get(last.id),
+                ),
+            ),
+        )
     return {m.sid: InboundResult(False, m.id, m.conversation_id, answers.get(m.sid)) for m in inserted}
 
 
@@ -172,26 +192,33 @@ def _keyword_of(payload: InboundPayload, policy: app_settings.KeywordPolicy) -> 
     return keywords.classify(payload.body, policy.words)
 
 
-async def _apply_keyword(runtime, session, policy, message: Message, customer: Customer,
-                         keyword: Keyword) -> tuple[int, str] | None:
+async def _apply_keyword(
+    runtime, session, policy, message: Message, customer: Customer, keyword: Keyword
+) -> tuple[int, str] | None:
     """Consent, and the one automatic answer for a keyword message: (its message id, its text)."""
     evidence = {"message_sid": message.sid, "message_id": message.id, "body": message.body[:160]}
     current = await consent.state(session, customer.id, message.channel)
     if keyword is Keyword.OPT_OUT:
         if current != "opted_out":
-            await consent.append(session, customer, channel=message.channel, action=consent.OPT_OUT,
-                                 source="keyword", evidence=evidence)
+            await consent.append(
+                session, customer, channel=message.channel, action=consent.OPT_OUT, source="keyword", evidence=evidence
+            )
     elif keyword is Keyword.OPT_IN:
         if current == "opted_out" and not keywords.reverses_opt_out(message.body, bare(message.to_addr), policy.words):
             return None  # e.g. YES on a toll-free number: not an opt-in there, just a message
         if current != "opted_in":
-            await consent.append(session, customer, channel=message.channel, action=consent.OPT_IN,
-                                 source="keyword", evidence=evidence)
+            await consent.append(
+                session, customer, channel=message.channel, action=consent.OPT_IN, source="keyword", evidence=evidence
+            )
     if not policy.inbox_replies:
         return None
     request = outbound.ReplyRequest(
-        conversation_id=message.conversation_id, staff_id=None, body=policy.answer(keyword),
-        channel=message.channel, auto_reply=keyword.value, in_twiml=True,
+        conversation_id=message.conversation_id,
+        staff_id=None,
+        body=policy.answer(keyword),
+        channel=message.channel,
+        auto_reply=keyword.value,
+        in_twiml=True,
     )
     try:
         answer, _ = await outbound.queue_reply(runtime, request, session=session)
@@ -214,7 +241,8 @@ class InboundWriter:
     async def stop(self) -> None:
         if self._task is None:
             return
-        while not self._queue.empty():  # let accepted webhooks finish before closing
+        # Let accepted webhooks finish before closing (a short drain at shutdown).
+        while not self._queue.empty():  # noqa: ASYNC110
             await asyncio.sleep(0.01)
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

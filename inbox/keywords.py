@@ -83,7 +83,7 @@ class KeywordSet:
         *,
         opt_out: Iterable[str] = (),
         opt_in: Iterable[str] = (),
-        help: Iterable[str] = (),  # noqa: A002 (the field's name)
+        help: Iterable[str] = (),
     ) -> KeywordSet:
         """A copy with more words; they are normalised the same way as message bodies."""
         return KeywordSet(
@@ -156,8 +156,23 @@ _OPT_OUT_REQUESTS = tuple(
 
 # Every pattern above needs one of these words: a message with none of them (most messages)
 # is not searched further. This runs on every inbound message; eight searches cost 9 µs.
-_OPT_OUT_TRIGGERS = ("stop", "quit", "cease", "unsub", "opt", "revoke", "remove", "delete", "take", "drop",
-                     "not", "don't", "dont", "never", "no more")
+_OPT_OUT_TRIGGERS = (
+    "stop",
+    "quit",
+    "cease",
+    "unsub",
+    "opt",
+    "revoke",
+    "remove",
+    "delete",
+    "take",
+    "drop",
+    "not",
+    "don't",
+    "dont",
+    "never",
+    "no more",
+)
 
 
 def _prose(body: str) -> str:

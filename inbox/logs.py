@@ -31,11 +31,32 @@ from litestar.logging import LoggingConfig
 from inbox.phones import mask
 
 # Keys whose values are never logged, whatever they hold.
-SECRET_KEYS = frozenset({
-    "body", "text", "message_body", "password", "token", "api_token", "auth_token", "secret", "secret_key",
-    "api_key_secret", "authorization", "cookie", "cookies", "set_cookie", "session", "csrf_token",
-    "signature", "x_twilio_signature", "content_variables", "evidence", "form", "headers",
-})
+SECRET_KEYS = frozenset(
+    {
+        "body",
+        "text",
+        "message_body",
+        "password",
+        "token",
+        "api_token",
+        "auth_token",
+        "secret",
+        "secret_key",
+        "api_key_secret",
+        "authorization",
+        "cookie",
+        "cookies",
+        "set_cookie",
+        "session",
+        "csrf_token",
+        "signature",
+        "x_twilio_signature",
+        "content_variables",
+        "evidence",
+        "form",
+        "headers",
+    }
+)
 # Keys whose values are phone addresses: only the last four digits survive.
 NUMBER_KEYS = frozenset({"to", "from", "from_", "to_addr", "from_addr", "phone", "number", "customer_phone", "wa_id"})
 REDACTED = "[redacted]"
@@ -161,7 +182,7 @@ class _ThroughRoot(LoggingConfig):
     """Litestar's logging config without its own handlers or dictConfig: its records (uncaught
     exceptions, with their traceback) propagate to the root handler of `configure_logging`."""
 
-    def configure(self):  # noqa: ANN201 - Litestar's GetLogger
+    def configure(self):
         logger = logging.getLogger("litestar")
         for old in logger.handlers[:]:
             logger.removeHandler(old)

@@ -210,9 +210,7 @@ class ConversationRead(Base):
 
     __tablename__ = "conversation_reads"
 
-    conversation_id: Mapped[int] = mapped_column(
-        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
-    )
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True)
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), primary_key=True)
     last_read_message_id: Mapped[int] = mapped_column(BigInteger, default=0)
 

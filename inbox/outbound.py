@@ -61,7 +61,8 @@ def check_body(body: str | None, content_sid: str | None, content_variables: Any
         raise ReplyRefused(422, "empty_body", "Write a message before sending.")
     if len(body) > MAX_BODY:
         raise ReplyRefused(
-            422, "body_too_long",
+            422,
+            "body_too_long",
             f"This message is {len(body):,} characters long; the limit is {MAX_BODY:,}. "
             "Shorten it or send it as two messages.",
         )
@@ -72,8 +73,16 @@ async def whatsapp_window_open(session, conversation_id: int) -> bool:
     return last is not None and utcnow() - last.created_at < WHATSAPP_WINDOW
 
 
-async def refusal_for(session, customer, conversation_id: int, channel: str, *, is_template: bool,
-                      auto_reply: str | None, consent: str | None = None) -> ReplyRefused | None:
+async def refusal_for(
+    session,
+    customer,
+    conversation_id: int,
+    channel: str,
+    *,
+    is_template: bool,
+    auto_reply: str | None,
+    consent: str | None = None,
+) -> ReplyRefused | None:
     """Why this message may not go to this customer now (None: it may). Used at queue and send time;
     `consent` may be passed in when the caller fetched it for many customers at once."""
     if consent is None:
@@ -81,13 +90,22 @@ async def refusal_for(session, customer, conversation_id: int, channel: str, *, 
     if consent == "opted_out" and auto_reply != "opt_out":  # the STOP confirmation is the one exception
         label = "WhatsApp" if channel == Channel.WHATSAPP else "SMS"
         who = customer.name or customer.whatsapp_profile_name or customer.phone
-        return ReplyRefused(409, "opted_out", f"{who} has opted out of {label} messages. "
-                            "They must text START before anyone can message them again.")
-    if channel == Channel.WHATSAPP and not is_template and not auto_reply and not await whatsapp_window_open(
-        session, conversation_id
+        return ReplyRefused(
+            409,
+            "opted_out",
+            f"{who} has opted out of {label} messages. They must text START before anyone can message them again.",
+        )
+    if (
+        channel == Channel.WHATSAPP
+        and not is_template
+        and not auto_reply
+        and not await whatsapp_window_open(session, conversation_id)
     ):
-        return ReplyRefused(409, "whatsapp_window_closed", "The customer last wrote on WhatsApp more than 24 hours "
-                            "ago, so only an approved template can be sent now.")
+        return ReplyRefused(
+            409,
+            "whatsapp_window_closed",
+            "The customer last wrote on WhatsApp more than 24 hours ago, so only an approved template can be sent now.",
+        )
     return None
 
 
@@ -125,12 +143,20 @@ async def _queue(runtime, request: ReplyRequest, session) -> tuple[dict[str, Any
     channel = request.channel or (last_any.channel if last_any else Channel.SMS)
     if channel not in (Channel.SMS, Channel.WHATSAPP):
         raise ReplyRefused(422, "invalid_channel", "channel must be sms or whatsapp.")
-    refusal = await refusal_for(session, customer, conversation.id, channel,
-                                is_template=request.content_sid is not None, auto_reply=request.auto_reply)
+    refusal = await refusal_for(
+        session,
+        customer,
+        conversation.id,
+        channel,
+        is_template=request.content_sid is not None,
+        auto_reply=request.auto_reply,
+    )
     if refusal:
         raise refusal
-    last_on_channel = last_any if last_any and last_any.channel == channel else await store.last_inbound(
-        session, conversation.id, channel
+    last_on_channel = (
+        last_any
+        if last_any and last_any.channel == channel
+        else await store.last_inbound(session, conversation.id, channel)
     )
     from_addr = sender_for(runtime.settings, channel, last_on_channel)
     now = utcnow()
@@ -150,8 +176,9 @@ async def _queue(runtime, request: ReplyRequest, session) -> tuple[dict[str, Any
         "auto_reply": request.auto_reply,
         "next_attempt_at": None if request.in_twiml else now,
     }
-    message = await store.insert_message(session, values, conflict=("staff_id", "idempotency_key")
-                                         if request.idempotency_key else None)
+    message = await store.insert_message(
+        session, values, conflict=("staff_id", "idempotency_key") if request.idempotency_key else None
+    )
     if message is None:  # the same key raced in from a double-click: answer with the first
         await session.rollback()
         existing = await _by_idempotency_key(session, request.staff_id, request.idempotency_key)
@@ -160,8 +187,10 @@ async def _queue(runtime, request: ReplyRequest, session) -> tuple[dict[str, Any
     consent = (await store.consent_states(session, [customer.id]))[customer.id]
     message_json = store.message_dict(message)
     events_bus.record(session, MessageCreated(conversation.id, message_json))
-    events_bus.record(session, ConversationUpdated(
-        conversation.id, store.conversation_dict(conversation, customer, consent, message, None)))
+    events_bus.record(
+        session,
+        ConversationUpdated(conversation.id, store.conversation_dict(conversation, customer, consent, message, None)),
+    )
     return message_json, True
 
 

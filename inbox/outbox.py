@@ -67,6 +67,7 @@ class Outbox:
     async def drain(self) -> int:
         """Sends everything due now, in `lanes` concurrent loops (claims never overlap), so one
         batch's sends are in flight while another's outcome is being written."""
+
         async def lane() -> int:
             total = 0
             while not self._stopping and (handled := await self.drain_once()):
@@ -85,7 +86,7 @@ class Outbox:
         if self._task:
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self._task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
@@ -120,10 +121,13 @@ class Outbox:
         from sqlalchemy import func
 
         async with self.runtime.db.read() as session:
-            count, oldest = (await session.execute(
-                select(func.count(Message.id), func.min(Message.created_at)).where(
-                    Message.direction == Direction.OUTBOUND, Message.status == MessageStatus.QUEUED)
-            )).one()
+            count, oldest = (
+                await session.execute(
+                    select(func.count(Message.id), func.min(Message.created_at)).where(
+                        Message.direction == Direction.OUTBOUND, Message.status == MessageStatus.QUEUED
+                    )
+                )
+            ).one()
         if oldest is not None and oldest.tzinfo is None:
             from datetime import UTC
 
@@ -191,9 +195,14 @@ class Outbox:
             consent = await store.consent_states(session, list({c.id for _, c in rows}))
             for message, customer in rows:  # consent and window again, just before sending
                 refusal = await outbound.refusal_for(
-                    session, customer, message.conversation_id, message.channel,
-                    is_template=message.content_sid is not None, auto_reply=message.auto_reply,
-                    consent=consent[customer.id][message.channel])
+                    session,
+                    customer,
+                    message.conversation_id,
+                    message.channel,
+                    is_template=message.content_sid is not None,
+                    auto_reply=message.auto_reply,
+                    consent=consent[customer.id][message.channel],
+                )
                 if refusal:
                     refusals[message.id] = refusal
         to_send = [(m, c) for m, c in rows if m.id not in refusals]
@@ -221,14 +230,19 @@ class Outbox:
                 return result
             except SendError as error:
                 metrics.sends.labels(error.kind, str(error.code or "")).inc()
-                log.warning("send failed", message_id=message.id, kind=error.kind, code=error.code,
-                            to=mask(message.to_addr))
+                log.warning(
+                    "send failed", message_id=message.id, kind=error.kind, code=error.code, to=mask(message.to_addr)
+                )
                 return error
 
     async def _record(self, rows, refusals, outcomes) -> None:
         async with self.runtime.db.write() as session:
-            fresh = {m.id: m for m in (await session.execute(
-                select(Message).where(Message.id.in_([m.id for m, _ in rows])))).scalars()}
+            fresh = {
+                m.id: m
+                for m in (
+                    await session.execute(select(Message).where(Message.id.in_([m.id for m, _ in rows])))
+                ).scalars()
+            }
             for claimed, customer in rows:
                 message = fresh[claimed.id]
                 message.claimed_until = None
@@ -274,8 +288,14 @@ class Outbox:
     async def _record_twilio_opt_out(self, session, message: Message, customer: Customer) -> None:
         if await consent.state(session, customer.id, message.channel) == "opted_out":
             return
-        await consent.append(session, customer, channel=message.channel, action=consent.OPT_OUT,
-                             source="twilio_21610", evidence={"message_id": message.id, "error_code": 21610})
+        await consent.append(
+            session,
+            customer,
+            channel=message.channel,
+            action=consent.OPT_OUT,
+            source="twilio_21610",
+            evidence={"message_id": message.id, "error_code": 21610},
+        )
 
     def _backoff(self, attempts: int) -> float:
         delay = min(self.config.backoff_cap, self.config.backoff_base * 2 ** max(0, attempts - 1))

@@ -43,8 +43,12 @@ BATCH = 100  # payloads per transaction
 _RELATIVE = re.compile(r"^(\d{1,5})\s*([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
-reconciled = Counter("inbox_reconciled_messages_total", "Inbound messages found at Twilio by reconcile, by outcome",
-                     ["outcome"], registry=metrics.REGISTRY)  # outcome: present | ingested
+reconciled = Counter(
+    "inbox_reconciled_messages_total",
+    "Inbound messages found at Twilio by reconcile, by outcome",
+    ["outcome"],
+    registry=metrics.REGISTRY,
+)  # outcome: present | ingested
 
 
 class ReconcileError(Exception):
@@ -59,9 +63,11 @@ class ReconcileReport:
     ingested: int  # stored by this run
 
     def line(self) -> str:
-        return (f"found {self.found} inbound message{'s' if self.found != 1 else ''} at Twilio since "
-                f"{self.since.strftime('%Y-%m-%dT%H:%M:%SZ')}: {self.present} already present, "
-                f"{self.ingested} ingested")
+        return (
+            f"found {self.found} inbound message{'s' if self.found != 1 else ''} at Twilio since "
+            f"{self.since.strftime('%Y-%m-%dT%H:%M:%SZ')}: {self.present} already present, "
+            f"{self.ingested} ingested"
+        )
 
 
 def parse_since(value: str | None, *, now: datetime | None = None) -> datetime:
@@ -71,8 +77,10 @@ def parse_since(value: str | None, *, now: datetime | None = None) -> datetime:
     if value is None or not value.strip():
         return now - DEFAULT_WINDOW
     text = value.strip()
-    sentence = (f"--since must be an ISO 8601 date or date-time (2024-05-01, 2024-05-01T09:30:00Z) or a span "
-                f"such as 12h or 3d; {text[:40]!r} is not")
+    sentence = (
+        f"--since must be an ISO 8601 date or date-time (2024-05-01, 2024-05-01T09:30:00Z) or a span "
+        f"such as 12h or 3d; {text[:40]!r} is not"
+    )
     if match := _RELATIVE.match(text.lower()):
         return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
     try:
@@ -118,12 +126,12 @@ async def reconcile(runtime, since: datetime | None = None) -> ReconcileReport:
     known: set[str] = set()
     async with runtime.db.read() as session:
         for start in range(0, len(sids), 500):
-            chunk = sids[start:start + 500]
+            chunk = sids[start : start + 500]
             known |= set((await session.execute(select(Message.sid).where(Message.sid.in_(chunk)))).scalars())
     missing = [m for m in inbound if m["sid"] not in known]
     ingested = 0
     for start in range(0, len(missing), BATCH):
-        chunk = missing[start:start + BATCH]
+        chunk = missing[start : start + BATCH]
         payloads = [payload_of(m, await _media(sender, m)) for m in chunk]
         results = await handle_batch(runtime, payloads)
         fresh = [r for r in results if not r.duplicate]
@@ -134,8 +142,13 @@ async def reconcile(runtime, since: datetime | None = None) -> ReconcileReport:
     report = ReconcileReport(since=since, found=len(inbound), present=len(inbound) - ingested, ingested=ingested)
     reconciled.labels("present").inc(report.present)
     reconciled.labels("ingested").inc(report.ingested)
-    log.info("reconciled inbound messages", found=report.found, present=report.present, ingested=report.ingested,
-             since=report.since.isoformat())
+    log.info(
+        "reconciled inbound messages",
+        found=report.found,
+        present=report.present,
+        ingested=report.ingested,
+        since=report.since.isoformat(),
+    )
     return report
 
 
@@ -156,8 +169,12 @@ async def _media(sender, listed: dict) -> list[dict[str, str]]:
     for record in records:
         uri = (getattr(record, "uri", None) or "").removesuffix(".json")
         if uri:
-            media.append({"url": "https://api.twilio.com" + uri if uri.startswith("/") else uri,
-                          "content_type": getattr(record, "content_type", None) or ""})
+            media.append(
+                {
+                    "url": "https://api.twilio.com" + uri if uri.startswith("/") else uri,
+                    "content_type": getattr(record, "content_type", None) or "",
+                }
+            )
     return media
 
 

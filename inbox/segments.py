@@ -25,7 +25,8 @@ from dataclasses import dataclass
 # extension table, not a character). 0x09 is capital Ç: a lowercase ç is not GSM.
 GSM_BASIC = (
     "@£$¥èéùìòÇ\nØø\rÅå"
-    "Δ_ΦΓΛΩΠΨΣΘΞ" "ÆæßÉ"  # 0x1B (escape) sits between Ξ and Æ
+    "Δ_ΦΓΛΩΠΨΣΘΞ"
+    "ÆæßÉ"  # 0x1B (escape) sits between Ξ and Æ
     " !\"#¤%&'()*+,-./"
     "0123456789:;<=>?"
     "¡ABCDEFGHIJKLMNO"

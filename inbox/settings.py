@@ -30,9 +30,7 @@ class SettingsError(ValueError):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
-    )
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True)
 
     database_url: str = Field(
         "sqlite+aiosqlite:///./inbox.db",
@@ -105,7 +103,7 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _async_url(cls, value: str) -> str:
-        if not (value.startswith("sqlite+aiosqlite://") or value.startswith("postgresql+asyncpg://")):
+        if not (value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://"))):
             raise ValueError("sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db")
         return value
 
@@ -130,9 +128,7 @@ class Settings(BaseSettings):
         return [t for t in (self.twilio_auth_token, self.twilio_auth_token_secondary) if t]
 
     def default_help_text(self) -> str:
-        return self.help_text or (
-            f"{self.business_name}: reply here and our team will answer. Reply STOP to opt out."
-        )
+        return self.help_text or (f"{self.business_name}: reply here and our team will answer. Reply STOP to opt out.")
 
     def default_stop_text(self) -> str:
         return self.stop_text or (

@@ -13,8 +13,16 @@ from inbox.twilio.signature import sign
 INBOUND_PATH = "/webhooks/twilio/inbound"
 
 
-def inbound_form(*, from_: str, to: str, body: str, channel: str = "sms", account_sid: str | None = None,
-                 sid: str | None = None, profile_name: str | None = None) -> dict[str, str]:
+def inbound_form(
+    *,
+    from_: str,
+    to: str,
+    body: str,
+    channel: str = "sms",
+    account_sid: str | None = None,
+    sid: str | None = None,
+    profile_name: str | None = None,
+) -> dict[str, str]:
     if not E164_PATTERN.match(from_):
         raise ValueError(f"--from must be an E.164 number such as +15551234567, not {from_!r}")
     if not E164_PATTERN.match(to.removeprefix("whatsapp:")):
@@ -47,8 +55,17 @@ def signed_request(public_url: str, auth_token: str, form: dict[str, str]) -> tu
     return url, urlencode(form).encode(), headers
 
 
-def simulate_inbound(*, base_url: str, public_url: str, auth_token: str, account_sid: str | None, from_: str, to: str,
-                     channel: str, body: str) -> tuple[int, str]:
+def simulate_inbound(
+    *,
+    base_url: str,
+    public_url: str,
+    auth_token: str,
+    account_sid: str | None,
+    from_: str,
+    to: str,
+    channel: str,
+    body: str,
+) -> tuple[int, str]:
     form = inbound_form(from_=from_, to=to, body=body, channel=channel, account_sid=account_sid)
     _, payload, headers = signed_request(public_url, auth_token, form)
     # Signed for the public URL Twilio would call, posted wherever the inbox listens.

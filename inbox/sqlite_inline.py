@@ -45,7 +45,7 @@ class _CallNow:
         future, function = item
         try:
             result = function()
-        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting caller, as aiosqlite does
+        except BaseException as exc:
             if future is not None and not future.done():
                 future.set_exception(exc)
         else:

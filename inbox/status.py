@@ -41,8 +41,9 @@ def advance(session: AsyncSession, message: Message, status: MessageStatus, erro
     return True
 
 
-async def apply_callback(session: AsyncSession, sid: str, raw_status: str, error_code: int | None,
-                         message_id: int | None = None) -> bool:
+async def apply_callback(
+    session: AsyncSession, sid: str, raw_status: str, error_code: int | None, message_id: int | None = None
+) -> bool:
     """Applies one callback inside the caller's transaction. True if a message changed.
 
     `message_id` comes from the signed callback URL of a TwiML answer, whose SID the inbox
@@ -65,8 +66,14 @@ async def apply_callback(session: AsyncSession, sid: str, raw_status: str, error
 async def apply_pending(session: AsyncSession, message: Message) -> None:
     """Replays callbacks that arrived before this message's SID was known, in arrival order."""
     pending = (
-        await session.execute(select(PendingStatus).where(PendingStatus.sid == message.sid).order_by(PendingStatus.id))
-    ).scalars().all()
+        (
+            await session.execute(
+                select(PendingStatus).where(PendingStatus.sid == message.sid).order_by(PendingStatus.id)
+            )
+        )
+        .scalars()
+        .all()
+    )
     for item in pending:
         advance(session, message, MessageStatus(item.status), item.error_code)
     if pending:

@@ -220,7 +220,9 @@ async def list_conversations(
         searched = aliased(Message)
         body_match = (
             select(searched.id)
-            .where(searched.conversation_id == Conversation.id, func.lower(searched.body).contains(needle, autoescape=True))
+            .where(
+                searched.conversation_id == Conversation.id, func.lower(searched.body).contains(needle, autoescape=True)
+            )
             .correlate(Conversation)
             .exists()
         )
@@ -280,9 +282,7 @@ async def get_conversation(session: AsyncSession, conversation_id: int, staff_id
     if summary is None:
         return None
     messages = (
-        await session.execute(
-            select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id)
-        )
+        await session.execute(select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id))
     ).scalars()
     summary["messages"] = [message_dict(m) for m in messages]
     return summary
@@ -324,7 +324,6 @@ async def conversation_exists(session: AsyncSession, conversation_id: int) -> bo
     return bool(await session.scalar(select(exists().where(Conversation.id == conversation_id))))
 
 
-
 async def conversation_id_of(session: AsyncSession, customer_id: int) -> int | None:
     return await session.scalar(select(Conversation.id).where(Conversation.customer_id == customer_id))
 
@@ -343,7 +342,9 @@ async def message_by_sid(session: AsyncSession, sid: str) -> Message | None:
     return (await session.execute(select(Message).where(Message.sid == sid))).scalar_one_or_none()
 
 
-async def conversation_with_customer(session: AsyncSession, conversation_id: int) -> tuple[Conversation, Customer] | None:
+async def conversation_with_customer(
+    session: AsyncSession, conversation_id: int
+) -> tuple[Conversation, Customer] | None:
     row = (
         await session.execute(
             select(Conversation, Customer)

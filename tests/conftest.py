@@ -28,7 +28,7 @@ TABLES = "events, consent_records, conversation_reads, messages, conversations, 
 def _asyncpg_url(url: str) -> str:
     for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+asyncpg://" + url[len(prefix):]
+            return "postgresql+asyncpg://" + url[len(prefix) :]
     raise ValueError(f"INBOX_TEST_POSTGRES_URL is not a PostgreSQL URL: {url}")
 
 

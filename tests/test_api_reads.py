@@ -51,7 +51,8 @@ def test_one_conversation_with_messages_oldest_first(api) -> None:
     conversation = api.get(f"/api/conversations/{summary['id']}").json()
     assert conversation["customer"]["name"] == "Ana Souza"
     assert [(m["channel"], m["body"]) for m in conversation["messages"]] == [
-        ("whatsapp", "Olá! Can I book for Friday?"), ("sms", "and by SMS")
+        ("whatsapp", "Olá! Can I book for Friday?"),
+        ("sms", "and by SMS"),
     ]
     first = conversation["messages"][0]
     assert first["from"] == "whatsapp:+5511912345678" and first["status"] == "received"
@@ -62,8 +63,7 @@ def test_one_conversation_with_messages_oldest_first(api) -> None:
 
 @pytest.mark.parametrize(
     ("query", "expected"),
-    [("ana", ["+5511912345678"]), ("5550123", ["+14155550123"]), ("REPAIR", ["+14155550123"]),
-     ("100%", []), ("_", [])],
+    [("ana", ["+5511912345678"]), ("5550123", ["+14155550123"]), ("REPAIR", ["+14155550123"]), ("100%", []), ("_", [])],
 )
 def test_search_by_name_number_or_text(api, query, expected) -> None:
     post_twilio(api.server.url, "inbound_whatsapp")

@@ -26,21 +26,45 @@ def test_rows_written_here_read_back_through_the_models_as_written(database_url)
             async with db.write() as session:
                 connection = await session.connection()
                 [customer] = await batch_sql.upsert_customers(connection, {"+14155550123": "Ana"}, AT)
-                [again] = await batch_sql.upsert_customers(connection, {"+14155550123": None}, AT)  # None keeps the name
+                [again] = await batch_sql.upsert_customers(
+                    connection, {"+14155550123": None}, AT
+                )  # None keeps the name
                 assert again == customer and customer.whatsapp_profile_name == "Ana"
                 [thread] = await batch_sql.ensure_conversations(connection, [customer.id], AT)
                 assert thread.last_activity_at == AT and thread.last_activity_at.tzinfo == UTC
-                inbound = batch_sql.InboundRow(thread.id, "SM" + "a" * 32, "whatsapp", "whatsapp:+14155550123",
-                                               "whatsapp:+14155238886", "Stop texting me 😀", MEDIA, None, True, AT)
+                inbound = batch_sql.InboundRow(
+                    thread.id,
+                    "SM" + "a" * 32,
+                    "whatsapp",
+                    "whatsapp:+14155550123",
+                    "whatsapp:+14155238886",
+                    "Stop texting me 😀",
+                    MEDIA,
+                    None,
+                    True,
+                    AT,
+                )
                 [stored] = await batch_sql.insert_messages(connection, [inbound])
                 assert await batch_sql.insert_messages(connection, [inbound]) == []  # the same SID: skipped
                 assert await batch_sql.known_sids(connection, [inbound.sid, "SM" + "b" * 32]) == {inbound.sid}
                 await batch_sql.touch_conversations(connection, [(thread.id, stored.id, AT)])
                 # The same message written by the ORM, for the raw comparison below.
-                session.add(Message(conversation_id=thread.id, sid="SM" + "c" * 32, direction="inbound",
-                                    channel="whatsapp", from_addr=inbound.from_addr, to_addr=inbound.to_addr,
-                                    body=inbound.body, media=MEDIA, status="received", probable_opt_out=True,
-                                    created_at=AT, updated_at=AT))
+                session.add(
+                    Message(
+                        conversation_id=thread.id,
+                        sid="SM" + "c" * 32,
+                        direction="inbound",
+                        channel="whatsapp",
+                        from_addr=inbound.from_addr,
+                        to_addr=inbound.to_addr,
+                        body=inbound.body,
+                        media=MEDIA,
+                        status="received",
+                        probable_opt_out=True,
+                        created_at=AT,
+                        updated_at=AT,
+                    )
+                )
                 await session.commit()
             async with db.read() as session:
                 message = await session.get(Message, stored.id)
@@ -50,12 +74,20 @@ def test_rows_written_here_read_back_through_the_models_as_written(database_url)
                 assert (message.direction, message.status, message.keyword) == ("inbound", "received", None)
                 conversation = await session.get(Conversation, thread.id)
                 assert (conversation.last_message_id, conversation.last_activity_at, conversation.status) == (
-                    stored.id, AT, "open")
+                    stored.id,
+                    AT,
+                    "open",
+                )
                 assert (await session.get(Customer, customer.id)).whatsapp_profile_name == "Ana"
                 # Byte for byte what the ORM stores: times (text on SQLite), JSON, booleans.
-                raw = (await session.execute(text(
-                    "SELECT created_at, updated_at, media, probable_opt_out, needs_reconcile, attempts "
-                    "FROM messages ORDER BY id"))).all()
+                raw = (
+                    await session.execute(
+                        text(
+                            "SELECT created_at, updated_at, media, probable_opt_out, needs_reconcile, attempts "
+                            "FROM messages ORDER BY id"
+                        )
+                    )
+                ).all()
                 assert raw[0] == raw[1]
         finally:
             await db.dispose()

@@ -141,13 +141,22 @@ def test_login_then_live_message_lands_in_its_thread_and_tops_the_list(inbox, ta
     assert tab.errors == []
 
 
-HOSTILE = ["<img src=x onerror=alert(1)>", "<script>alert(1)</script>", "\"><svg onload=alert(1)>&amp;"]
+HOSTILE = ["<img src=x onerror=alert(1)>", "<script>alert(1)</script>", '"><svg onload=alert(1)>&amp;']
 
 
 def test_customer_text_is_shown_literally_and_never_runs(inbox, tabs) -> None:
-    text(inbox.url, ANA, HOSTILE[0], 1, fixture="inbound_mms", NumMedia="2",
-         MediaUrl0="javascript:alert(1)", MediaContentType0="text/html",
-         MediaUrl1="https://example.com/photo.jpg", MediaContentType1="<b>image/jpeg</b>")
+    text(
+        inbox.url,
+        ANA,
+        HOSTILE[0],
+        1,
+        fixture="inbound_mms",
+        NumMedia="2",
+        MediaUrl0="javascript:alert(1)",
+        MediaContentType0="text/html",
+        MediaUrl1="https://example.com/photo.jpg",
+        MediaContentType1="<b>image/jpeg</b>",
+    )
     text(inbox.url, ANA, HOSTILE[1], 2)
     tab = tabs()
     page = tab.page
@@ -204,7 +213,9 @@ def test_reconnects_after_going_offline_and_catches_up(inbox, tabs) -> None:
     assert after[-1] > after[0], f"the reconnect did not resume after the last event seen: {tab.sockets}"
 
     text(inbox.url, ANA, "Live again", 5)  # and it is live again, each message once
-    expect(bodies(page)).to_have_text(["Before the tunnel", "Still there?", "Sent while you were offline", "Live again"])
+    expect(bodies(page)).to_have_text(
+        ["Before the tunnel", "Still there?", "Sent while you were offline", "Live again"]
+    )
 
 
 def test_phone_width_shows_the_list_or_the_thread(inbox, tabs) -> None:

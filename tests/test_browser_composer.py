@@ -46,7 +46,7 @@ def page(wired):
 
 
 def test_emoji_switches_the_counter_to_ucs2_and_the_reply_reaches_delivered(wired, page) -> None:
-    inbox, sandbox = wired
+    _inbox, sandbox = wired
     body = page.locator("#composer-body")
     counter = page.locator("#composer-count")
     body.fill("Your phone is ready")

@@ -19,8 +19,14 @@ DOCKER = ROOT / "docker"
 COMPOSE = yaml.safe_load((DOCKER / "compose.yaml").read_text())
 SERVICES: dict[str, dict] = COMPOSE["services"]
 APPS = {name: s for name, s in SERVICES.items() if (s.get("command") or [None])[0] == "serve"}
-REQUIRED = ("INBOX_DATABASE_URL", "INBOX_REDIS_URL", "INBOX_PUBLIC_URL", "INBOX_SECRET_KEY",
-            "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN")
+REQUIRED = (
+    "INBOX_DATABASE_URL",
+    "INBOX_REDIS_URL",
+    "INBOX_PUBLIC_URL",
+    "INBOX_SECRET_KEY",
+    "TWILIO_ACCOUNT_SID",
+    "TWILIO_AUTH_TOKEN",
+)
 # What an operator writes into docker/.env, shaped as the settings want it.
 FILLED = {
     "INBOX_DOMAIN": "inbox.example.com",
@@ -125,15 +131,21 @@ def test_every_setting_the_app_needs_is_set_and_valid() -> None:
         # The URLs name the compose services and PostgreSQL's own user and database.
         db = re.match(r"postgresql\+asyncpg://([^:]+):([^@]+)@([^:/]+):(\d+)/(\w+)$", settings.database_url)
         assert db, settings.database_url
-        postgres_env = {k: interpolate(v, {**EXAMPLE, **FILLED})
-                        for k, v in SERVICES["postgres"]["environment"].items()}
-        assert db.groups() == (postgres_env["POSTGRES_USER"], postgres_env["POSTGRES_PASSWORD"], "postgres", "5432",
-                               postgres_env["POSTGRES_DB"])
+        postgres_env = {
+            k: interpolate(v, {**EXAMPLE, **FILLED}) for k, v in SERVICES["postgres"]["environment"].items()
+        }
+        assert db.groups() == (
+            postgres_env["POSTGRES_USER"],
+            postgres_env["POSTGRES_PASSWORD"],
+            "postgres",
+            "5432",
+            postgres_env["POSTGRES_DB"],
+        )
         assert re.match(r"redis://redis:6379/\d+$", settings.redis_url)
     # Every setting is at least mentioned where the operator looks, and nothing there is a typo.
     in_compose = set(next(iter(APPS.values()))["environment"])
     assert aliases - {"TWILIO_API_BASE_URL"} <= EXAMPLE_KEYS | in_compose, aliases - EXAMPLE_KEYS - in_compose
-    assert EXAMPLE_KEYS <= aliases | compose_variables(), EXAMPLE_KEYS - aliases - compose_variables()
+    assert aliases | compose_variables() >= EXAMPLE_KEYS, EXAMPLE_KEYS - aliases - compose_variables()
     assert compose_variables() <= set(EXAMPLE), "every ${VAR} in compose.yaml comes from docker/.env"
 
 
@@ -175,8 +187,8 @@ def test_the_dockerfile_builds_from_the_lock_and_runs_unprivileged_with_a_health
     assert "uv sync --frozen --no-dev" in runs
     user = [a for kind, a in instructions if kind == "USER"][-1]
     assert user.split(":")[0] not in ("root", "0")
-    expose = int([a for kind, a in instructions if kind == "EXPOSE"][0])
-    health = [a for kind, a in instructions if kind == "HEALTHCHECK"][0]
+    expose = int(next(a for kind, a in instructions if kind == "EXPOSE"))
+    health = next(a for kind, a in instructions if kind == "HEALTHCHECK")
     assert f"127.0.0.1:{expose}/healthz" in health
     entrypoint = json.loads([a for kind, a in instructions if kind == "ENTRYPOINT"][-1])
     cmd = json.loads([a for kind, a in instructions if kind == "CMD"][-1])

@@ -28,8 +28,10 @@ from tests.support.twilio import post_twilio
 
 MANAGER = "manager@example.com"
 RECEPTION = "reception@example.com"
-HEADER = (b"message_id,sid,conversation_id,customer_name,customer_phone,channel,direction,from,to,sent_by,body,"
-          b"media_urls,status,error_code,created_at,updated_at\r\n")
+HEADER = (
+    b"message_id,sid,conversation_id,customer_name,customer_phone,channel,direction,from,to,sent_by,body,"
+    b"media_urls,status,error_code,created_at,updated_at\r\n"
+)
 NASTY = [
     '=HYPERLINK("http://evil")',
     "+1+1",
@@ -129,12 +131,13 @@ def export_bytes(client: httpx.Client, **params) -> bytes:
 def inbox_cli(database_url: str, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("INBOX_", "TWILIO_"))}
     env["INBOX_DATABASE_URL"] = database_url
-    return subprocess.run([sys.executable, "-m", "inbox.cli", "export", *args], cwd=ROOT, env=env,
-                          capture_output=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "inbox.cli", "export", *args], cwd=ROOT, env=env, capture_output=True, timeout=120
+    )
 
 
 def read_csv(data: bytes) -> list[dict[str, str]]:
-    assert data.startswith(HEADER) or data.startswith(b"\xef\xbb\xbf" + HEADER)
+    assert data.startswith((HEADER, b"\xef\xbb\xbf" + HEADER))
     return list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline="")))
 
 
@@ -149,34 +152,64 @@ def unquote(cell: str) -> str:
 def test_csv_bytes_of_a_small_conversation(app) -> None:
     url = app.server.url
     assert post_twilio(url, "inbound_sms").status_code == 200  # +14155550123: "Hi, is my repair ready?"
-    [reply] = seed(app.database_url, [{
-        "customer": "+14155550123", "direction": "outbound", "sid": "SM" + "ab" * 16, "staff_id": app.manager.id,
-        "body": 'Yes, it\'s ready: £40. Say "hi" at the desk.', "status": "delivered",
-    }])
+    [reply] = seed(
+        app.database_url,
+        [
+            {
+                "customer": "+14155550123",
+                "direction": "outbound",
+                "sid": "SM" + "ab" * 16,
+                "staff_id": app.manager.id,
+                "body": 'Yes, it\'s ready: £40. Say "hi" at the desk.',
+                "status": "delivered",
+            }
+        ],
+    )
     assert post_twilio(url, "inbound_mms", From="+14155550123", Body="Here is the crack").status_code == 200
-    [failed] = seed(app.database_url, [{
-        "customer": "+14155550123", "direction": "outbound", "sid": "SM" + "cd" * 16, "staff_id": app.manager.id,
-        "body": "=1+1 is 2", "status": "undelivered", "error_code": 30007,
-    }])
-    times = {1: (moment(1, 9, 30), moment(1, 9, 30)), reply: (moment(1, 9, 31, 2, 250000), moment(1, 9, 31, 9)),
-             3: (moment(1, 9, 40), moment(1, 9, 40)), failed: (moment(2, 8, 0), moment(2, 8, 0, 5, 1))}
-    execute(app.database_url,
-            update(Customer).values(name='Jo "JJ" Bloggs'),
-            *[update(Message).where(Message.id == mid).values(created_at=c, updated_at=u) for mid, (c, u) in times.items()])
+    [failed] = seed(
+        app.database_url,
+        [
+            {
+                "customer": "+14155550123",
+                "direction": "outbound",
+                "sid": "SM" + "cd" * 16,
+                "staff_id": app.manager.id,
+                "body": "=1+1 is 2",
+                "status": "undelivered",
+                "error_code": 30007,
+            }
+        ],
+    )
+    times = {
+        1: (moment(1, 9, 30), moment(1, 9, 30)),
+        reply: (moment(1, 9, 31, 2, 250000), moment(1, 9, 31, 9)),
+        3: (moment(1, 9, 40), moment(1, 9, 40)),
+        failed: (moment(2, 8, 0), moment(2, 8, 0, 5, 1)),
+    }
+    execute(
+        app.database_url,
+        update(Customer).values(name='Jo "JJ" Bloggs'),
+        *[update(Message).where(Message.id == mid).values(created_at=c, updated_at=u) for mid, (c, u) in times.items()],
+    )
 
-    media = ("https://api.twilio.com/2010-04-01/Accounts/AC11111111111111111111111111111111/Messages/"
-             "MM9f8e7d6c5b4a39281706f5e4d3c2b1a0/Media/ME" + "0" * 31)
-    expected = HEADER + (
-        '1,SM0a1b2c3d4e5f60718293a4b5c6d7e8f9,1,"Jo ""JJ"" Bloggs",\'+14155550123,sms,inbound,\'+14155550123,'
-        "'+15005550006,,\"Hi, is my repair ready?\",,received,,2024-05-01T09:30:00Z,2024-05-01T09:30:00Z\r\n"
-        f'2,SM{"ab" * 16},1,"Jo ""JJ"" Bloggs",\'+14155550123,sms,outbound,\'+15005550006,\'+14155550123,'
-        "manager@example.com,\"Yes, it's ready: £40. Say \"\"hi\"\" at the desk.\",,delivered,,"
-        "2024-05-01T09:31:02.250000Z,2024-05-01T09:31:09Z\r\n"
-        '3,MM9f8e7d6c5b4a39281706f5e4d3c2b1a0,1,"Jo ""JJ"" Bloggs",\'+14155550123,sms,inbound,\'+14155550123,'
-        f"'+15005550006,,Here is the crack,{media}1 {media}2,received,,2024-05-01T09:40:00Z,2024-05-01T09:40:00Z\r\n"
-        f'4,SM{"cd" * 16},1,"Jo ""JJ"" Bloggs",\'+14155550123,sms,outbound,\'+15005550006,\'+14155550123,'
-        "manager@example.com,'=1+1 is 2,,undelivered,30007,2024-05-02T08:00:00Z,2024-05-02T08:00:05.000001Z\r\n"
-    ).encode()
+    media = (
+        "https://api.twilio.com/2010-04-01/Accounts/AC11111111111111111111111111111111/Messages/"
+        "MM9f8e7d6c5b4a39281706f5e4d3c2b1a0/Media/ME" + "0" * 31
+    )
+    expected = (
+        HEADER
+        + (
+            '1,SM0a1b2c3d4e5f60718293a4b5c6d7e8f9,1,"Jo ""JJ"" Bloggs",\'+14155550123,sms,inbound,\'+14155550123,'
+            '\'+15005550006,,"Hi, is my repair ready?",,received,,2024-05-01T09:30:00Z,2024-05-01T09:30:00Z\r\n'
+            f'2,SM{"ab" * 16},1,"Jo ""JJ"" Bloggs",\'+14155550123,sms,outbound,\'+15005550006,\'+14155550123,'
+            'manager@example.com,"Yes, it\'s ready: £40. Say ""hi"" at the desk.",,delivered,,'
+            "2024-05-01T09:31:02.250000Z,2024-05-01T09:31:09Z\r\n"
+            '3,MM9f8e7d6c5b4a39281706f5e4d3c2b1a0,1,"Jo ""JJ"" Bloggs",\'+14155550123,sms,inbound,\'+14155550123,'
+            f"'+15005550006,,Here is the crack,{media}1 {media}2,received,,2024-05-01T09:40:00Z,2024-05-01T09:40:00Z\r\n"
+            f'4,SM{"cd" * 16},1,"Jo ""JJ"" Bloggs",\'+14155550123,sms,outbound,\'+15005550006,\'+14155550123,'
+            "manager@example.com,'=1+1 is 2,,undelivered,30007,2024-05-02T08:00:00Z,2024-05-02T08:00:05.000001Z\r\n"
+        ).encode()
+    )
     response = app.get("/api/export", params={"format": "csv"})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
@@ -198,8 +231,11 @@ def test_csv_bytes_of_a_small_conversation(app) -> None:
 
 
 def test_formula_cells_are_neutralised_and_numbers_are_not(app) -> None:
-    seed(app.database_url, [{"customer": "+14155550123", "body": body} for body in NASTY]
-         + [{"customer": "+14155550123", "direction": "outbound", "body": "-5", "status": "failed", "error_code": -1}])
+    seed(
+        app.database_url,
+        [{"customer": "+14155550123", "body": body} for body in NASTY]
+        + [{"customer": "+14155550123", "direction": "outbound", "body": "-5", "status": "failed", "error_code": -1}],
+    )
     data = export_bytes(app, format="csv")
     records = read_csv(data)
     assert len(records) == len(NASTY) + 1
@@ -221,8 +257,11 @@ def test_formula_cells_are_neutralised_and_numbers_are_not(app) -> None:
 
 
 def test_emoji_newlines_and_quotes_round_trip_in_every_format(app) -> None:
-    seed(app.database_url, [{"customer": "+447700900456", "channel": "whatsapp", "body": body} for body in NASTY],
-         customers={"+447700900456": "Zoë «Ünïcode» 😀"})
+    seed(
+        app.database_url,
+        [{"customer": "+447700900456", "channel": "whatsapp", "body": body} for body in NASTY],
+        customers={"+447700900456": "Zoë «Ünïcode» 😀"},
+    )
     csv_records = read_csv(export_bytes(app, format="csv", bom="1"))
     assert [unquote(r["body"]) for r in csv_records] == NASTY
     assert {unquote(r["customer_name"]) for r in csv_records} == {"Zoë «Ünïcode» 😀"}
@@ -253,16 +292,27 @@ def test_many_batches_make_one_valid_document(app, monkeypatch) -> None:
 
 
 def test_filters(app) -> None:
-    ids = seed(app.database_url, [
-        {"customer": "+14155550001", "body": "a"},
-        {"customer": "+14155550001", "direction": "outbound", "body": "b", "staff_id": app.manager.id},
-        {"customer": "+14155550002", "channel": "whatsapp", "body": "c"},
-        {"customer": "+14155550002", "channel": "whatsapp", "direction": "outbound", "body": "d",
-         "staff_id": app.receptionist.id},
-        {"customer": "+14155550001", "body": "e"},
-    ])
+    ids = seed(
+        app.database_url,
+        [
+            {"customer": "+14155550001", "body": "a"},
+            {"customer": "+14155550001", "direction": "outbound", "body": "b", "staff_id": app.manager.id},
+            {"customer": "+14155550002", "channel": "whatsapp", "body": "c"},
+            {
+                "customer": "+14155550002",
+                "channel": "whatsapp",
+                "direction": "outbound",
+                "body": "d",
+                "staff_id": app.receptionist.id,
+            },
+            {"customer": "+14155550001", "body": "e"},
+        ],
+    )
     stamps = [moment(1, 0), moment(1, 23, 59, 59, 999999), moment(2, 0), moment(2, 12), moment(3, 0)]
-    execute(app.database_url, *[update(Message).where(Message.id == i).values(created_at=t) for i, t in zip(ids, stamps, strict=True)])
+    execute(
+        app.database_url,
+        *[update(Message).where(Message.id == i).values(created_at=t) for i, t in zip(ids, stamps, strict=True)],
+    )
 
     def bodies(**params) -> list[str]:
         return [m["body"] for m in json.loads(export_bytes(app, format="json", **params))]
@@ -345,8 +395,13 @@ def test_export_page_for_managers_links_the_api_and_shows_the_audit_log(app) -> 
 
 
 def test_an_export_holds_exactly_the_rows_of_its_snapshot(app, monkeypatch) -> None:
-    ids = seed(app.database_url, [{"customer": "+14155550123", "direction": "outbound", "body": f"reply {n}",
-                                   "status": "sent"} for n in range(5)])
+    ids = seed(
+        app.database_url,
+        [
+            {"customer": "+14155550123", "direction": "outbound", "body": f"reply {n}", "status": "sent"}
+            for n in range(5)
+        ],
+    )
     monkeypatch.setattr(export, "BATCH_SIZE", 2)
     original = export.fetch_batch
     calls = 0
@@ -368,8 +423,10 @@ def test_an_export_holds_exactly_the_rows_of_its_snapshot(app, monkeypatch) -> N
         assert paused.wait(15)
         # Meanwhile: new messages arrive and delivery receipts move the later rows on.
         seed(app.database_url, [{"customer": "+14155550123", "body": f"new {n}"} for n in range(3)])
-        execute(app.database_url, update(Message).where(Message.id.in_(ids[2:])).values(
-            status="delivered", updated_at=moment(9, 9)))
+        execute(
+            app.database_url,
+            update(Message).where(Message.id.in_(ids[2:])).values(status="delivered", updated_at=moment(9, 9)),
+        )
         release.set()
         received += b"".join(chunks)
     exported = [json.loads(line) for line in received.splitlines()]
@@ -410,16 +467,30 @@ def test_an_abandoned_download_is_audited_as_unfinished_and_frees_its_connection
 
 
 def test_cli_and_http_exports_are_byte_identical(app, tmp_path) -> None:
-    seed(app.database_url, [{"customer": "+14155550123", "body": body} for body in NASTY[:6]]
-         + [{"customer": "+14155550124", "channel": "whatsapp", "direction": "outbound", "body": "Olá 😀",
-             "staff_id": app.manager.id}])
+    seed(
+        app.database_url,
+        [{"customer": "+14155550123", "body": body} for body in NASTY[:6]]
+        + [
+            {
+                "customer": "+14155550124",
+                "channel": "whatsapp",
+                "direction": "outbound",
+                "body": "Olá 😀",
+                "staff_id": app.manager.id,
+            }
+        ],
+    )
     cases = [
         (["--format", "csv"], {"format": "csv"}),
-        (["--format", "csv", "--bom", "--customer", "+14155550123", "--since", "2000-01-01"],
-         {"format": "csv", "bom": "1", "customer": "+14155550123", "since": "2000-01-01"}),
+        (
+            ["--format", "csv", "--bom", "--customer", "+14155550123", "--since", "2000-01-01"],
+            {"format": "csv", "bom": "1", "customer": "+14155550123", "since": "2000-01-01"},
+        ),
         (["--format", "json", "--staff", MANAGER], {"format": "json", "staff": MANAGER}),
-        (["--format", "ndjson", "--channel", "sms", "--direction", "inbound", "--until", "2999-12-31"],
-         {"format": "ndjson", "channel": "sms", "direction": "inbound", "until": "2999-12-31"}),
+        (
+            ["--format", "ndjson", "--channel", "sms", "--direction", "inbound", "--until", "2999-12-31"],
+            {"format": "ndjson", "channel": "sms", "direction": "inbound", "until": "2999-12-31"},
+        ),
     ]
     out = tmp_path / "out"
     out.mkdir()
@@ -503,8 +574,14 @@ def export_cli_args(**overrides):
 
 
 def test_every_export_is_audited_with_its_row_count(app, tmp_path) -> None:
-    seed(app.database_url, [{"customer": "+14155550123", "body": "one"}, {"customer": "+14155550124", "body": "two"},
-                            {"customer": "+14155550124", "channel": "whatsapp", "body": "three"}])
+    seed(
+        app.database_url,
+        [
+            {"customer": "+14155550123", "body": "one"},
+            {"customer": "+14155550124", "body": "two"},
+            {"customer": "+14155550124", "channel": "whatsapp", "body": "three"},
+        ],
+    )
     export_bytes(app, format="csv", customer="+14155550124", since="2024-01-01", bom="1")
     result = inbox_cli(app.database_url, "--format", "ndjson", "-o", str(tmp_path / "all.ndjson"))
     assert result.returncode == 0, result.stderr
@@ -530,12 +607,23 @@ def test_every_export_is_audited_with_its_row_count(app, tmp_path) -> None:
 
 
 def test_transcript_prints_a_conversation_for_any_staff(app) -> None:
-    seed(app.database_url, [
-        {"customer": "+14155550123", "body": "<script>alert(1)</script>\nsecond line"},
-        {"customer": "+14155550123", "direction": "outbound", "body": "Thanks!", "staff_id": app.receptionist.id,
-         "media": [{"url": "https://example.com/a.jpg", "content_type": "image/jpeg"},
-                   {"url": "javascript:alert(1)", "content_type": "text/html"}]},
-    ], customers={"+14155550123": "Jo <b>Bloggs</b>"})
+    seed(
+        app.database_url,
+        [
+            {"customer": "+14155550123", "body": "<script>alert(1)</script>\nsecond line"},
+            {
+                "customer": "+14155550123",
+                "direction": "outbound",
+                "body": "Thanks!",
+                "staff_id": app.receptionist.id,
+                "media": [
+                    {"url": "https://example.com/a.jpg", "content_type": "image/jpeg"},
+                    {"url": "javascript:alert(1)", "content_type": "text/html"},
+                ],
+            },
+        ],
+        customers={"+14155550123": "Jo <b>Bloggs</b>"},
+    )
     browser, _ = signed_in_client(app.server.url, RECEPTION)
     with contextlib.closing(browser):
         page = browser.get("/conversations/1/transcript")
@@ -571,15 +659,46 @@ def test_csv_lines_are_exactly_what_csv_writer_writes() -> None:
         name, phone, email = rng.choice([None, text()]), text(False), rng.choice([None, text(False)])
         urls = [text(False) for _ in range(rng.randint(0, 2))]
         media = json.dumps([{"url": url, "content_type": "image/png"} for url in urls])
-        row = (n, rng.choice([None, text()]), n, text(False), text(False), text(False), text(False),
-               n if email else None, text(), media, text(False), rng.choice([None, 0, -5, 30007]),
-               "2024-05-01T09:30:00Z", "2024-05-01T09:30:00.000001Z")
+        row = (
+            n,
+            rng.choice([None, text()]),
+            n,
+            text(False),
+            text(False),
+            text(False),
+            text(False),
+            n if email else None,
+            text(),
+            media,
+            text(False),
+            rng.choice([None, 0, -5, 30007]),
+            "2024-05-01T09:30:00Z",
+            "2024-05-01T09:30:00.000001Z",
+        )
         customers[n] = shape.customer(name, phone)
         senders[row[7]] = shape.sender(email)
         rows.append(row)
         n_ = export.neutralise_formula
-        expected_rows.append([n, n_(row[1]), n, n_(name), n_(phone), n_(row[3]), n_(row[4]), n_(row[5]), n_(row[6]),
-                              n_(email), n_(row[8]), n_(" ".join(urls)), n_(row[10]), row[11], row[12], row[13]])
+        expected_rows.append(
+            [
+                n,
+                n_(row[1]),
+                n,
+                n_(name),
+                n_(phone),
+                n_(row[3]),
+                n_(row[4]),
+                n_(row[5]),
+                n_(row[6]),
+                n_(email),
+                n_(row[8]),
+                n_(" ".join(urls)),
+                n_(row[10]),
+                row[11],
+                row[12],
+                row[13],
+            ]
+        )
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\r\n").writerows(expected_rows)
     assert shape.batch(rows, customers, senders, True).decode() == buffer.getvalue()
@@ -587,14 +706,26 @@ def test_csv_lines_are_exactly_what_csv_writer_writes() -> None:
 
 def test_exported_timestamps_are_the_apis_timestamps(app) -> None:
     ids = seed(app.database_url, [{"customer": "+14155550123", "body": str(n)} for n in range(6)])
-    stamps = [datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 2, 29, 23, 59, 59, 999999, tzinfo=UTC),
-              datetime(2000, 12, 31, 0, 0, 0, 1, tzinfo=UTC), datetime(2031, 7, 4, 12, 0, 0, 500000, tzinfo=UTC),
-              datetime(1999, 1, 1, 1, 1, 1, 10, tzinfo=UTC), datetime(2024, 6, 1, 8, 0, 0, 123000, tzinfo=UTC)]
-    execute(app.database_url, *[update(Message).where(Message.id == i).values(created_at=t, updated_at=stamps[-1 - k])
-                                for k, (i, t) in enumerate(zip(ids, stamps, strict=True))])
+    stamps = [
+        datetime(2024, 1, 1, tzinfo=UTC),
+        datetime(2024, 2, 29, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(2000, 12, 31, 0, 0, 0, 1, tzinfo=UTC),
+        datetime(2031, 7, 4, 12, 0, 0, 500000, tzinfo=UTC),
+        datetime(1999, 1, 1, 1, 1, 1, 10, tzinfo=UTC),
+        datetime(2024, 6, 1, 8, 0, 0, 123000, tzinfo=UTC),
+    ]
+    execute(
+        app.database_url,
+        *[
+            update(Message).where(Message.id == i).values(created_at=t, updated_at=stamps[-1 - k])
+            for k, (i, t) in enumerate(zip(ids, stamps, strict=True))
+        ],
+    )
     from_api = app.get("/api/conversations/1").json()["messages"]
     exported = json.loads(export_bytes(app, format="json"))
-    assert [(m["created_at"], m["updated_at"]) for m in exported] == [(m["created_at"], m["updated_at"]) for m in from_api]
+    assert [(m["created_at"], m["updated_at"]) for m in exported] == [
+        (m["created_at"], m["updated_at"]) for m in from_api
+    ]
     assert [m["created_at"] for m in exported] == [store.iso(t) for t in stamps]
 
 
@@ -607,15 +738,24 @@ def test_sqlite_timestamps_are_formatted_like_store_iso() -> None:
     from sqlalchemy.dialects import sqlite as sqlite_dialect
     from sqlalchemy.dialects.sqlite import DATETIME
 
-    stored = ["2024-01-01 00:00:00.000000", "2024-02-29 23:59:59.999999", "2024-01-01 00:00:00.000001",
-              "2024-01-01 00:00:00", "2024-01-01 00:00:00.5", "2024-01-01 00:00:00.123"]
+    stored = [
+        "2024-01-01 00:00:00.000000",
+        "2024-02-29 23:59:59.999999",
+        "2024-01-01 00:00:00.000001",
+        "2024-01-01 00:00:00",
+        "2024-01-01 00:00:00.5",
+        "2024-01-01 00:00:00.123",
+    ]
     connection = sqlite3.connect(":memory:")
     connection.execute("CREATE TABLE t (v TEXT)")
     connection.executemany("INSERT INTO t VALUES (?)", [(value,) for value in stored])
     t = table("t", column("v", String))
     dialect = sqlite_dialect.dialect()
-    sql = str(select(t.c.v, export.iso_utc_sql(t.c.v, "sqlite")).compile(
-        dialect=dialect, compile_kwargs={"literal_binds": True}))
+    sql = str(
+        select(t.c.v, export.iso_utc_sql(t.c.v, "sqlite")).compile(
+            dialect=dialect, compile_kwargs={"literal_binds": True}
+        )
+    )
     parse = DATETIME().result_processor(dialect, None)
     for value, formatted in connection.execute(sql):
         assert formatted == store.iso(parse(value).replace(tzinfo=UTC)), value

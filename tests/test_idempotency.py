@@ -46,8 +46,9 @@ def test_twenty_concurrent_copies_on_two_processes(two_processes, database_url) 
 
     def deliver(n: int) -> int:
         target = servers[n % 2].url
-        return post_twilio(target, "inbound_sms", public_url=public_url, MessageSid=sid, SmsSid=sid,
-                           SmsMessageSid=sid).status_code
+        return post_twilio(
+            target, "inbound_sms", public_url=public_url, MessageSid=sid, SmsSid=sid, SmsMessageSid=sid
+        ).status_code
 
     with ThreadPoolExecutor(max_workers=20) as pool:
         statuses = list(pool.map(deliver, range(20)))

@@ -17,7 +17,8 @@ def test_migrated_schema_matches_the_models(database_url) -> None:
         try:
             async with engine.connect() as connection:
                 return await connection.run_sync(
-                    lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata))
+                    lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata)
+                )
         finally:
             await engine.dispose()
 

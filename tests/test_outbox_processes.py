@@ -19,9 +19,13 @@ from tests.support.twilio import ACCOUNT_SID, AUTH_TOKEN, post_twilio
 
 def inbox_env(database_url: str, port: int, twilio_port: int) -> dict[str, str]:
     return {
-        "INBOX_DATABASE_URL": database_url, "INBOX_SECRET_KEY": "s", "INBOX_PUBLIC_URL": f"http://127.0.0.1:{port}",
-        "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-        "TWILIO_MESSAGING_SERVICE_SID": SERVICE_SID, "TWILIO_API_BASE_URL": f"http://127.0.0.1:{twilio_port}",
+        "INBOX_DATABASE_URL": database_url,
+        "INBOX_SECRET_KEY": "s",
+        "INBOX_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "TWILIO_MESSAGING_SERVICE_SID": SERVICE_SID,
+        "TWILIO_API_BASE_URL": f"http://127.0.0.1:{twilio_port}",
     }
 
 
@@ -35,22 +39,40 @@ def test_twilio_down_then_process_killed_then_both_back_sends_once(database_url)
     try:
         assert post_twilio(inbox.url, "inbound_sms").status_code == 200
         conversation_id = scalar(database_url, "SELECT id FROM conversations")
-        reply = httpx.post(f"{inbox.url}/api/conversations/{conversation_id}/messages", json={"body": "Ready!"},
-                           headers={"Authorization": f"Bearer {token}"})
+        reply = httpx.post(
+            f"{inbox.url}/api/conversations/{conversation_id}/messages",
+            json={"body": "Ready!"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
         assert reply.status_code == 202
         message_id = reply.json()["id"]
         # Killed while it waits to retry (a kill in the middle of a send is the lease's business:
         # test_expired_lease_is_reconciled_then_sent_once covers that).
-        wait_for(lambda: (scalar(database_url, "SELECT attempts FROM messages WHERE id = :id AND claimed_until IS NULL",
-                                id=message_id) or 0) >= 1, message="a failed attempt while Twilio is down")
+        wait_for(
+            lambda: (
+                (
+                    scalar(
+                        database_url,
+                        "SELECT attempts FROM messages WHERE id = :id AND claimed_until IS NULL",
+                        id=message_id,
+                    )
+                    or 0
+                )
+                >= 1
+            ),
+            message="a failed attempt while Twilio is down",
+        )
         inbox.process.send_signal(signal.SIGKILL)  # no graceful anything
         inbox.stop()
         assert scalar(database_url, "SELECT status FROM messages WHERE id = :id", id=message_id) == "queued"
 
         sandbox, sandbox_server = start_sandbox(port=twilio_port)  # Twilio is back
         inbox = ProcessServer(env, port=port).start()  # and so is the inbox
-        wait_for(lambda: scalar(database_url, "SELECT status FROM messages WHERE id = :id", id=message_id)
-                 == "delivered", timeout=30, message="delivered after the outage")
+        wait_for(
+            lambda: scalar(database_url, "SELECT status FROM messages WHERE id = :id", id=message_id) == "delivered",
+            timeout=30,
+            message="delivered after the outage",
+        )
         sent = [m for m in sandbox.conversation_with("+14155550123") if m["direction"] == "outbound-api"]
         assert len(sent) == 1 and sent[0]["body"] == "Ready!"
     finally:
@@ -64,8 +86,12 @@ async def _queue_replies(database_url: str, conversation_ids: list[int], staff_i
     runtime = Runtime.build(make_settings(database_url, TWILIO_ACCOUNT_SID="", TWILIO_AUTH_TOKEN=""))
     for n in range(per_conversation):
         for conversation_id in conversation_ids:
-            await outbound.queue_reply(runtime, outbound.ReplyRequest(
-                conversation_id=conversation_id, staff_id=staff_id, body=f"Reply {n} to {conversation_id}"))
+            await outbound.queue_reply(
+                runtime,
+                outbound.ReplyRequest(
+                    conversation_id=conversation_id, staff_id=staff_id, body=f"Reply {n} to {conversation_id}"
+                ),
+            )
     await runtime.db.dispose()
 
 
@@ -79,13 +105,19 @@ def test_two_processes_drain_200_queued_replies_without_a_double_send(postgres_u
     for n in range(20):
         post_twilio(first.url, "inbound_sms", From=f"+1415555{n:04d}", MessageSid=f"SM{n:032x}")
     first.stop()  # the queue fills while nobody drains it
-    conversation_ids = [row for row in range(1, 21)]
+    conversation_ids = list(range(1, 21))
     asyncio.run(_queue_replies(database_url, conversation_ids, staff.id, per_conversation=10))
     assert scalar(database_url, "SELECT count(*) FROM messages WHERE status = 'queued'") == 200
     workers = [ProcessServer(env, port=ports[0]).start(), ProcessServer(env, port=ports[1]).start()]
     try:
-        wait_for(lambda: scalar(database_url, "SELECT count(*) FROM messages WHERE direction = 'outbound' "
-                                              "AND sid IS NOT NULL") == 200, timeout=60, message="200 sent")
+        wait_for(
+            lambda: (
+                scalar(database_url, "SELECT count(*) FROM messages WHERE direction = 'outbound' AND sid IS NOT NULL")
+                == 200
+            ),
+            timeout=60,
+            message="200 sent",
+        )
         sent = [m for m in sandbox.messages.values() if m["direction"] == "outbound-api"]
         assert len(sent) == 200
         assert len({m["body"] + m["to"] for m in sent}) == 200  # each reply exactly once

@@ -78,14 +78,22 @@ def test_two_processes_on_postgres_and_redis_share_events(postgres_url) -> None:
     database_url = postgres_url
     redis_url = requires_redis()
     public_url = "https://inbox.example.com"
-    env = {"INBOX_DATABASE_URL": database_url, "INBOX_REDIS_URL": redis_url, "INBOX_SECRET_KEY": "s",
-           "INBOX_PUBLIC_URL": public_url, "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN}
+    env = {
+        "INBOX_DATABASE_URL": database_url,
+        "INBOX_REDIS_URL": redis_url,
+        "INBOX_SECRET_KEY": "s",
+        "INBOX_PUBLIC_URL": public_url,
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+    }
     create_staff(database_url, "reception@example.com")
     token = issue_token(database_url, "reception@example.com")
     first, second = ProcessServer(env).start(), ProcessServer(env).start()
     try:
         with open_socket(second.url, token=token) as socket:
-            assert post_twilio(first.url, "inbound_sms", public_url=public_url, Body="via process one").status_code == 200
+            assert (
+                post_twilio(first.url, "inbound_sms", public_url=public_url, Body="via process one").status_code == 200
+            )
             event = read_until(socket, lambda e: e["type"] == "message.created")
             assert event["data"]["message"]["body"] == "via process one"
             assert scalar(database_url, "SELECT count(*) FROM messages") == 1

@@ -9,7 +9,7 @@ import pytest
 
 from tests.support.db import rows, scalar
 from tests.support.live import open_socket, read_until
-from tests.support.sandbox import SERVICE_SID, FAST_OUTBOX, sandbox_settings, start_sandbox, wait_for
+from tests.support.sandbox import FAST_OUTBOX, SERVICE_SID, sandbox_settings, start_sandbox, wait_for
 from tests.support.staff import create_staff, issue_token
 from tests.support.twilio import AUTH_TOKEN, post_twilio, signature_for
 
@@ -33,8 +33,11 @@ def wired(serve, database_url):
 def customer_writes(wired, body: str, *, from_: str = CUSTOMER, to: str = "+15005550007", **extra) -> int:
     result = asyncio.run(wired.sandbox.receive_from_customer(from_=from_, to=to, body=body, **extra))
     assert result["webhook_status"] == 200, result
-    return scalar(wired.db, "SELECT c.id FROM conversations c JOIN customers cu ON cu.id = c.customer_id "
-                            "WHERE cu.phone = :phone", phone=from_.removeprefix("whatsapp:"))
+    return scalar(
+        wired.db,
+        "SELECT c.id FROM conversations c JOIN customers cu ON cu.id = c.customer_id WHERE cu.phone = :phone",
+        phone=from_.removeprefix("whatsapp:"),
+    )
 
 
 def reply(wired, conversation_id: int, body: str | None = "Your repair is ready.", **fields) -> httpx.Response:
@@ -66,14 +69,22 @@ def test_reply_goes_out_from_the_number_the_customer_wrote_to(wired) -> None:
 
 
 def test_whatsapp_reply_is_sticky_too_and_ticks_arrive_live(wired) -> None:
-    conversation_id = customer_writes(wired, "Olá!", from_="whatsapp:+5511912345678", to="whatsapp:+14155238886",
-                                      profile_name="Ana")
+    conversation_id = customer_writes(
+        wired, "Olá!", from_="whatsapp:+5511912345678", to="whatsapp:+14155238886", profile_name="Ana"
+    )
     with open_socket(wired.inbox.url, token=wired.token) as socket:
         message = reply(wired, conversation_id, "Bom dia, Ana!").json()
         assert message["channel"] == "whatsapp"
         seen = []
-        read_until(socket, lambda e: e["type"] == "message.updated" and e["data"]["message"]["id"] == message["id"]
-                   and seen.append(e["data"]["message"]["status"]) is None and seen[-1] == "delivered")
+        read_until(
+            socket,
+            lambda e: (
+                e["type"] == "message.updated"
+                and e["data"]["message"]["id"] == message["id"]
+                and seen.append(e["data"]["message"]["status"]) is None
+                and seen[-1] == "delivered"
+            ),
+        )
     assert seen[-1] == "delivered" and "sent" in seen
     [sent] = sent_to(wired, "+5511912345678")
     assert sent["from"] == "whatsapp:+14155238886" and sent["to"] == "whatsapp:+5511912345678"
@@ -86,8 +97,18 @@ def test_callbacks_out_of_order_and_repeated_never_move_back(wired) -> None:
     sid = scalar(wired.db, "SELECT sid FROM messages WHERE id = :id", id=message["id"])
     events_before = scalar(wired.db, "SELECT count(*) FROM events")
     for late in ("sent", "queued", "delivered", "sending"):
-        assert post_twilio(wired.inbox.url, "status_callback", path="/webhooks/twilio/status", MessageSid=sid,
-                           SmsSid=sid, MessageStatus=late, SmsStatus=late).status_code == 204
+        assert (
+            post_twilio(
+                wired.inbox.url,
+                "status_callback",
+                path="/webhooks/twilio/status",
+                MessageSid=sid,
+                SmsSid=sid,
+                MessageStatus=late,
+                SmsStatus=late,
+            ).status_code
+            == 204
+        )
     assert message_status(wired, message["id"]) == "delivered"
     assert scalar(wired.db, "SELECT count(*) FROM events") == events_before
 
@@ -117,15 +138,19 @@ def test_429_twice_then_success_sends_one_message(wired) -> None:
 
 @pytest.mark.parametrize(
     ("number", "code", "words"),
-    [("+15005550001", 21211, "not a valid phone number"), ("+15005550009", 21614, "landline"),
-     ("+15005550003", 21408, "not enabled")],
+    [
+        ("+15005550001", 21211, "not a valid phone number"),
+        ("+15005550009", 21614, "landline"),
+        ("+15005550003", 21408, "not enabled"),
+    ],
 )
 def test_permanent_errors_fail_with_a_reason_and_are_not_retried(wired, number, code, words) -> None:
     conversation_id = customer_writes(wired, "Hello", from_=number)
     message = reply(wired, conversation_id).json()
     wait_for(lambda: message_status(wired, message["id"]) == "failed", message="failed")
-    [(error_code, reason, attempts)] = rows(wired.db, "SELECT error_code, error_message, attempts FROM messages "
-                                                      "WHERE id = :id", id=message["id"])
+    [(error_code, reason, attempts)] = rows(
+        wired.db, "SELECT error_code, error_message, attempts FROM messages WHERE id = :id", id=message["id"]
+    )
     assert error_code == code and words in reason and attempts == 1
 
 
@@ -145,8 +170,9 @@ def test_whatsapp_outside_the_window_is_refused_then_63016_from_twilio_fails_it(
     asyncio.run(_age_messages(wired.db, hours=25))
     refused = reply(wired, conversation_id, "Still there?", channel="whatsapp")
     assert refused.status_code == 409 and refused.json()["error"] == "whatsapp_window_closed"
-    template = reply(wired, conversation_id, None, channel="whatsapp", content_sid="HX" + "a" * 32,
-                     content_variables={"1": "Ana"})
+    template = reply(
+        wired, conversation_id, None, channel="whatsapp", content_sid="HX" + "a" * 32, content_variables={"1": "Ana"}
+    )
     assert template.status_code == 202
     wait_for(lambda: message_status(wired, template.json()["id"]) in ("delivered", "sent"), message="template sent")
     # The inbox thinks the window is open, Twilio does not: 63016, failed with a reason, no retry.
@@ -189,9 +215,13 @@ def test_idempotency_key_repeat_returns_the_first_and_sends_once(wired) -> None:
 
 @pytest.mark.parametrize(
     ("payload", "status", "code"),
-    [({"body": ""}, 422, "empty_body"), ({"body": "   "}, 422, "empty_body"),
-     ({"body": "x" * 1601}, 422, "body_too_long"), ({"body": "hi", "channel": "fax"}, 422, "invalid_channel"),
-     ({"content_sid": "nope"}, 422, "invalid_template")],
+    [
+        ({"body": ""}, 422, "empty_body"),
+        ({"body": "   "}, 422, "empty_body"),
+        ({"body": "x" * 1601}, 422, "body_too_long"),
+        ({"body": "hi", "channel": "fax"}, 422, "invalid_channel"),
+        ({"content_sid": "nope"}, 422, "invalid_template"),
+    ],
 )
 def test_bad_replies_get_a_clear_error_and_send_nothing(wired, payload, status, code) -> None:
     conversation_id = customer_writes(wired, "Hello")
@@ -199,8 +229,9 @@ def test_bad_replies_get_a_clear_error_and_send_nothing(wired, payload, status, 
     assert response.status_code == status and response.json()["error"] == code
     assert scalar(wired.db, "SELECT count(*) FROM messages WHERE direction = 'outbound'") == 0
     if code == "body_too_long":
-        assert response.json()["detail"] == ("This message is 1,601 characters long; the limit is 1,600. "
-                                             "Shorten it or send it as two messages.")
+        assert response.json()["detail"] == (
+            "This message is 1,601 characters long; the limit is 1,600. Shorten it or send it as two messages."
+        )
 
 
 def test_failed_delivery_shows_why(wired) -> None:
@@ -215,9 +246,14 @@ def test_failed_delivery_shows_why(wired) -> None:
 def test_status_callback_signature_covers_the_form(wired) -> None:
     pairs = [("MessageSid", "SM" + "1" * 32), ("MessageStatus", "delivered")]
     url = wired.inbox.url + "/webhooks/twilio/status"
-    response = httpx.post(url, content="MessageSid=SM" + "1" * 32 + "&MessageStatus=failed",
-                          headers={"X-Twilio-Signature": signature_for(url, pairs, AUTH_TOKEN),
-                                   "Content-Type": "application/x-www-form-urlencoded"})
+    response = httpx.post(
+        url,
+        content="MessageSid=SM" + "1" * 32 + "&MessageStatus=failed",
+        headers={
+            "X-Twilio-Signature": signature_for(url, pairs, AUTH_TOKEN),
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+    )
     assert response.status_code == 403
 
 
@@ -237,8 +273,11 @@ def test_timeout_after_sending_is_reconciled_not_resent(wired) -> None:
     wired.inbox.runtime.sender.timeout = 0.3
     wired.sandbox.set_delay(1.0)  # the message exists, the answer comes too late
     message = reply(wired, conversation_id, "No double send").json()
-    wait_for(lambda: scalar(wired.db, "SELECT sid FROM messages WHERE id = :id", id=message["id"]) is not None,
-             timeout=20, message="the SID adopted")
+    wait_for(
+        lambda: scalar(wired.db, "SELECT sid FROM messages WHERE id = :id", id=message["id"]) is not None,
+        timeout=20,
+        message="the SID adopted",
+    )
     wired.sandbox.set_delay(0)
     assert [m["body"] for m in sent_to(wired, CUSTOMER)] == ["No double send"]
 
@@ -248,8 +287,10 @@ def test_expired_lease_is_reconciled_then_sent_once(wired) -> None:
     conversation_id = customer_writes(wired, "Hello")
     asyncio.run(_plant_dead_claim(wired.db, conversation_id))
     wired.inbox.runtime.wake_outbox()
-    wait_for(lambda: scalar(wired.db, "SELECT status FROM messages WHERE body = 'From a dead worker'") == "delivered",
-             message="delivered after the lease expired")
+    wait_for(
+        lambda: scalar(wired.db, "SELECT status FROM messages WHERE body = 'From a dead worker'") == "delivered",
+        message="delivered after the lease expired",
+    )
     assert [m["body"] for m in sent_to(wired, CUSTOMER)] == ["From a dead worker"]
 
 
@@ -261,8 +302,19 @@ async def _plant_dead_claim(database_url: str, conversation_id: int) -> None:
 
     db = Database(database_url)
     async with db.write() as session:
-        session.add(Message(conversation_id=conversation_id, direction="outbound", channel="sms",
-                            from_addr="+15005550007", to_addr=CUSTOMER, body="From a dead worker", status="queued",
-                            attempts=1, claimed_until=utcnow() - timedelta(seconds=1), next_attempt_at=utcnow()))
+        session.add(
+            Message(
+                conversation_id=conversation_id,
+                direction="outbound",
+                channel="sms",
+                from_addr="+15005550007",
+                to_addr=CUSTOMER,
+                body="From a dead worker",
+                status="queued",
+                attempts=1,
+                claimed_until=utcnow() - timedelta(seconds=1),
+                next_attempt_at=utcnow(),
+            )
+        )
         await session.commit()
     await db.dispose()

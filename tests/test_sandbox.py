@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -44,6 +44,7 @@ pytestmark = [
 
 # --- servers ---------------------------------------------------------------------------------------
 
+
 @dataclass
 class Served:
     """An ASGI app under uvicorn on a free 127.0.0.1 port, in this test's event loop."""
@@ -61,7 +62,9 @@ class Served:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind(("127.0.0.1", 0))
         server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=2))
-        served = cls(f"http://127.0.0.1:{sock.getsockname()[1]}", server, asyncio.create_task(server.serve(sockets=[sock])), sock)
+        served = cls(
+            f"http://127.0.0.1:{sock.getsockname()[1]}", server, asyncio.create_task(server.serve(sockets=[sock])), sock
+        )
         try:
             await wait_for(lambda: server.started or served.task.done(), what="server start")
             assert not served.task.done(), "the server did not start"
@@ -133,13 +136,20 @@ class Receiver:
             if not event.get("more_body"):
                 break
         query = scope["query_string"].decode()
-        self.requests.append(Received(
-            url=self.base_url + scope["path"] + (f"?{query}" if query else ""),
-            pairs=parse_qsl(body.decode(), keep_blank_values=True),
-            headers={k.decode().lower(): v.decode() for k, v in scope["headers"]},
-        ))
-        await send({"type": "http.response.start", "status": self.answer_status,
-                    "headers": [(b"content-type", self.answer_type.encode())]})
+        self.requests.append(
+            Received(
+                url=self.base_url + scope["path"] + (f"?{query}" if query else ""),
+                pairs=parse_qsl(body.decode(), keep_blank_values=True),
+                headers={k.decode().lower(): v.decode() for k, v in scope["headers"]},
+            )
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": self.answer_status,
+                "headers": [(b"content-type", self.answer_type.encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": self.answer_body.encode()})
 
     def at(self, path: str) -> list[Received]:
@@ -178,15 +188,21 @@ class Env:
         return self.receiver.base_url + "/webhooks/twilio/status?tenant=1"
 
     def statuses(self, sid: str) -> list[str]:
-        return [r.form["MessageStatus"] for r in self.receiver.at("/webhooks/twilio/status") if r.form["MessageSid"] == sid]
+        return [
+            r.form["MessageStatus"] for r in self.receiver.at("/webhooks/twilio/status") if r.form["MessageSid"] == sid
+        ]
 
 
 def config(receiver_url: str, **overrides) -> SandboxConfig:
-    values: dict[str, Any] = dict(
-        account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, api_keys={API_KEY: API_SECRET},
-        messaging_service_sids={SERVICE}, service_numbers={SERVICE: list(POOL)},
-        inbound_webhook_url=receiver_url + "/webhooks/twilio/inbound", callback_delays=(0.02, 0.03),
-    )
+    values: dict[str, Any] = {
+        "account_sid": ACCOUNT_SID,
+        "auth_token": AUTH_TOKEN,
+        "api_keys": {API_KEY: API_SECRET},
+        "messaging_service_sids": {SERVICE},
+        "service_numbers": {SERVICE: list(POOL)},
+        "inbound_webhook_url": receiver_url + "/webhooks/twilio/inbound",
+        "callback_delays": (0.02, 0.03),
+    }
     values.update(overrides)
     return SandboxConfig(**values)
 
@@ -220,12 +236,18 @@ async def refused(call) -> TwilioRestException:
 
 # --- creating messages --------------------------------------------------------------------------
 
+
 async def test_a_create_answers_twilios_message_json(env: Env) -> None:
     client = env.client()
     message = await client.messages.create_async(to=CUSTOMER, from_="+15005550006", body="Hello there")
 
     assert message.sid.startswith("SM") and len(message.sid) == 34
-    assert (message.status, message.from_, message.to, message.body) == ("queued", "+15005550006", CUSTOMER, "Hello there")
+    assert (message.status, message.from_, message.to, message.body) == (
+        "queued",
+        "+15005550006",
+        CUSTOMER,
+        "Hello there",
+    )
     assert message.direction == "outbound-api" and message.account_sid == ACCOUNT_SID
     assert message.num_segments == "1" and message.num_media == "0" and message.error_code is None
     assert message.date_created is not None and message.date_sent is None  # not sent yet, as at Twilio
@@ -235,7 +257,9 @@ async def test_a_create_answers_twilios_message_json(env: Env) -> None:
 
 async def test_a_pinned_sender_in_the_pool_is_used_and_becomes_sticky(env: Env) -> None:
     client = env.client()
-    pinned = await client.messages.create_async(to=CUSTOMER, from_="+15005550008", messaging_service_sid=SERVICE, body="one")
+    pinned = await client.messages.create_async(
+        to=CUSTOMER, from_="+15005550008", messaging_service_sid=SERVICE, body="one"
+    )
     assert (pinned.status, pinned.from_, pinned.messaging_service_sid) == ("queued", "+15005550008", SERVICE)
 
     later = await client.messages.create_async(to=CUSTOMER, messaging_service_sid=SERVICE, body="two")
@@ -249,14 +273,16 @@ async def test_a_pinned_sender_in_the_pool_is_used_and_becomes_sticky(env: Env) 
     senders = set()
     for _ in range(3):
         sent = await client.messages.create_async(to=other, messaging_service_sid=SERVICE, body="hi")
-        await wait_for(lambda: env.sandbox.messages[sent.sid]["from"] is not None, what="sender")
+        await wait_for(lambda sid=sent.sid: env.sandbox.messages[sid]["from"] is not None, what="sender")
         senders.add(env.sandbox.messages[sent.sid]["from"])
     assert len(senders) == 1 and senders <= set(POOL) - {"whatsapp:+14155238886"}
 
 
 async def test_a_sender_outside_the_pool_or_an_unknown_service_is_refused(env: Env) -> None:
     client = env.client()
-    outside = await refused(client.messages.create_async(to=CUSTOMER, from_="+15005550010", messaging_service_sid=SERVICE, body="x"))
+    outside = await refused(
+        client.messages.create_async(to=CUSTOMER, from_="+15005550010", messaging_service_sid=SERVICE, body="x")
+    )
     assert (outside.status, outside.code) == (400, 21711)
     unknown = await refused(client.messages.create_async(to=CUSTOMER, messaging_service_sid="MG" + "0" * 32, body="x"))
     assert (unknown.status, unknown.code) == (404, 21701)
@@ -269,11 +295,14 @@ async def test_api_key_credentials_are_accepted(env: Env) -> None:
     assert message.sid in env.sandbox.messages
 
 
-@pytest.mark.parametrize("username,password", [
-    (ACCOUNT_SID, "f" * 32),
-    (API_KEY, "wrong"),
-    ("SK" + "0" * 32, API_SECRET),
-])
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [
+        (ACCOUNT_SID, "f" * 32),
+        (API_KEY, "wrong"),
+        ("SK" + "0" * 32, API_SECRET),
+    ],
+)
 async def test_wrong_credentials_get_401_20003(env: Env, username: str, password: str) -> None:
     client = env.client(username=username, password=password, account_sid=ACCOUNT_SID)
     error = await refused(client.messages.create_async(to=CUSTOMER, from_="+15005550006", body="x"))
@@ -290,13 +319,16 @@ async def test_another_accounts_path_is_404(env: Env) -> None:
     assert (error.status, error.code) == (404, 20404)
 
 
-@pytest.mark.parametrize("to,code", [
-    ("+15005550001", 21211),
-    ("+15005550009", 21614),
-    ("+15005550004", 21610),
-    ("+15005550003", 21408),
-    ("not-a-number", 21211),
-])
+@pytest.mark.parametrize(
+    ("to", "code"),
+    [
+        ("+15005550001", 21211),
+        ("+15005550009", 21614),
+        ("+15005550004", 21610),
+        ("+15005550003", 21408),
+        ("not-a-number", 21211),
+    ],
+)
 async def test_magic_numbers_answer_twilios_errors(env: Env, to: str, code: int) -> None:
     error = await refused(env.client().messages.create_async(to=to, from_="+15005550006", body="x"))
     assert (error.status, error.code) == (400, code)
@@ -307,12 +339,18 @@ async def test_error_json_has_twilios_shape(env: Env) -> None:
     import httpx
 
     async with httpx.AsyncClient(auth=(ACCOUNT_SID, AUTH_TOKEN)) as http:
-        response = await http.post(f"{env.url}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json",
-                                   data={"To": "+15005550001", "From": "+15005550006", "Body": "x"})
+        response = await http.post(
+            f"{env.url}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json",
+            data={"To": "+15005550001", "From": "+15005550006", "Body": "x"},
+        )
         missing = await http.get(f"{env.url}/2010-04-01/Accounts/{ACCOUNT_SID}/Nothing.json")
     assert response.status_code == 400
-    assert response.json() == {"code": 21211, "message": "The 'To' number +15005550001 is not a valid phone number.",
-                               "more_info": "https://www.twilio.com/docs/errors/21211", "status": 400}
+    assert response.json() == {
+        "code": 21211,
+        "message": "The 'To' number +15005550001 is not a valid phone number.",
+        "more_info": "https://www.twilio.com/docs/errors/21211",
+        "status": 400,
+    }
     assert missing.status_code == 404 and missing.json()["code"] == 20404
 
 
@@ -330,7 +368,9 @@ async def test_body_rules(env: Env) -> None:
     assert no_sender.code == 21603
     cross_channel = await refused(client.messages.create_async(to=WA_CUSTOMER, from_="+15005550006", body="x"))
     assert cross_channel.code == 21910
-    media_only = await client.messages.create_async(to=CUSTOMER, from_="+15005550006", media_url=["https://example.com/a.png"])
+    media_only = await client.messages.create_async(
+        to=CUSTOMER, from_="+15005550006", media_url=["https://example.com/a.png"]
+    )
     assert media_only.sid.startswith("MM") and media_only.num_media == "1"
 
 
@@ -368,10 +408,12 @@ async def test_a_slow_answer_leaves_the_message_created(env: Env) -> None:
 
 # --- status callbacks -----------------------------------------------------------------------------
 
+
 async def test_status_callbacks_arrive_signed_and_in_order(env: Env) -> None:
     client = env.client()
-    message = await client.messages.create_async(to=CUSTOMER, messaging_service_sid=SERVICE, body="tick",
-                                                 status_callback=env.status_url)
+    message = await client.messages.create_async(
+        to=CUSTOMER, messaging_service_sid=SERVICE, body="tick", status_callback=env.status_url
+    )
     await wait_for(lambda: len(env.statuses(message.sid)) == 3, what="three callbacks")
 
     assert env.statuses(message.sid) == ["queued", "sent", "delivered"]
@@ -382,7 +424,12 @@ async def test_status_callbacks_arrive_signed_and_in_order(env: Env) -> None:
         assert not is_signed(callback, token="0" * 32)
         form = callback.form
         assert form["SmsSid"] == message.sid and form["SmsStatus"] == form["MessageStatus"]
-        assert (form["AccountSid"], form["To"], form["MessagingServiceSid"], form["ApiVersion"]) == (ACCOUNT_SID, CUSTOMER, SERVICE, "2010-04-01")
+        assert (form["AccountSid"], form["To"], form["MessagingServiceSid"], form["ApiVersion"]) == (
+            ACCOUNT_SID,
+            CUSTOMER,
+            SERVICE,
+            "2010-04-01",
+        )
         assert form["From"] in POOL and "ErrorCode" not in form
     fetched = await client.messages(message.sid).fetch_async()
     assert fetched.status == "delivered" and fetched.date_sent is not None
@@ -392,9 +439,15 @@ async def test_fail_delivery_ends_undelivered_or_failed_with_the_error_code(env:
     client = env.client()
     env.sandbox.fail_delivery(CUSTOMER, status="undelivered", error_code=30003)
     env.sandbox.fail_delivery("+15551230077", status="failed", error_code=30006)
-    undelivered = await client.messages.create_async(to=CUSTOMER, from_="+15005550006", body="x", status_callback=env.status_url)
-    failed = await client.messages.create_async(to="+15551230077", from_="+15005550006", body="x", status_callback=env.status_url)
-    await wait_for(lambda: len(env.statuses(undelivered.sid)) == 3 and len(env.statuses(failed.sid)) == 2, what="callbacks")
+    undelivered = await client.messages.create_async(
+        to=CUSTOMER, from_="+15005550006", body="x", status_callback=env.status_url
+    )
+    failed = await client.messages.create_async(
+        to="+15551230077", from_="+15005550006", body="x", status_callback=env.status_url
+    )
+    await wait_for(
+        lambda: len(env.statuses(undelivered.sid)) == 3 and len(env.statuses(failed.sid)) == 2, what="callbacks"
+    )
 
     assert env.statuses(undelivered.sid) == ["queued", "sent", "undelivered"]
     assert env.statuses(failed.sid) == ["queued", "failed"]
@@ -406,8 +459,9 @@ async def test_fail_delivery_ends_undelivered_or_failed_with_the_error_code(env:
 
 async def test_a_whatsapp_message_can_be_marked_read(env: Env) -> None:
     env.sandbox.open_whatsapp_window(WA_CUSTOMER)
-    message = await env.client().messages.create_async(to=WA_CUSTOMER, from_="whatsapp:+14155238886", body="hi",
-                                                       status_callback=env.status_url)
+    message = await env.client().messages.create_async(
+        to=WA_CUSTOMER, from_="whatsapp:+14155238886", body="hi", status_callback=env.status_url
+    )
     await wait_for(lambda: env.statuses(message.sid)[-1:] == ["delivered"], what="delivery")
     await env.sandbox.mark_read(message.sid)
     assert env.statuses(message.sid) == ["queued", "sent", "delivered", "read"]
@@ -415,14 +469,16 @@ async def test_a_whatsapp_message_can_be_marked_read(env: Env) -> None:
 
 # --- WhatsApp's 24-hour window ---------------------------------------------------------------------
 
+
 async def test_whatsapp_free_form_needs_an_open_window_but_templates_do_not(env: Env) -> None:
     client = env.client()
     closed = await refused(client.messages.create_async(to=WA_CUSTOMER, from_="whatsapp:+14155238886", body="hello?"))
     assert (closed.status, closed.code) == (400, 63016)
 
     env.sandbox.config.content_templates["HX" + "1" * 32] = "Your order {{1}} is ready"
-    template = await client.messages.create_async(to=WA_CUSTOMER, from_="whatsapp:+14155238886",
-                                                  content_sid="HX" + "1" * 32, content_variables='{"1": "A-17"}')
+    template = await client.messages.create_async(
+        to=WA_CUSTOMER, from_="whatsapp:+14155238886", content_sid="HX" + "1" * 32, content_variables='{"1": "A-17"}'
+    )
     assert template.body == "Your order A-17 is ready"
 
     await env.sandbox.receive_from_customer(from_=WA_CUSTOMER, to="whatsapp:+14155238886", body="hi", deliver=False)
@@ -430,14 +486,17 @@ async def test_whatsapp_free_form_needs_an_open_window_but_templates_do_not(env:
     assert opened.status == "queued"
 
     env.sandbox.close_whatsapp_window(WA_CUSTOMER)
-    again = await refused(client.messages.create_async(to=WA_CUSTOMER, messaging_service_sid=SERVICE, body="still there?"))
+    again = await refused(
+        client.messages.create_async(to=WA_CUSTOMER, messaging_service_sid=SERVICE, body="still there?")
+    )
     assert again.code == 63016
 
 
 async def test_the_window_error_can_arrive_as_a_failed_callback_instead(env: Env) -> None:
     env.sandbox.config.whatsapp_window_error_async = True
-    message = await env.client().messages.create_async(to=WA_CUSTOMER, from_="whatsapp:+14155238886", body="hello?",
-                                                       status_callback=env.status_url)
+    message = await env.client().messages.create_async(
+        to=WA_CUSTOMER, from_="whatsapp:+14155238886", body="hello?", status_callback=env.status_url
+    )
     assert message.status == "queued"
     await wait_for(lambda: env.statuses(message.sid)[-1:] == ["failed"], what="failed callback")
     assert env.statuses(message.sid) == ["queued", "failed"]
@@ -445,13 +504,18 @@ async def test_the_window_error_can_arrive_as_a_failed_callback_instead(env: Env
 
 
 async def test_a_window_older_than_24_hours_is_closed(env: Env) -> None:
-    long_ago = datetime.now(timezone.utc) - timedelta(hours=25)
-    await env.sandbox.receive_from_customer(from_=WA_CUSTOMER, to="whatsapp:+14155238886", body="hi", deliver=False, at=long_ago)
-    error = await refused(env.client().messages.create_async(to=WA_CUSTOMER, from_="whatsapp:+14155238886", body="late"))
+    long_ago = datetime.now(UTC) - timedelta(hours=25)
+    await env.sandbox.receive_from_customer(
+        from_=WA_CUSTOMER, to="whatsapp:+14155238886", body="hi", deliver=False, at=long_ago
+    )
+    error = await refused(
+        env.client().messages.create_async(to=WA_CUSTOMER, from_="whatsapp:+14155238886", body="late")
+    )
     assert error.code == 63016
 
 
 # --- listing ---------------------------------------------------------------------------------------
+
 
 async def test_list_pages_through_a_filter_newest_first(env: Env) -> None:
     client = env.client()
@@ -472,13 +536,18 @@ async def test_list_pages_through_a_filter_newest_first(env: Env) -> None:
 
     listed = await client.messages.list_async(to=CUSTOMER, page_size=2)
     assert [m.sid for m in listed] == created[::-1]
-    assert [m.body for m in await client.messages.list_async(to=CUSTOMER, limit=4, page_size=3)] == ["a6", "a5", "a4", "a3"]
+    assert [m.body for m in await client.messages.list_async(to=CUSTOMER, limit=4, page_size=3)] == [
+        "a6",
+        "a5",
+        "a4",
+        "a3",
+    ]
     streamed = [m.sid async for m in await client.messages.stream_async(from_="+15005550006", page_size=5)]
     assert len(streamed) == 14
 
 
 async def test_list_filters_inbound_by_date_sent(env: Env) -> None:
-    days = [datetime(2024, 3, day, 12, 0, tzinfo=timezone.utc) for day in (1, 2, 3, 4)]
+    days = [datetime(2024, 3, day, 12, 0, tzinfo=UTC) for day in (1, 2, 3, 4)]
     for n, day in enumerate(days):
         await env.sandbox.receive_from_customer(from_=CUSTOMER, to="+15005550006", body=f"in{n}", deliver=False, at=day)
     client = env.client()
@@ -494,9 +563,12 @@ async def test_list_filters_inbound_by_date_sent(env: Env) -> None:
 
 # --- customers writing in --------------------------------------------------------------------------
 
+
 async def test_an_inbound_sms_posts_a_signed_webhook_and_twiml_replies_are_sent(env: Env) -> None:
     env.receiver.answer_type = "text/xml"
-    env.receiver.answer_body = "<?xml version='1.0' encoding='UTF-8'?><Response><Message>Thanks, we got it</Message></Response>"
+    env.receiver.answer_body = (
+        "<?xml version='1.0' encoding='UTF-8'?><Response><Message>Thanks, we got it</Message></Response>"
+    )
 
     result = await env.sandbox.receive_from_customer(from_=CUSTOMER, to="+15005550007", body="Hi, open today?")
 
@@ -506,20 +578,38 @@ async def test_an_inbound_sms_posts_a_signed_webhook_and_twiml_replies_are_sent(
     assert is_signed(webhook) and not is_signed(webhook, token="0" * 32)
     form = webhook.form
     assert form["MessageSid"] == form["SmsSid"] == form["SmsMessageSid"] == result["sid"]
-    assert (form["From"], form["To"], form["Body"], form["AccountSid"]) == (CUSTOMER, "+15005550007", "Hi, open today?", ACCOUNT_SID)
+    assert (form["From"], form["To"], form["Body"], form["AccountSid"]) == (
+        CUSTOMER,
+        "+15005550007",
+        "Hi, open today?",
+        ACCOUNT_SID,
+    )
     assert form["MessagingServiceSid"] == SERVICE  # a pool number: Twilio names the service on every webhook
-    assert (form["NumMedia"], form["NumSegments"], form["SmsStatus"], form["ApiVersion"]) == ("0", "1", "received", "2010-04-01")
+    assert (form["NumMedia"], form["NumSegments"], form["SmsStatus"], form["ApiVersion"]) == (
+        "0",
+        "1",
+        "received",
+        "2010-04-01",
+    )
     assert form["FromCountry"] == form["ToCountry"] == "US"
     assert "ProfileName" not in form and "WaId" not in form
 
     [reply] = result["replies"]
-    assert (reply["from"], reply["to"], reply["body"], reply["direction"]) == ("+15005550007", CUSTOMER, "Thanks, we got it", "outbound-reply")
+    assert (reply["from"], reply["to"], reply["body"], reply["direction"]) == (
+        "+15005550007",
+        CUSTOMER,
+        "Thanks, we got it",
+        "outbound-reply",
+    )
     assert [m["body"] for m in env.sandbox.conversation_with(CUSTOMER)] == ["Hi, open today?", "Thanks, we got it"]
 
 
 async def test_an_inbound_whatsapp_with_media_carries_profile_and_media_fields(env: Env) -> None:
     result = await env.sandbox.receive_from_customer(
-        from_=WA_CUSTOMER, to="whatsapp:+14155238886", body="", profile_name="Ada",
+        from_=WA_CUSTOMER,
+        to="whatsapp:+14155238886",
+        body="",
+        profile_name="Ada",
         media=[("https://media.example/1.jpg", "image/jpeg"), ("https://media.example/2.pdf", "application/pdf")],
     )
     assert result["sid"].startswith("MM") and result["webhook_status"] == 200
@@ -534,7 +624,9 @@ async def test_an_inbound_whatsapp_with_media_carries_profile_and_media_fields(e
 
 
 async def test_deliver_false_stores_without_posting_and_the_list_shows_it(env: Env) -> None:
-    result = await env.sandbox.receive_from_customer(from_=CUSTOMER, to="+15005550006", body="while you were down", deliver=False)
+    result = await env.sandbox.receive_from_customer(
+        from_=CUSTOMER, to="+15005550006", body="while you were down", deliver=False
+    )
     assert result["webhook_status"] is None and env.receiver.requests == []
     listed = await env.client().messages.list_async(from_=CUSTOMER)
     assert [(m.sid, m.direction, m.body) for m in listed] == [(result["sid"], "inbound", "while you were down")]
@@ -556,7 +648,9 @@ async def test_stop_blocks_sends_until_start(env: Env) -> None:
     blocked = await refused(client.messages.create_async(to=CUSTOMER, from_="+15005550006", body="x"))
     assert (blocked.status, blocked.code) == (400, 21610)
     await env.sandbox.receive_from_customer(from_=CUSTOMER, to="+15005550006", body="Start")
-    assert (await client.messages.create_async(to=CUSTOMER, from_="+15005550006", body="welcome back")).status == "queued"
+    assert (
+        await client.messages.create_async(to=CUSTOMER, from_="+15005550006", body="welcome back")
+    ).status == "queued"
     assert [r.form["Body"] for r in env.receiver.at("/webhooks/twilio/inbound")] == [" stop ", "Start"]
     assert all("OptOutType" not in r.form for r in env.receiver.requests)
 
@@ -584,7 +678,9 @@ async def test_served_from_another_thread_it_still_calls_back() -> None:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(sandbox.app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+        server = uvicorn.Server(
+            uvicorn.Config(sandbox.app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        )
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         http = AsyncTwilioHttpClient(timeout=5)
@@ -592,8 +688,9 @@ async def test_served_from_another_thread_it_still_calls_back() -> None:
             await wait_for(lambda: server.started, what="threaded sandbox")
             client = Client(ACCOUNT_SID, AUTH_TOKEN, http_client=http)
             client.api.base_url = f"http://127.0.0.1:{port}"
-            message = await client.messages.create_async(to=CUSTOMER, from_="+15005550006", body="x",
-                                                         status_callback=receiver_url + "/status")
+            message = await client.messages.create_async(
+                to=CUSTOMER, from_="+15005550006", body="x", status_callback=receiver_url + "/status"
+            )
             await wait_for(lambda: len(receiver.at("/status")) == 3, what="callbacks from the thread")
             assert [r.form["MessageStatus"] for r in receiver.at("/status")] == ["queued", "sent", "delivered"]
             receiver.answer_type, receiver.answer_body = "text/xml", "<Response><Message>Got it</Message></Response>"

@@ -32,7 +32,10 @@ def test_unsafe_api_call_without_csrf_header_is_refused(inbox) -> None:
         conversation_id = client.get("/api/conversations").json()["conversations"][0]["id"]
         refused = client.post(f"/api/conversations/{conversation_id}/read")
         assert refused.status_code == 403
-        assert refused.json() == {"error": "csrf_failed", "detail": "This page is out of date: reload it and try again."}
+        assert refused.json() == {
+            "error": "csrf_failed",
+            "detail": "This page is out of date: reload it and try again.",
+        }
         wrong = client.post(f"/api/conversations/{conversation_id}/read", headers={"X-CSRF-Token": csrf[:-1] + "x"})
         assert wrong.status_code == 403
         accepted = client.post(f"/api/conversations/{conversation_id}/read", headers={"X-CSRF-Token": csrf})
@@ -42,8 +45,9 @@ def test_unsafe_api_call_without_csrf_header_is_refused(inbox) -> None:
 def test_login_form_without_its_csrf_token_is_refused(inbox) -> None:
     with httpx.Client(base_url=inbox.url) as client:
         login_form_token(client)  # sets the cookie
-        response = client.post("/login", data={"email": "reception@example.com", "password": PASSWORD,
-                                               "csrf_token": "forged"})
+        response = client.post(
+            "/login", data={"email": "reception@example.com", "password": PASSWORD, "csrf_token": "forged"}
+        )
         assert response.status_code == 403
         assert "inbox_session" not in client.cookies
 
@@ -62,8 +66,9 @@ def test_session_fixation_a_planted_cookie_is_worthless(inbox) -> None:
         victim_cookie = "planted-by-the-attacker"
         with httpx.Client(base_url=inbox.url, cookies={"inbox_session": victim_cookie}) as victim:
             token = login_form_token(victim)
-            response = victim.post("/login", data={"email": "reception@example.com", "password": PASSWORD,
-                                                   "csrf_token": token})
+            response = victim.post(
+                "/login", data={"email": "reception@example.com", "password": PASSWORD, "csrf_token": token}
+            )
             assert response.status_code == 303
             issued = response.cookies["inbox_session"]
             assert issued != victim_cookie
@@ -82,26 +87,37 @@ def test_failed_logins_are_throttled_per_account(inbox) -> None:
     with httpx.Client(base_url=inbox.url) as client:
         token = login_form_token(client)
         statuses = [
-            client.post("/login", data={"email": "reception@example.com", "password": f"wrong-{n}",
-                                        "csrf_token": token}).status_code
+            client.post(
+                "/login", data={"email": "reception@example.com", "password": f"wrong-{n}", "csrf_token": token}
+            ).status_code
             for n in range(5)
         ]
         assert statuses == [401, 401, 401, 401, 429]
         # Locked now: even the right password is not checked until the lock passes.
-        locked = client.post("/login", data={"email": "reception@example.com", "password": PASSWORD,
-                                             "csrf_token": token})
+        locked = client.post(
+            "/login", data={"email": "reception@example.com", "password": PASSWORD, "csrf_token": token}
+        )
         assert locked.status_code == 429
         assert "Too many failed attempts" in locked.text
         assert "inbox_session" not in client.cookies
 
 
-@pytest.mark.parametrize("target", ["https://evil.example.com/", "//evil.example.com/", "/\\evil.example.com",
-                                    "javascript:alert(1)", "http:/evil.example.com"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://evil.example.com/",
+        "//evil.example.com/",
+        "/\\evil.example.com",
+        "javascript:alert(1)",
+        "http:/evil.example.com",
+    ],
+)
 def test_next_redirect_stays_on_this_site(inbox, target) -> None:
     with httpx.Client(base_url=inbox.url) as client:
         token = login_form_token(client)
-        response = client.post("/login", data={"email": "reception@example.com", "password": PASSWORD,
-                                               "csrf_token": token, "next": target})
+        response = client.post(
+            "/login", data={"email": "reception@example.com", "password": PASSWORD, "csrf_token": token, "next": target}
+        )
         assert response.status_code == 303
         assert response.headers["location"] == "/"
 
@@ -109,8 +125,10 @@ def test_next_redirect_stays_on_this_site(inbox, target) -> None:
 def test_next_redirect_to_a_local_page_is_kept(inbox) -> None:
     with httpx.Client(base_url=inbox.url) as client:
         token = login_form_token(client)
-        response = client.post("/login", data={"email": "reception@example.com", "password": PASSWORD,
-                                               "csrf_token": token, "next": "/?c=12"})
+        response = client.post(
+            "/login",
+            data={"email": "reception@example.com", "password": PASSWORD, "csrf_token": token, "next": "/?c=12"},
+        )
         assert response.headers["location"] == "/?c=12"
 
 

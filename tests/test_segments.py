@@ -75,7 +75,7 @@ SWAP_CASES = [
     ("ellipsis", "wait…", "wait..."),
     ("nbsp", "10\u00a0€", "10 €"),
     ("narrow nbsp", "3:00\u202fPM", "3:00 PM"),
-    ("mixed", "It’s “fine” — really…", "It's \"fine\" - really..."),
+    ("mixed", "It’s “fine” — really…", 'It\'s "fine" - really...'),
     ("untouched", "plain text, {ok} 👋 ç", "plain text, {ok} 👋 ç"),
     ("empty", "", ""),
 ]

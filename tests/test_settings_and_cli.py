@@ -41,8 +41,15 @@ def test_secret_values_never_appear_in_the_error() -> None:
 
 
 def run_inbox(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "inbox.cli", *args], cwd=ROOT, env=env, input=stdin,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "inbox.cli", *args],
+        cwd=ROOT,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.fixture
@@ -68,8 +75,17 @@ def test_serve_requires_a_secret_key(cli_env) -> None:
 def test_migrate_and_staff_commands(cli_env, tmp_path) -> None:
     assert run_inbox("migrate", env=cli_env).returncode == 0
     url = cli_env["INBOX_DATABASE_URL"]
-    added = run_inbox("staff", "add", "Maria@Example.com", "--role", "manager", "--name", "Maria", env=cli_env,
-                      stdin="a long enough password\n")
+    added = run_inbox(
+        "staff",
+        "add",
+        "Maria@Example.com",
+        "--role",
+        "manager",
+        "--name",
+        "Maria",
+        env=cli_env,
+        stdin="a long enough password\n",
+    )
     assert added.returncode == 0, added.stderr
     assert scalar(url, "SELECT role FROM staff WHERE email = 'maria@example.com'") == "manager"
 

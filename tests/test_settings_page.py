@@ -41,17 +41,33 @@ def test_answers_words_and_templates_are_saved(serve, sqlite_url) -> None:
     with closing(manager):
         csrf = page_csrf(manager)
         assert manager.post("/settings/answers", data={"csrf_token": "forged", "help": "x"}).status_code == 403
-        saved = manager.post("/settings/answers", data={
-            "csrf_token": csrf, "help": "Call us on 020 7946 0000. Reply STOP to opt out.",
-            "opt_out": "", "opt_in": "", "extra_opt_out": "ARRET, baja", "extra_opt_in": "", "extra_help": "AIDE"})
+        saved = manager.post(
+            "/settings/answers",
+            data={
+                "csrf_token": csrf,
+                "help": "Call us on 020 7946 0000. Reply STOP to opt out.",
+                "opt_out": "",
+                "opt_in": "",
+                "extra_opt_out": "ARRET, baja",
+                "extra_opt_in": "",
+                "extra_help": "AIDE",
+            },
+        )
         assert saved.status_code == 303 and saved.headers["location"].startswith("/settings?saved")
         post_twilio(server.url, "inbound_sms", Body="arret", MessageSid="SM" + "a" * 32)
         assert rows(sqlite_url, "SELECT action, source FROM consent_records") == [("opt_out", "keyword")]
         clash = manager.post("/settings/answers", data={"csrf_token": csrf, "extra_opt_out": "START"})
         assert "error=" in clash.headers["location"]
-        added = manager.post("/settings/templates", data={"csrf_token": csrf, "name": "Reminder",
-                                                          "content_sid": "HX" + "b" * 32, "body": "Hi {{1}}",
-                                                          "variables": "name"})
+        added = manager.post(
+            "/settings/templates",
+            data={
+                "csrf_token": csrf,
+                "name": "Reminder",
+                "content_sid": "HX" + "b" * 32,
+                "body": "Hi {{1}}",
+                "variables": "name",
+            },
+        )
         assert added.status_code == 303
         listed = manager.get("/api/whatsapp-templates").json()["templates"]
         assert [(t["name"], t["variables"]) for t in listed] == [("Reminder", ["name"])]

@@ -99,9 +99,25 @@ def test_form_parser_reads_bodies_exactly_as_parse_qsl() -> None:
 
     generator = random.Random(7)
     alphabet = "ab=&%+;2EF0é😀 "
-    bodies = [b"", b"a", b"a=", b"=b", b"&&", b"a==b", b"a=1&a=2", b"a=%zz", b"a=%E2%82", b"a+b=c+d", b"a=1;b=2",
-              "é=ü".encode(), b"Body=%F0%9F%98%80+hi&Body=&From=%2B14155550123", VECTOR_BODY, DUPLICATE_BODY]
-    bodies += ["".join(generator.choice(alphabet) for _ in range(generator.randint(0, 14))).encode()
-               for _ in range(5000)]
+    bodies = [
+        b"",
+        b"a",
+        b"a=",
+        b"=b",
+        b"&&",
+        b"a==b",
+        b"a=1&a=2",
+        b"a=%zz",
+        b"a=%E2%82",
+        b"a+b=c+d",
+        b"a=1;b=2",
+        "é=ü".encode(),
+        b"Body=%F0%9F%98%80+hi&Body=&From=%2B14155550123",
+        VECTOR_BODY,
+        DUPLICATE_BODY,
+    ]
+    bodies += [
+        "".join(generator.choice(alphabet) for _ in range(generator.randint(0, 14))).encode() for _ in range(5000)
+    ]
     for body in bodies:
         assert dict(Form.parse(body)) == reference(body), body

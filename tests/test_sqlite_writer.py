@@ -4,7 +4,6 @@ the checkpoints that fsync, must still never hold the loop."""
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
 import threading
 import time
@@ -26,8 +25,11 @@ def _hold_write_lock(path: str, seconds: float, held: threading.Event) -> None:
 
 async def _write(db: Database, key: str) -> None:
     async with db.write() as session:
-        await session.execute(text("INSERT INTO app_settings (key, value, updated_at) "
-                                   f"VALUES ('{key}', '1', '2026-01-01 00:00:00.000000')"))
+        await session.execute(
+            text(
+                f"INSERT INTO app_settings (key, value, updated_at) VALUES ('{key}', '1', '2026-01-01 00:00:00.000000')"
+            )
+        )
         await session.commit()
 
 
@@ -147,8 +149,12 @@ async def test_the_wal_starts_over_while_writes_go_on(sqlite_url, monkeypatch) -
         while len(generations) < 4 and gate.cycles < 200:
             assert time.monotonic() < deadline, (gate.cycles, generations)
             async with db.write() as session:
-                await session.execute(text("INSERT INTO app_settings (key, value, updated_at) "
-                                           f"VALUES ('k{n}', '\"{payload}\"', '2026-01-01 00:00:00.000000')"))
+                await session.execute(
+                    text(
+                        "INSERT INTO app_settings (key, value, updated_at) "
+                        f"VALUES ('k{n}', '\"{payload}\"', '2026-01-01 00:00:00.000000')"
+                    )
+                )
                 if gate.waiting.is_set():  # the checkpoint copies now, with this write in flight
                     gate.go.set()
                     assert await asyncio.to_thread(gate.copied.wait, 10)

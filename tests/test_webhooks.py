@@ -23,7 +23,11 @@ def test_signed_sms_is_stored_and_answered_with_twiml(serve, database_url) -> No
         database_url, "SELECT sid, direction, channel, from_addr, body, status FROM messages"
     )
     assert (sid, direction, channel, sender, status) == (
-        "SM0a1b2c3d4e5f60718293a4b5c6d7e8f9", "inbound", "sms", "+14155550123", "received"
+        "SM0a1b2c3d4e5f60718293a4b5c6d7e8f9",
+        "inbound",
+        "sms",
+        "+14155550123",
+        "received",
     )
     assert body == "Hi, is my repair ready?"
     assert count(database_url, "events") == 2  # message.created + conversation.updated
@@ -48,8 +52,11 @@ def test_forged_webhooks_get_403_and_store_nothing(serve, database_url, forgery)
 def test_missing_signature_header_is_403_not_500(serve, sqlite_url) -> None:
     server = serve(sqlite_url)
     body = httpx.QueryParams(fixture_pairs("inbound_sms")).__str__()
-    response = httpx.post(server.url + "/webhooks/twilio/inbound", content=body,
-                          headers={"Content-Type": "application/x-www-form-urlencoded"})
+    response = httpx.post(
+        server.url + "/webhooks/twilio/inbound",
+        content=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert response.status_code == 403
     assert count(sqlite_url, "messages") == 0
 
@@ -60,8 +67,11 @@ def test_tampered_body_is_refused(serve, sqlite_url) -> None:
     url = server.url + "/webhooks/twilio/inbound"
     signature = signature_for(url, pairs)
     tampered = [(k, "Send me your card number" if k == "Body" else v) for k, v in pairs]
-    response = httpx.post(url, content=str(httpx.QueryParams(tampered)),
-                          headers={"X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"})
+    response = httpx.post(
+        url,
+        content=str(httpx.QueryParams(tampered)),
+        headers={"X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert response.status_code == 403
     assert count(sqlite_url, "messages") == 0
 
@@ -80,9 +90,13 @@ def test_query_string_is_part_of_the_signed_url(serve, sqlite_url) -> None:
     server = serve(sqlite_url)
     path = "/webhooks/twilio/inbound?source=number-1"
     assert post_twilio(server.url, "inbound_sms", path=path).status_code == 200
-    wrong = post_twilio(server.url, "inbound_sms", path="/webhooks/twilio/inbound?source=number-2",
-                        signature=signature_for(server.url + path, fixture_pairs("inbound_sms")),
-                        MessageSid="SM" + "f" * 32)
+    wrong = post_twilio(
+        server.url,
+        "inbound_sms",
+        path="/webhooks/twilio/inbound?source=number-2",
+        signature=signature_for(server.url + path, fixture_pairs("inbound_sms")),
+        MessageSid="SM" + "f" * 32,
+    )
     assert wrong.status_code == 403
 
 
@@ -96,12 +110,19 @@ def test_messaging_service_pool_number_is_accepted(serve, database_url) -> None:
 
 def test_unknown_fields_and_repeated_keys_are_signed_and_fine(serve, sqlite_url) -> None:
     server = serve(sqlite_url)
-    pairs = fixture_pairs("inbound_sms") + [("AddOns", '{"status":"successful"}'), ("FutureField", ""),
-                                            ("Tag", "b"), ("Tag", "a")]
+    pairs = [
+        *fixture_pairs("inbound_sms"),
+        ("AddOns", '{"status":"successful"}'),
+        ("FutureField", ""),
+        ("Tag", "b"),
+        ("Tag", "a"),
+    ]
     url = server.url + "/webhooks/twilio/inbound"
-    response = httpx.post(url, content=str(httpx.QueryParams(pairs)),
-                          headers={"X-Twilio-Signature": signature_for(url, pairs),
-                                   "Content-Type": "application/x-www-form-urlencoded"})
+    response = httpx.post(
+        url,
+        content=str(httpx.QueryParams(pairs)),
+        headers={"X-Twilio-Signature": signature_for(url, pairs), "Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert response.status_code == 200
     assert count(sqlite_url, "messages") == 1
 
@@ -134,14 +155,21 @@ def test_mms_keeps_every_media_item(serve, database_url) -> None:
 def test_one_thread_per_customer_across_sms_and_whatsapp(serve, database_url) -> None:
     server = serve(database_url)
     post_twilio(server.url, "inbound_whatsapp")
-    post_twilio(server.url, "inbound_sms", From="+5511912345678", MessageSid="SM" + "1" * 32, Body="Same person, by SMS")
+    post_twilio(
+        server.url, "inbound_sms", From="+5511912345678", MessageSid="SM" + "1" * 32, Body="Same person, by SMS"
+    )
     post_twilio(server.url, "inbound_sms")  # somebody else
     assert count(database_url, "customers") == 2
     assert count(database_url, "conversations") == 2
-    [(phone, profile)] = rows(database_url, "SELECT phone, whatsapp_profile_name FROM customers WHERE phone = '+5511912345678'")
+    [(_phone, profile)] = rows(
+        database_url, "SELECT phone, whatsapp_profile_name FROM customers WHERE phone = '+5511912345678'"
+    )
     assert profile == "Ana Souza"
-    channels = rows(database_url, "SELECT m.channel FROM messages m JOIN conversations c ON c.id = m.conversation_id "
-                                  "JOIN customers cu ON cu.id = c.customer_id WHERE cu.phone = '+5511912345678' ORDER BY m.id")
+    channels = rows(
+        database_url,
+        "SELECT m.channel FROM messages m JOIN conversations c ON c.id = m.conversation_id "
+        "JOIN customers cu ON cu.id = c.customer_id WHERE cu.phone = '+5511912345678' ORDER BY m.id",
+    )
     assert channels == [("whatsapp",), ("sms",)]
 
 
@@ -149,9 +177,11 @@ def test_signed_but_malformed_form_is_400_and_stores_nothing(serve, sqlite_url) 
     server = serve(sqlite_url)
     pairs = [("AccountSid", "AC" + "1" * 32), ("Body", "no sid, no sender")]
     url = server.url + "/webhooks/twilio/inbound"
-    response = httpx.post(url, content=str(httpx.QueryParams(pairs)),
-                          headers={"X-Twilio-Signature": signature_for(url, pairs),
-                                   "Content-Type": "application/x-www-form-urlencoded"})
+    response = httpx.post(
+        url,
+        content=str(httpx.QueryParams(pairs)),
+        headers={"X-Twilio-Signature": signature_for(url, pairs), "Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert response.status_code == 400
     assert count(sqlite_url, "messages") == 0
 
@@ -171,8 +201,10 @@ def test_an_oversized_body_without_a_length_is_refused_as_it_streams(serve, sqli
         for _ in range(70):
             yield b"Body=" + b"x" * 1024 + b"&"
 
-    response = httpx.post(server.url + "/webhooks/twilio/inbound", content=chunks(),
-                          headers={"Content-Type": "application/x-www-form-urlencoded",
-                                   "X-Twilio-Signature": "irrelevant"})
+    response = httpx.post(
+        server.url + "/webhooks/twilio/inbound",
+        content=chunks(),
+        headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": "irrelevant"},
+    )
     assert response.status_code == 413
     assert count(sqlite_url, "messages") == 0

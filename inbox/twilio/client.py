@@ -58,9 +58,16 @@ class SendError(Exception):
 
 
 class TwilioSender:
-    def __init__(self, *, account_sid: str, auth_token: str | None, api_key_sid: str | None = None,
-                 api_key_secret: str | None = None, base_url: str = "https://api.twilio.com",
-                 timeout: float = SEND_TIMEOUT) -> None:
+    def __init__(
+        self,
+        *,
+        account_sid: str,
+        auth_token: str | None,
+        api_key_sid: str | None = None,
+        api_key_secret: str | None = None,
+        base_url: str = "https://api.twilio.com",
+        timeout: float = SEND_TIMEOUT,
+    ) -> None:
         self._credentials = (api_key_sid or account_sid, api_key_secret if api_key_sid else auth_token)
         self.account_sid = account_sid
         self.base_url = base_url
@@ -70,9 +77,13 @@ class TwilioSender:
 
     @classmethod
     def from_settings(cls, settings) -> TwilioSender:
-        return cls(account_sid=settings.twilio_account_sid, auth_token=settings.twilio_auth_token,
-                   api_key_sid=settings.twilio_api_key_sid, api_key_secret=settings.twilio_api_key_secret,
-                   base_url=settings.twilio_api_base_url)
+        return cls(
+            account_sid=settings.twilio_account_sid,
+            auth_token=settings.twilio_auth_token,
+            api_key_sid=settings.twilio_api_key_sid,
+            api_key_secret=settings.twilio_api_key_secret,
+            base_url=settings.twilio_api_base_url,
+        )
 
     async def start(self) -> None:
         """Builds the HTTP session inside the running loop (aiohttp requires one)."""
@@ -119,12 +130,18 @@ class TwilioSender:
             # unreachable connection (ClientConnectorError) is the only safe retry.
             kind = "retry" if isinstance(exc, aiohttp.ClientConnectorError) else "ambiguous"
             raise SendError(kind, f"Twilio could not be reached ({type(exc).__name__})") from None
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError, aiohttp.ServerDisconnectedError) as exc:
+        except (TimeoutError, aiohttp.ServerTimeoutError, aiohttp.ServerDisconnectedError) as exc:
             raise SendError("ambiguous", f"no answer from Twilio ({type(exc).__name__})") from None
         return SendResult(sid=created.sid, status=created.status, from_=created.from_)
 
-    async def list_messages(self, *, to: str | None = None, from_: str | None = None,
-                            date_sent_after: datetime | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    async def list_messages(
+        self,
+        *,
+        to: str | None = None,
+        from_: str | None = None,
+        date_sent_after: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
         """Twilio's message list (newest first), every page, as plain dicts."""
         params: dict[str, Any] = {}
         if to:
@@ -135,16 +152,27 @@ class TwilioSender:
             params["date_sent_after"] = date_sent_after
         try:
             records = await asyncio.wait_for(
-                self.client.messages.list_async(limit=limit, page_size=100, **params), self.timeout * 4)
+                self.client.messages.list_async(limit=limit, page_size=100, **params), self.timeout * 4
+            )
         except TwilioRestException as exc:
             raise _classify(exc) from None
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise SendError("retry", f"Twilio could not be reached ({type(exc).__name__})") from None
         return [
-            {"sid": r.sid, "from": r.from_, "to": r.to, "body": r.body, "status": r.status,
-             "direction": r.direction, "date_created": r.date_created, "date_sent": r.date_sent,
-             "num_media": r.num_media, "messaging_service_sid": r.messaging_service_sid,
-             "error_code": r.error_code, "account_sid": r.account_sid}
+            {
+                "sid": r.sid,
+                "from": r.from_,
+                "to": r.to,
+                "body": r.body,
+                "status": r.status,
+                "direction": r.direction,
+                "date_created": r.date_created,
+                "date_sent": r.date_sent,
+                "num_media": r.num_media,
+                "messaging_service_sid": r.messaging_service_sid,
+                "error_code": r.error_code,
+                "account_sid": r.account_sid,
+            }
             for r in records
         ]
 

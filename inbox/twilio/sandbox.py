@@ -33,7 +33,7 @@ import xml.etree.ElementTree as ET
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -57,7 +57,10 @@ MAGIC_TO: dict[str, tuple[int, str]] = {
     "+15005550001": (21211, "The 'To' number {to} is not a valid phone number."),
     "+15005550009": (21614, "'To' number {to} is not a valid mobile number"),
     "+15005550004": (21610, "Attempt to send to unsubscribed recipient"),
-    "+15005550003": (21408, "Permission to send an SMS has not been enabled for the region indicated by the 'To' number: {to}"),
+    "+15005550003": (
+        21408,
+        "Permission to send an SMS has not been enabled for the region indicated by the 'To' number: {to}",
+    ),
 }
 
 STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
@@ -132,12 +135,13 @@ class _MultiForm(dict[str, list[str]]):
 
 # --- small pure helpers --------------------------------------------------------------------------
 
+
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _rfc2822(moment: datetime | None) -> str | None:
-    return format_datetime(moment.astimezone(timezone.utc).replace(microsecond=0)) if moment else None
+    return format_datetime(moment.astimezone(UTC).replace(microsecond=0)) if moment else None
 
 
 def _new_sid(prefix: str) -> str:
@@ -146,7 +150,7 @@ def _new_sid(prefix: str) -> str:
 
 def bare(address: str) -> str:
     """'whatsapp:+1555…' -> '+1555…'."""
-    return address[len(WA):] if address.startswith(WA) else address
+    return address[len(WA) :] if address.startswith(WA) else address
 
 
 def is_whatsapp(address: str | None) -> bool:
@@ -192,7 +196,11 @@ def _is_toll_free(address: str) -> bool:
 
 def _render_template(template: str | None, content_sid: str, variables: dict[str, Any]) -> str:
     if template is None:
-        return f"[template {content_sid}] " + json.dumps(variables, sort_keys=True) if variables else f"[template {content_sid}]"
+        return (
+            f"[template {content_sid}] " + json.dumps(variables, sort_keys=True)
+            if variables
+            else f"[template {content_sid}]"
+        )
     return re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: str(variables.get(m.group(1), m.group(0))), template)
 
 
@@ -203,8 +211,8 @@ def _parse_filter_date(value: str) -> tuple[datetime, bool]:
     except ValueError:
         raise _Reject(400, 20001, f"Invalid DateSent value: {value}") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc), len(value.strip()) == 10
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC), len(value.strip()) == 10
 
 
 def _date_sent(message: dict[str, Any]) -> datetime | None:
@@ -237,14 +245,19 @@ def _matches(message: dict[str, Any], filters: dict[str, str]) -> bool:
 
 
 def _twilio_error(status: int, code: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    content = {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status}
+    content = {
+        "code": code,
+        "message": message,
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
     return Response(content=content, status_code=status, headers=headers or {})
 
 
 def _parse_twiml_messages(document: str) -> list[dict[str, Any]]:
     """<Response><Message>…</Message></Response> -> [{"body", "media", "to", "from", "status_callback"}]."""
     try:
-        root = ET.fromstring(document)
+        root = ET.fromstring(document)  # noqa: S314 - the inbox's own TwiML, in tests and the demo
     except ET.ParseError:
         return []
     if root.tag != "Response":
@@ -253,17 +266,20 @@ def _parse_twiml_messages(document: str) -> list[dict[str, Any]]:
     for element in root.iter("Message"):
         body_element = element.find("Body")
         body = body_element.text if body_element is not None else element.text
-        replies.append({
-            "body": (body or "").strip(),
-            "media": [m.text.strip() for m in element.findall("Media") if m.text],
-            "to": element.get("to"),
-            "from": element.get("from"),
-            "status_callback": element.get("statusCallback"),
-        })
+        replies.append(
+            {
+                "body": (body or "").strip(),
+                "media": [m.text.strip() for m in element.findall("Media") if m.text],
+                "to": element.get("to"),
+                "from": element.get("from"),
+                "status_callback": element.get("statusCallback"),
+            }
+        )
     return replies
 
 
 # --- the sandbox ---------------------------------------------------------------------------------
+
 
 class TwilioSandbox:
     def __init__(self, config: SandboxConfig) -> None:
@@ -285,8 +301,15 @@ class TwilioSandbox:
 
     # -- test hooks --------------------------------------------------------------------------------
 
-    def fail_next(self, status: int, code: int, times: int = 1, message: str = "The sandbox was told to fail this request",
-                  *, create_anyway: bool = False) -> None:
+    def fail_next(
+        self,
+        status: int,
+        code: int,
+        times: int = 1,
+        message: str = "The sandbox was told to fail this request",
+        *,
+        create_anyway: bool = False,
+    ) -> None:
         """The next `times` create requests answer `status` with Twilio's error JSON and create nothing
         (with create_anyway=True the message is created first: an ambiguous failure)."""
         self._failures.append(_Failure(status, code, message, times, create_anyway))
@@ -310,8 +333,11 @@ class TwilioSandbox:
     def conversation_with(self, phone: str) -> list[dict[str, Any]]:
         """Every message to or from that number (with or without whatsapp:), oldest first."""
         number = bare(phone)
-        return [dict(m) for m in list(self.messages.values())
-                if bare(m["to"] or "") == number or bare(m["from"] or self._pending_from.get(m["sid"], "")) == number]
+        return [
+            dict(m)
+            for m in list(self.messages.values())
+            if bare(m["to"] or "") == number or bare(m["from"] or self._pending_from.get(m["sid"], "")) == number
+        ]
 
     async def mark_read(self, sid: str) -> None:
         """A WhatsApp customer read a delivered message: status "read" and its callback."""
@@ -320,9 +346,18 @@ class TwilioSandbox:
             raise ValueError("only a delivered WhatsApp message can be read")
         await self._set_status(sid, "read")
 
-    async def receive_from_customer(self, *, from_: str, to: str, body: str, media: Sequence[tuple[str, str]] = (),
-                                    profile_name: str | None = None, messaging_service_sid: str | None = None,
-                                    deliver: bool = True, at: datetime | None = None) -> dict[str, Any]:
+    async def receive_from_customer(
+        self,
+        *,
+        from_: str,
+        to: str,
+        body: str,
+        media: Sequence[tuple[str, str]] = (),
+        profile_name: str | None = None,
+        messaging_service_sid: str | None = None,
+        deliver: bool = True,
+        at: datetime | None = None,
+    ) -> dict[str, Any]:
         """Stores an inbound message and (if deliver) posts Twilio's signed webhook for it.
 
         Returns the stored message plus "webhook_status" (the inbox's HTTP status, None when not
@@ -333,8 +368,16 @@ class TwilioSandbox:
         moment = at or _now()
         service = messaging_service_sid or self._service_of(to)
         message = self._store(
-            sid=_new_sid("MM" if media else "SM"), direction="inbound", from_=from_, to=to, body=body,
-            status="received", service=service, num_media=len(media), created=moment, sent=moment,
+            sid=_new_sid("MM" if media else "SM"),
+            direction="inbound",
+            from_=from_,
+            to=to,
+            body=body,
+            status="received",
+            service=service,
+            num_media=len(media),
+            created=moment,
+            sent=moment,
         )
         keyword = None if is_whatsapp(from_) else keyword_of(body)
         if is_whatsapp(from_):
@@ -476,7 +519,11 @@ class TwilioSandbox:
             raise _Reject(400, 21603, "A 'From' or 'MessagingServiceSid' parameter is required to send a message")
         self._check_service(service)
         if from_ and not (E164.match(bare(from_)) or (ALPHA_SENDER.match(from_) and not is_whatsapp(to))):
-            raise _Reject(400, 21212, f"The 'From' number {from_} is not a valid phone number, shortcode, or alphanumeric sender ID.")
+            raise _Reject(
+                400,
+                21212,
+                f"The 'From' number {from_} is not a valid phone number, shortcode, or alphanumeric sender ID.",
+            )
         if not E164.match(bare(to)):
             raise _Reject(400, 21211, f"The 'To' number {to} is not a valid phone number.")
         variables = self._check_content(body, media, content_sid, raw_variables)
@@ -488,17 +535,28 @@ class TwilioSandbox:
         self._check_recipient(to)
         window_closed = self._whatsapp_window_closed(to, content_sid)
         if window_closed and not self.config.whatsapp_window_error_async:
-            raise _Reject(400, 63016, "Failed to send freeform message because you are outside the allowed window. "
-                                      "If you are using WhatsApp, please use a Message Template.")
+            raise _Reject(
+                400,
+                63016,
+                "Failed to send freeform message because you are outside the allowed window. "
+                "If you are using WhatsApp, please use a Message Template.",
+            )
 
         if content_sid:
             body = _render_template(self.config.content_templates.get(content_sid), content_sid, variables)
         # With only a Messaging Service, Twilio answers "accepted" and names the sender once queued.
         accepted = bool(service) and not from_
         message = self._store(
-            sid=_new_sid("MM" if media else "SM"), direction="outbound-api", from_=None if accepted else sender,
-            to=to, body=body, status="accepted" if accepted else "queued", service=service or None,
-            num_media=len(media), created=_now(), sent=None,
+            sid=_new_sid("MM" if media else "SM"),
+            direction="outbound-api",
+            from_=None if accepted else sender,
+            to=to,
+            body=body,
+            status="accepted" if accepted else "queued",
+            service=service or None,
+            num_media=len(media),
+            created=_now(),
+            sent=None,
         )
         if accepted:
             self._pending_from[message["sid"]] = sender
@@ -516,7 +574,9 @@ class TwilioSandbox:
         if service not in self.config.messaging_service_sids and service not in self.config.service_numbers:
             raise _Reject(404, 21701, f"The Messaging Service {service} does not exist")
 
-    def _check_content(self, body: str, media: list[str], content_sid: str, raw_variables: str | None) -> dict[str, Any]:
+    def _check_content(
+        self, body: str, media: list[str], content_sid: str, raw_variables: str | None
+    ) -> dict[str, Any]:
         if not body and not media and not content_sid:
             raise _Reject(400, 21602, "Message body is required.")
         if len(body) > MAX_BODY:
@@ -542,7 +602,11 @@ class TwilioSandbox:
         pool = self.config.service_numbers.get(service, [])
         if from_:
             if from_ not in pool:
-                raise _Reject(400, 21711, f"Phone Number, Shortcode, or AlphaSender {from_} is not associated to the specified Messaging Service.")
+                raise _Reject(
+                    400,
+                    21711,
+                    f"Phone Number, Shortcode, or AlphaSender {from_} is not associated to the specified Messaging Service.",
+                )
             self._sticky[(service, to)] = from_
             return from_
         sticky = self._sticky.get((service, to))
@@ -576,8 +640,20 @@ class TwilioSandbox:
                 return service
         return None
 
-    def _store(self, *, sid: str, direction: str, from_: str | None, to: str, body: str, status: str,
-               service: str | None, num_media: int, created: datetime, sent: datetime | None) -> dict[str, Any]:
+    def _store(
+        self,
+        *,
+        sid: str,
+        direction: str,
+        from_: str | None,
+        to: str,
+        body: str,
+        status: str,
+        service: str | None,
+        num_media: int,
+        created: datetime,
+        sent: datetime | None,
+    ) -> dict[str, Any]:
         uri = f"/{API_VERSION}/Accounts/{self.config.account_sid}/Messages/{sid}"
         message = {
             "account_sid": self.config.account_sid,
@@ -655,9 +731,13 @@ class TwilioSandbox:
 
     def _status_form(self, message: dict[str, Any]) -> list[tuple[str, str]]:
         form = [
-            ("MessageSid", message["sid"]), ("SmsSid", message["sid"]),
-            ("MessageStatus", message["status"]), ("SmsStatus", message["status"]),
-            ("AccountSid", message["account_sid"]), ("From", message["from"] or ""), ("To", message["to"]),
+            ("MessageSid", message["sid"]),
+            ("SmsSid", message["sid"]),
+            ("MessageStatus", message["status"]),
+            ("SmsStatus", message["status"]),
+            ("AccountSid", message["account_sid"]),
+            ("From", message["from"] or ""),
+            ("To", message["to"]),
             ("ApiVersion", API_VERSION),
         ]
         if message["messaging_service_sid"]:
@@ -676,14 +756,24 @@ class TwilioSandbox:
         elif keyword == "START" and not (_is_toll_free(to) and body.strip().upper() == "YES"):
             self._opted_out.discard(bare(from_))
 
-    def _inbound_form(self, message: dict[str, Any], media: Sequence[tuple[str, str]], profile_name: str | None,
-                      keyword: str | None) -> list[tuple[str, str]]:
+    def _inbound_form(
+        self, message: dict[str, Any], media: Sequence[tuple[str, str]], profile_name: str | None, keyword: str | None
+    ) -> list[tuple[str, str]]:
         sid = message["sid"]
         form = [
-            ("ToCountry", country_of(message["to"])), ("SmsMessageSid", sid), ("NumMedia", str(len(media))),
-            ("SmsSid", sid), ("SmsStatus", "received"), ("Body", message["body"]), ("To", message["to"]),
-            ("NumSegments", message["num_segments"]), ("MessageSid", sid), ("AccountSid", message["account_sid"]),
-            ("From", message["from"]), ("FromCountry", country_of(message["from"])), ("ApiVersion", API_VERSION),
+            ("ToCountry", country_of(message["to"])),
+            ("SmsMessageSid", sid),
+            ("NumMedia", str(len(media))),
+            ("SmsSid", sid),
+            ("SmsStatus", "received"),
+            ("Body", message["body"]),
+            ("To", message["to"]),
+            ("NumSegments", message["num_segments"]),
+            ("MessageSid", sid),
+            ("AccountSid", message["account_sid"]),
+            ("From", message["from"]),
+            ("FromCountry", country_of(message["from"])),
+            ("ApiVersion", API_VERSION),
         ]
         if message["messaging_service_sid"]:
             form.append(("MessagingServiceSid", message["messaging_service_sid"]))
@@ -698,10 +788,16 @@ class TwilioSandbox:
     def _send_reply(self, inbound: dict[str, Any], reply: dict[str, Any]) -> dict[str, Any]:
         """A message Twilio sends back to the customer from a TwiML answer or an opt-out reply."""
         message = self._store(
-            sid=_new_sid("MM" if reply.get("media") else "SM"), direction="outbound-reply",
-            from_=reply.get("from") or inbound["to"], to=reply.get("to") or inbound["from"], body=reply.get("body", ""),
-            status="queued", service=inbound["messaging_service_sid"], num_media=len(reply.get("media", [])),
-            created=_now(), sent=None,
+            sid=_new_sid("MM" if reply.get("media") else "SM"),
+            direction="outbound-reply",
+            from_=reply.get("from") or inbound["to"],
+            to=reply.get("to") or inbound["from"],
+            body=reply.get("body", ""),
+            status="queued",
+            service=inbound["messaging_service_sid"],
+            num_media=len(reply.get("media", [])),
+            created=_now(),
+            sent=None,
         )
         if reply.get("status_callback"):
             self._callback_urls[message["sid"]] = reply["status_callback"]
@@ -710,7 +806,9 @@ class TwilioSandbox:
 
     # -- posting signed requests -------------------------------------------------------------------
 
-    async def _post_signed(self, url: str, form: list[tuple[str, str]], *, retry_connect: bool = False) -> httpx.Response | None:
+    async def _post_signed(
+        self, url: str, form: list[tuple[str, str]], *, retry_connect: bool = False
+    ) -> httpx.Response | None:
         """Posts a form signed as Twilio signs it; None when the server could not be reached.
 
         Like Twilio, a refused connection is retried once (retry_connect); an answer is never retried."""
@@ -746,12 +844,16 @@ class TwilioSandbox:
     # -- GET Messages.json -------------------------------------------------------------------------
 
     async def _list(self, request: Request) -> Response:
-        query = dict(parse_qsl(request.scope.get("query_string", b"").decode("utf-8", "replace"), keep_blank_values=True))
+        query = dict(
+            parse_qsl(request.scope.get("query_string", b"").decode("utf-8", "replace"), keep_blank_values=True)
+        )
         return Response(content=self._page(query), status_code=200)
 
     def _page(self, query: dict[str, str]) -> dict[str, Any]:
         """Twilio's page: newest first; PageToken "PA<sid>" continues after that message, "PB<sid>" before it."""
-        filters = {name: query[name] for name in ("To", "From", "DateSent", "DateSent>", "DateSent<") if query.get(name)}
+        filters = {
+            name: query[name] for name in ("To", "From", "DateSent", "DateSent>", "DateSent<") if query.get(name)
+        }
         try:
             page_size = min(max(int(query.get("PageSize") or 50), 1), 1000)
             page = max(int(query.get("Page") or 0), 0)
@@ -759,7 +861,7 @@ class TwilioSandbox:
             raise _Reject(400, 20001, "PageSize and Page must be integers") from None
         rows = [m for m in reversed(list(self.messages.values())) if _matches(m, filters)]
         start = self._page_start(rows, query.get("PageToken"), page, page_size)
-        chunk = rows[start:start + page_size]
+        chunk = rows[start : start + page_size]
         path = f"/{API_VERSION}/Accounts/{self.config.account_sid}/Messages.json"
 
         def uri(number: int, token: str | None) -> str:

@@ -5,22 +5,21 @@ Every route takes the staff member from `api_staff`: a session with CSRF, or a b
 
 from __future__ import annotations
 
-from typing import Any
-
 import csv
 import io
+from typing import Any
 
 import msgspec
 from litestar import Request, Response, Router, get, post
-from litestar.response import Stream
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery
+from litestar.response import Stream
 
 from inbox import bus as events_bus
 from inbox import consent, outbound, store
+from inbox.accounts import StaffMember
 from inbox.export import neutralise_formula
 from inbox.models import Customer
-from inbox.accounts import StaffMember
 from inbox.web.auth import api_staff, runtime_of
 from inbox.web.errors import ApiError
 
@@ -29,7 +28,11 @@ Staff = NamedDependency[StaffMember]
 
 @get("/conversations")
 async def list_conversations(
-    request: Request, staff: Staff, status: FromQuery[str] = "open", q: FromQuery[str | None] = None, cursor: FromQuery[str | None] = None
+    request: Request,
+    staff: Staff,
+    status: FromQuery[str] = "open",
+    q: FromQuery[str | None] = None,
+    cursor: FromQuery[str | None] = None,
 ) -> dict[str, Any]:
     if status not in ("open", "closed", "all"):
         raise ApiError(422, "invalid_status", "status must be open, closed or all.")
@@ -39,7 +42,9 @@ async def list_conversations(
                 session, staff.id, status=status, query=(q or "")[:200] or None, cursor=cursor
             )
         except ValueError:
-            raise ApiError(422, "invalid_cursor", "That page link is not valid any more; start from the first page.") from None
+            raise ApiError(
+                422, "invalid_cursor", "That page link is not valid any more; start from the first page."
+            ) from None
     return {"conversations": items, "next_cursor": next_cursor}
 
 
@@ -118,7 +123,9 @@ async def record_consent(request: Request, staff: Staff, customer_id: FromPath[i
     if channel not in ("sms", "whatsapp") or action not in (consent.OPT_IN, consent.OPT_OUT):
         raise ApiError(422, "invalid_consent", "channel must be sms or whatsapp, action opt_in or opt_out.")
     if not note or len(note) > 1000:
-        raise ApiError(422, "note_required", "Write a short note saying how the customer asked (1 to 1,000 characters).")
+        raise ApiError(
+            422, "note_required", "Write a short note saying how the customer asked (1 to 1,000 characters)."
+        )
     runtime = runtime_of(request)
     async with runtime.db.write() as session:
         customer = await session.get(Customer, customer_id)
@@ -126,13 +133,25 @@ async def record_consent(request: Request, staff: Staff, customer_id: FromPath[i
             raise ApiError(404, "not_found", "There is no such customer.")
         latest = await consent.latest(session, customer_id, channel)
         if latest is not None and latest.action == action:
-            raise ApiError(409, "unchanged", f"The customer is already {'opted out' if action == consent.OPT_OUT else 'opted in'}.")
+            raise ApiError(
+                409, "unchanged", f"The customer is already {'opted out' if action == consent.OPT_OUT else 'opted in'}."
+            )
         if action == consent.OPT_IN and latest is not None and latest.source == "keyword" and not staff.is_manager:
-            raise ApiError(403, "needs_manager", "The customer opted out by texting STOP. Only a manager can record "
-                                                 "that they asked to be messaged again.")
-        record = await consent.append(session, customer, channel=channel, action=action, source="staff",
-                                      evidence={"staff_id": staff.id, "staff_email": staff.email, "note": note},
-                                      staff_id=staff.id)
+            raise ApiError(
+                403,
+                "needs_manager",
+                "The customer opted out by texting STOP. Only a manager can record "
+                "that they asked to be messaged again.",
+            )
+        record = await consent.append(
+            session,
+            customer,
+            channel=channel,
+            action=action,
+            source="staff",
+            evidence={"staff_id": staff.id, "staff_email": staff.email, "note": note},
+            staff_id=staff.id,
+        )
         await events_bus.commit(session, runtime.bus)
     return consent.record_dict(record)
 
@@ -152,8 +171,12 @@ async def consent_export(request: Request, staff: Staff, format: FromQuery[str] 
         writer.writerow(consent.EXPORT_COLUMNS)
         async for row in consent.ledger_rows(db):
             cells = {**row, "evidence": msgspec.json.encode(row["evidence"]).decode()}
-            writer.writerow([c if isinstance(c, int) else neutralise_formula("" if c is None else str(c)) for c in
-                             (cells[name] for name in consent.EXPORT_COLUMNS)])
+            writer.writerow(
+                [
+                    c if isinstance(c, int) else neutralise_formula("" if c is None else str(c))
+                    for c in (cells[name] for name in consent.EXPORT_COLUMNS)
+                ]
+            )
             if buffer.tell() > 64_000:
                 yield buffer.getvalue().encode()
                 buffer.seek(0)
@@ -169,9 +192,11 @@ async def consent_export(request: Request, staff: Staff, format: FromQuery[str] 
         yield b"]"
 
     name = f"consent-records.{format}"
-    return Stream(csv_chunks() if format == "csv" else json_chunks(),
-                  media_type="text/csv; charset=utf-8" if format == "csv" else "application/json",
-                  headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return Stream(
+        csv_chunks() if format == "csv" else json_chunks(),
+        media_type="text/csv; charset=utf-8" if format == "csv" else "application/json",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 @get("/me")
@@ -182,6 +207,16 @@ async def me(staff: Staff) -> dict[str, Any]:
 def api_router(extra_handlers: list | None = None) -> Router:
     return Router(
         path="/api",
-        route_handlers=[list_conversations, get_conversation, mark_read, send_reply, customer_consent, record_consent, consent_export, me, *(extra_handlers or [])],
+        route_handlers=[
+            list_conversations,
+            get_conversation,
+            mark_read,
+            send_reply,
+            customer_consent,
+            record_consent,
+            consent_export,
+            me,
+            *(extra_handlers or []),
+        ],
         dependencies={"staff": Provide(api_staff)},
     )

@@ -86,8 +86,9 @@ async def manager_form(request: Request, managers_only: str) -> tuple[Identity |
         return identity, None
     form = await request.form()
     if not secrets.compare_digest(str(form.get("csrf_token", "")), identity.csrf_token or ""):
-        return Response("The form expired: reload the page and try again.\n", status_code=403,
-                        media_type="text/plain"), None
+        return Response(
+            "The form expired: reload the page and try again.\n", status_code=403, media_type="text/plain"
+        ), None
     return identity, form
 
 
@@ -123,7 +124,16 @@ def _login_page(request: Request, *, error: str | None = None, email: str = "", 
             "business_name": runtime.settings.business_name,
         },
         status_code=status,
-        cookies=[Cookie(key=LOGIN_CSRF_COOKIE, value=token, httponly=True, samesite="strict", secure=_cookie_secure(runtime), path="/login")],
+        cookies=[
+            Cookie(
+                key=LOGIN_CSRF_COOKIE,
+                value=token,
+                httponly=True,
+                samesite="strict",
+                secure=_cookie_secure(runtime),
+                path="/login",
+            )
+        ],
     )
 
 
@@ -155,8 +165,15 @@ async def login(request: Request) -> Response:
             return _login_page(request, error=message, email=email, status=429)
         return _login_page(request, error="That email and password do not match.", email=email, status=401)
     response = Redirect(safe_next(str(form.get("next", "/"))), status_code=303)
-    response.set_cookie(SESSION_COOKIE, cookie, httponly=True, samesite="lax", secure=_cookie_secure(runtime), path="/",
-                        max_age=int(accounts.SESSION_LIFETIME.total_seconds()))
+    response.set_cookie(
+        SESSION_COOKIE,
+        cookie,
+        httponly=True,
+        samesite="lax",
+        secure=_cookie_secure(runtime),
+        path="/",
+        max_age=int(accounts.SESSION_LIFETIME.total_seconds()),
+    )
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     return response
 
@@ -166,12 +183,18 @@ async def logout(request: Request) -> Response:
     runtime = runtime_of(request)
     identity = await identify(request)
     form = await request.form()
-    if identity and identity.csrf_token and secrets.compare_digest(str(form.get("csrf_token", "")), identity.csrf_token):
+    if (
+        identity
+        and identity.csrf_token
+        and secrets.compare_digest(str(form.get("csrf_token", "")), identity.csrf_token)
+    ):
         async with runtime.db.write() as session:
             await accounts.end_session(session, request.cookies[SESSION_COOKIE])
             await session.commit()
     elif identity:
-        return Response("The form expired: reload the page and sign out again.", status_code=403, media_type="text/plain")
+        return Response(
+            "The form expired: reload the page and sign out again.", status_code=403, media_type="text/plain"
+        )
     response = Redirect("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

@@ -123,7 +123,9 @@ async def export_page(request: Request) -> Template | Redirect | Response:
     runtime = runtime_of(request)
     async with runtime.db.read() as session:
         audit = await export.audit_entries(session, limit=50)
-        staff = (await session.execute(select(StaffRow.email, StaffRow.name).order_by(StaffRow.name, StaffRow.email))).all()
+        staff = (
+            await session.execute(select(StaffRow.email, StaffRow.name).order_by(StaffRow.name, StaffRow.email))
+        ).all()
     return Template(
         "export.html",
         context={

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
+import structlog
 from litestar import Request, Response, get
 
 from inbox import metrics as m
 from inbox.web.auth import runtime_of
+
+log = structlog.get_logger(__name__)
 
 
 @get("/healthz")
@@ -19,7 +22,10 @@ async def healthz() -> dict[str, str]:
 async def readyz(request: Request) -> Response:
     runtime = runtime_of(request)
     checks: dict[str, str] = {}
-    for name, probe in (("database", runtime.db.ping), ("redis", runtime.bus.ping if runtime.settings.redis_url else None)):
+    for name, probe in (
+        ("database", runtime.db.ping),
+        ("redis", runtime.bus.ping if runtime.settings.redis_url else None),
+    ):
         if probe is None:
             continue
         try:
@@ -28,7 +34,9 @@ async def readyz(request: Request) -> Response:
         except Exception as exc:  # the probe's job is to say so, not to raise
             checks[name] = f"unavailable: {type(exc).__name__}"
     ready = all(value == "ok" for value in checks.values())
-    return Response({"status": "ready" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503)
+    return Response(
+        {"status": "ready" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503
+    )
 
 
 @get("/metrics")
@@ -40,5 +48,5 @@ async def metrics(request: Request) -> Response:
             m.outbox_depth.set(depth)
             m.outbox_oldest.set(oldest)
         except Exception:  # the scrape still answers; the gauges keep their last values
-            pass
+            log.warning("outbox depth unavailable for /metrics", exc_info=True)
     return Response(m.exposition(), media_type="text/plain; version=0.0.4; charset=utf-8")

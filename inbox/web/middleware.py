@@ -32,7 +32,6 @@ from typing import Any
 
 import structlog
 
-
 log = structlog.get_logger("inbox.web")
 access_log = structlog.get_logger("inbox.access")
 
@@ -48,7 +47,7 @@ DRAIN_TIMEOUT = 3.0  # seconds for socket handlers to notice their close before 
 class _Socket:
     """One websocket connection as the middleware sees it: its ASGI send, and whether it is open."""
 
-    __slots__ = ("send", "accepted", "closed", "closing")
+    __slots__ = ("accepted", "closed", "closing", "send")
 
     def __init__(self, send) -> None:
         self.send = send
@@ -72,14 +71,16 @@ class LiveSockets:
         self.open: set[_Socket] = set()
         self.draining = False
 
-    async def close_all(self, code: int = GOING_AWAY, reason: str = "going away",
-                        timeout: float = DRAIN_TIMEOUT) -> int:
+    async def close_all(
+        self, code: int = GOING_AWAY, reason: str = "going away", timeout: float = DRAIN_TIMEOUT
+    ) -> int:
         """Closes every accepted socket; waits (bounded) until their handlers have returned."""
         self.draining = True
         targets = [s for s in self.open if s.accepted and not s.closed]
         await asyncio.gather(*(s.close(code, reason) for s in targets))
         deadline = time.monotonic() + timeout
-        while any(s.accepted for s in self.open) and time.monotonic() < deadline:
+        # A bounded wait for the socket handlers to return.
+        while any(s.accepted for s in self.open) and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.02)
         return len(targets)
 
@@ -145,8 +146,13 @@ class RequestContext:
         finally:
             path = scope.get("path", "")
             if status >= 500 or not path.startswith(_QUIET_PATHS):
-                access_log.info("request", method=scope.get("method"), path=path, status=status,
-                                duration_ms=round((time.perf_counter() - started) * 1000, 2))
+                access_log.info(
+                    "request",
+                    method=scope.get("method"),
+                    path=path,
+                    status=status,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                )
 
     async def _websocket(self, scope, receive, send) -> None:
         registry = live_sockets(scope["litestar_app"])
@@ -186,8 +192,12 @@ class RequestContext:
         finally:
             registry.open.discard(handle)
             if handle.accepted:
-                access_log.info("websocket", path=scope.get("path", ""), closed_by_server=handle.closing.is_set(),
-                                duration_s=round(time.perf_counter() - started, 1))
+                access_log.info(
+                    "websocket",
+                    path=scope.get("path", ""),
+                    closed_by_server=handle.closing.is_set(),
+                    duration_s=round(time.perf_counter() - started, 1),
+                )
 
 
 # ---- the server -----------------------------------------------------------------------------
@@ -242,9 +252,7 @@ def serve(app, **options: Any) -> None:
     options.setdefault("log_config", None)
     config = uvicorn.Config(app, **options)
     server = _server_class()(config, app)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.run()
-    except KeyboardInterrupt:
-        pass
     if not server.started:
         sys.exit(3)  # as uvicorn.run: the server could not start

@@ -40,41 +40,49 @@ async def settings_page(request: Request) -> Template | Response:
     async with runtime.db.read() as session:
         policy = await app_settings.keyword_policy(session, settings)
         extra = await app_settings.get(session, app_settings.EXTRA_KEYWORDS, {})
-        last_webhook = await session.scalar(select(func.max(Message.created_at)).where(Message.direction == Direction.INBOUND))
-        last_error = (await session.execute(
-            select(Message.error_code, Message.error_message, Message.updated_at)
-            .where(Message.status.in_([MessageStatus.FAILED, MessageStatus.UNDELIVERED]))
-            .order_by(Message.updated_at.desc()).limit(1)
-        )).first()
+        last_webhook = await session.scalar(
+            select(func.max(Message.created_at)).where(Message.direction == Direction.INBOUND)
+        )
+        last_error = (
+            await session.execute(
+                select(Message.error_code, Message.error_message, Message.updated_at)
+                .where(Message.status.in_([MessageStatus.FAILED, MessageStatus.UNDELIVERED]))
+                .order_by(Message.updated_at.desc())
+                .limit(1)
+            )
+        ).first()
         templates = (await session.execute(select(WhatsAppTemplate).order_by(WhatsAppTemplate.name))).scalars().all()
     from inbox.keywords import Keyword
 
-    return Template("settings.html", context={
-        "staff": identity.staff,
-        "csrf_token": identity.csrf_token,
-        "business_name": settings.business_name,
-        "twilio": {
-            "account_sid": settings.twilio_account_sid,
-            "auth_token_set": bool(settings.twilio_auth_token),
-            "secondary_token_set": bool(settings.twilio_auth_token_secondary),
-            "api_key_sid": settings.twilio_api_key_sid,
-            "messaging_service_sid": settings.twilio_messaging_service_sid,
-            "phone_number": settings.twilio_phone_number,
-            "whatsapp_from": settings.twilio_whatsapp_from,
-            "api_base_url": settings.twilio_api_base_url,
-            "inbound_url": settings.public_url + "/webhooks/twilio/inbound",
-            "status_url": settings.public_url + "/webhooks/twilio/status",
-            "keyword_replies": settings.keyword_replies,
+    return Template(
+        "settings.html",
+        context={
+            "staff": identity.staff,
+            "csrf_token": identity.csrf_token,
+            "business_name": settings.business_name,
+            "twilio": {
+                "account_sid": settings.twilio_account_sid,
+                "auth_token_set": bool(settings.twilio_auth_token),
+                "secondary_token_set": bool(settings.twilio_auth_token_secondary),
+                "api_key_sid": settings.twilio_api_key_sid,
+                "messaging_service_sid": settings.twilio_messaging_service_sid,
+                "phone_number": settings.twilio_phone_number,
+                "whatsapp_from": settings.twilio_whatsapp_from,
+                "api_base_url": settings.twilio_api_base_url,
+                "inbound_url": settings.public_url + "/webhooks/twilio/inbound",
+                "status_url": settings.public_url + "/webhooks/twilio/status",
+                "keyword_replies": settings.keyword_replies,
+            },
+            "last_webhook": last_webhook,
+            "last_error": last_error,
+            "answers": {k.value: policy.answer(k) for k in Keyword},
+            "extra": {family: ", ".join(extra.get(family, [])) for family in ("opt_out", "opt_in", "help")},
+            "templates": templates,
+            "saved": request.query_params.get("saved"),
+            "reconcile": {k: request.query_params.get(k, "0") for k in ("found", "present", "ingested")},
+            "error": request.query_params.get("error"),
         },
-        "last_webhook": last_webhook,
-        "last_error": last_error,
-        "answers": {k.value: policy.answer(k) for k in Keyword},
-        "extra": {family: ", ".join(extra.get(family, [])) for family in ("opt_out", "opt_in", "help")},
-        "templates": templates,
-        "saved": request.query_params.get("saved"),
-        "reconcile": {k: request.query_params.get(k, "0") for k in ("found", "present", "ingested")},
-        "error": request.query_params.get("error"),
-    })
+    )
 
 
 @post("/settings/answers", status_code=303)
@@ -107,14 +115,19 @@ async def add_template(request: Request) -> Response:
     body = str(form.get("body", "")).strip()[:1600]
     variables = _words(str(form.get("variables", "")))
     if not name or not CONTENT_SID.match(content_sid):
-        return Redirect("/settings?error=A template needs a name and its Content SID (HX followed by 32 hex "
-                        "characters).#templates", status_code=303)
+        return Redirect(
+            "/settings?error=A template needs a name and its Content SID (HX followed by 32 hex characters).#templates",
+            status_code=303,
+        )
     runtime = runtime_of(request)
     async with runtime.db.write() as session:
         if await session.scalar(select(WhatsAppTemplate.id).where(WhatsAppTemplate.content_sid == content_sid)):
             return Redirect("/settings?error=That template is already registered.#templates", status_code=303)
-        session.add(WhatsAppTemplate(name=name, content_sid=content_sid, body=body, variables=variables,
-                                     created_by=identity.staff.id))
+        session.add(
+            WhatsAppTemplate(
+                name=name, content_sid=content_sid, body=body, variables=variables, created_by=identity.staff.id
+            )
+        )
         await session.commit()
     return Redirect("/settings?saved=templates#templates", status_code=303)
 
@@ -138,8 +151,12 @@ async def list_templates(request: Request) -> dict:
         raise ApiError(401, "not_authenticated", "Sign in, or send a valid API token.")
     async with runtime_of(request).db.read() as session:
         templates = (await session.execute(select(WhatsAppTemplate).order_by(WhatsAppTemplate.name))).scalars().all()
-    return {"templates": [{"id": t.id, "name": t.name, "content_sid": t.content_sid, "body": t.body,
-                           "variables": t.variables} for t in templates]}
+    return {
+        "templates": [
+            {"id": t.id, "name": t.name, "content_sid": t.content_sid, "body": t.body, "variables": t.variables}
+            for t in templates
+        ]
+    }
 
 
 @post("/settings/reconcile", status_code=303)
@@ -156,8 +173,10 @@ async def reconcile_now(request: Request) -> Response:
         report = await reconcile(runtime_of(request), since)
     except ReconcileError as exc:
         return Redirect(f"/settings?error={quote(str(exc)[:200])}#reconcile", status_code=303)
-    return Redirect(f"/settings?saved=reconcile&found={report.found}&present={report.present}"
-                    f"&ingested={report.ingested}#reconcile", status_code=303)
+    return Redirect(
+        f"/settings?saved=reconcile&found={report.found}&present={report.present}&ingested={report.ingested}#reconcile",
+        status_code=303,
+    )
 
 
 route_handlers = [settings_page, save_answers, add_template, delete_template, list_templates, reconcile_now]

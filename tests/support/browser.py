@@ -59,5 +59,7 @@ def wait_until(locator, js: str, timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while not locator.evaluate(js):
         if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {timeout}s: {js} {locator.evaluate('m => [m.scrollHeight, m.scrollTop, m.clientHeight]')}")
+            raise AssertionError(
+                f"not true within {timeout}s: {js} {locator.evaluate('m => [m.scrollHeight, m.scrollTop, m.clientHeight]')}"
+            )
         time.sleep(0.05)

@@ -12,8 +12,14 @@ def ws_url(base_url: str, after: int | None = None) -> str:
     return url if after is None else f"{url}?after={after}"
 
 
-def open_socket(base_url: str, *, token: str | None = None, cookie: str | None = None, origin: str | None = None,
-                after: int | None = None) -> ClientConnection:
+def open_socket(
+    base_url: str,
+    *,
+    token: str | None = None,
+    cookie: str | None = None,
+    origin: str | None = None,
+    after: int | None = None,
+) -> ClientConnection:
     headers = {}
     if token:
         headers["Authorization"] = f"Bearer {token}"

@@ -17,8 +17,14 @@ FAST_OUTBOX = OutboxConfig(backoff_base=0.05, backoff_cap=0.5, poll_interval=0.0
 
 
 def start_sandbox(port: int | None = None) -> tuple[TwilioSandbox, ThreadServer]:
-    sandbox = TwilioSandbox(SandboxConfig(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN,
-                                          service_numbers={SERVICE_SID: POOL}, callback_delays=(0.02, 0.04)))
+    sandbox = TwilioSandbox(
+        SandboxConfig(
+            account_sid=ACCOUNT_SID,
+            auth_token=AUTH_TOKEN,
+            service_numbers={SERVICE_SID: POOL},
+            callback_delays=(0.02, 0.04),
+        )
+    )
     server = ThreadServer(sandbox.app, port=port).start()
     return sandbox, server
 

@@ -13,8 +13,9 @@ from inbox.db import Database
 PASSWORD = "correct horse battery staple"
 
 
-def create_staff(database_url: str, email: str, role: str = "receptionist", password: str = PASSWORD,
-                 name: str | None = None) -> accounts.StaffMember:
+def create_staff(
+    database_url: str, email: str, role: str = "receptionist", password: str = PASSWORD, name: str | None = None
+) -> accounts.StaffMember:
     async def run() -> accounts.StaffMember:
         db = Database(database_url)
         try:

@@ -29,8 +29,16 @@ def signature_for(url: str, pairs: list[tuple[str, str]], token: str = AUTH_TOKE
     return sign(token, url, Form.parse(urlencode(pairs).encode()))
 
 
-def post_twilio(base_url: str, name: str, *, public_url: str | None = None, path: str = "/webhooks/twilio/inbound",
-                token: str = AUTH_TOKEN, signature: str | None = None, **overrides: str) -> httpx.Response:
+def post_twilio(
+    base_url: str,
+    name: str,
+    *,
+    public_url: str | None = None,
+    path: str = "/webhooks/twilio/inbound",
+    token: str = AUTH_TOKEN,
+    signature: str | None = None,
+    **overrides: str,
+) -> httpx.Response:
     """Signs the fixture for `public_url` (default: `base_url`) as Twilio would, and posts it."""
     pairs = fixture_pairs(name, **overrides)
     url = (public_url or base_url).rstrip("/") + path
