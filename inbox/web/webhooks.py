@@ -11,6 +11,7 @@ size limit (refused before it is read), the status codes, the content types.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -28,7 +29,8 @@ STATUS_PATH = "/webhooks/twilio/status"
 MAX_WEBHOOK_BODY = 64 * 1024  # Twilio's forms are a few KiB; refuse more before parsing
 EMPTY_TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response/>'
 _XML = b"text/xml; charset=utf-8"
-_TEXT = b"text/plain; charset=utf-8"
+_JSON = b"application/json"
+MAX_MESSAGE_ID_DIGITS = 18  # ?m= is a message id: a 64-bit integer
 
 
 class _TooLarge(Exception):
@@ -63,7 +65,12 @@ def _header(scope, name: bytes) -> str | None:
     return None
 
 
-async def _answer(send, status_code: int, body: bytes = b"", content_type: bytes = _TEXT) -> None:
+async def _refuse(send, status_code: int, code: str, detail: str) -> None:
+    """The API's JSON error shape, so every refusal reads the same wherever it comes from."""
+    await _answer(send, status_code, json.dumps({"error": code, "detail": detail}).encode(), _JSON)
+
+
+async def _answer(send, status_code: int, body: bytes = b"", content_type: bytes = _JSON) -> None:
     headers = [(b"content-length", str(len(body)).encode())]
     if body:
         headers.append((b"content-type", content_type))
@@ -76,26 +83,26 @@ async def _verified_payload(scope, receive, send, kind: str, parse):
     token in force, and the form holds what Twilio always sends; else the refusal has been sent
     and None is returned."""
     if scope["method"] != "POST":
-        await _answer(send, 405, b"Method Not Allowed\n")
+        await _refuse(send, 405, "method_not_allowed", "Twilio's webhooks are POST only.")
         return None
     try:
         body = await _read_body(scope, receive)
     except _TooLarge:
         metrics.webhooks.labels(kind, "invalid").inc()
-        await _answer(send, 413, b"Request body too large for a Twilio webhook.\n")
+        await _refuse(send, 413, "too_large", "Request body too large for a Twilio webhook.")
         return None
     runtime = scope["litestar_app"].state.runtime
     form = Form.parse(body)
     url = signed_url(runtime.settings.public_url, scope["path"], scope.get("query_string", b""))
     if not runtime.signatures.is_valid(url, form, _header(scope, b"x-twilio-signature")):
         metrics.webhooks.labels(kind, "rejected").inc()
-        await _answer(send, 403, b"Invalid or missing X-Twilio-Signature.\n")
+        await _refuse(send, 403, "invalid_signature", "Invalid or missing X-Twilio-Signature.")
         return None
     try:
-        return runtime, parse(form)
+        return runtime, parse(form, account_sid=runtime.settings.twilio_account_sid)
     except PayloadError as exc:
         metrics.webhooks.labels(kind, "invalid").inc()
-        await _answer(send, 400, f"{exc}\n".encode())
+        await _refuse(send, 400, "invalid_webhook", f"This is not a Twilio webhook form: {exc}.")
         return None
 
 
@@ -125,9 +132,13 @@ async def status_webhook(scope: Any, receive: Any, send: Any) -> None:
     if verified is None:
         return
     runtime, payload = verified
-    metrics.webhooks.labels("status", "stored").inc()
     raw_id = _query_value(scope, "m")  # set on keyword answers sent from TwiML
-    message_id = int(raw_id) if raw_id.isdigit() else None
+    if raw_id and not (raw_id.isascii() and raw_id.isdigit() and len(raw_id) <= MAX_MESSAGE_ID_DIGITS):
+        metrics.webhooks.labels("status", "invalid").inc()
+        await _refuse(send, 400, "invalid_webhook", "The callback URL's m= is not a message id.")
+        return
+    metrics.webhooks.labels("status", "stored").inc()
+    message_id = int(raw_id) if raw_id else None
     async with runtime.db.write() as session:
         await status.apply_callback(session, payload.sid, payload.status, payload.error_code, message_id)
         await events_bus.commit(session, runtime.bus)
