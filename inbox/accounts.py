@@ -7,11 +7,10 @@ so a cookie planted before login is worth nothing after it.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -21,8 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inbox.models import ApiToken, Role, Staff, WebSession, utcnow
 
 SESSION_LIFETIME = timedelta(days=7)
-FREE_ATTEMPTS = 5  # failed logins allowed before the account is locked for a while
-MAX_LOCK = timedelta(minutes=15)
 MIN_PASSWORD = 8
 
 _hasher = PasswordHasher()
@@ -78,43 +75,42 @@ async def add_staff(
 
 
 @dataclass(frozen=True)
-class LoginResult:
+class LoginCandidate:
+    """What a sign-in checks a password against. An unknown email gets a dummy hash, so both
+    cases do the same work and answer the same way."""
+
     staff: StaffMember | None
-    locked_for: timedelta | None = None  # set when the account is throttled
+    password_hash: str
 
 
-def _lock_after(failures: int) -> timedelta | None:
-    if failures < FREE_ATTEMPTS:
-        return None
-    return min(timedelta(seconds=30 * 2 ** (failures - FREE_ATTEMPTS)), MAX_LOCK)
-
-
-async def check_login(session: AsyncSession, email: str, password: str, now: datetime | None = None) -> LoginResult:
-    """Verifies a password, counting failures per account; a locked account is not even checked."""
-    now = now or utcnow()
+async def login_candidate(session: AsyncSession, email: str) -> LoginCandidate:
+    """A short read: the hash is checked afterwards, off the event loop and outside any transaction."""
     try:
         email = normalise_email(email)
     except AccountError:
-        return LoginResult(None)
+        return LoginCandidate(None, _DUMMY_HASH)
     staff = (await session.execute(select(Staff).where(Staff.email == email))).scalar_one_or_none()
     if staff is None:
-        with contextlib.suppress(VerificationError):
-            _hasher.verify(_DUMMY_HASH, password)
-        return LoginResult(None)
-    if staff.locked_until and staff.locked_until > now:
-        return LoginResult(None, locked_for=staff.locked_until - now)
+        return LoginCandidate(None, _DUMMY_HASH)
+    return LoginCandidate(StaffMember.of(staff), staff.password_hash)
+
+
+def verify_password(password_hash: str, password: str) -> tuple[bool, str | None]:
+    """(matches, a new hash if the stored one's parameters are out of date). CPU-heavy (argon2):
+    call it in a worker thread, never on the event loop."""
     try:
-        _hasher.verify(staff.password_hash, password)
+        _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
-        staff.failed_logins += 1
-        lock = _lock_after(staff.failed_logins)
-        staff.locked_until = now + lock if lock else None
-        return LoginResult(None, locked_for=lock)
-    staff.failed_logins = 0
-    staff.locked_until = None
-    if _hasher.check_needs_rehash(staff.password_hash):
-        staff.password_hash = _hasher.hash(password)
-    return LoginResult(StaffMember.of(staff))
+        return False, None
+    if password_hash == _DUMMY_HASH:
+        return False, None
+    return True, (_hasher.hash(password) if _hasher.check_needs_rehash(password_hash) else None)
+
+
+async def record_login(session: AsyncSession, staff_id: int, new_hash: str | None) -> None:
+    staff = await session.get(Staff, staff_id)
+    if staff is not None and new_hash is not None:
+        staff.password_hash = new_hash
 
 
 @dataclass(frozen=True)

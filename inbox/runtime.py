@@ -5,13 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
+
 from inbox.bus import Bus, make_bus
 from inbox.db import Database
 from inbox.inbound import InboundWriter
 from inbox.outbox import Outbox, OutboxConfig
 from inbox.settings import Settings
+from inbox.throttle import LoginThrottle
 from inbox.twilio.client import TwilioSender
 from inbox.twilio.signature import SignatureChecker
+
+PASSWORD_CHECKS_AT_ONCE = 1
 
 
 @dataclass
@@ -38,6 +43,10 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self.ingest = InboundWriter(self)
+        self.login_throttle = LoginThrottle()
+        # One password check at a time per process: argon2 takes a core for ~0.1 s, and a flood of
+        # sign-ins must leave the other core to webhooks and pages.
+        self.password_checks = anyio.CapacityLimiter(PASSWORD_CHECKS_AT_ONCE)
 
     async def start(self) -> None:
         from inbox.app_settings import installation_id

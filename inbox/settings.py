@@ -6,6 +6,7 @@ variable and the shape it should have (`SettingsError`).
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Literal
 
@@ -78,6 +79,12 @@ class Settings(BaseSettings):
     help_text: str | None = Field(None, alias="INBOX_HELP_TEXT")
     stop_text: str | None = Field(None, alias="INBOX_STOP_TEXT")
     start_text: str | None = Field(None, alias="INBOX_START_TEXT")
+    trusted_proxies: str = Field(
+        "",
+        alias="INBOX_TRUSTED_PROXIES",
+        description="Comma-separated addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For names "
+        "the client; used only to tell sign-in clients apart for throttling. Empty: the peer address.",
+    )
 
     @field_validator("public_url", "twilio_api_base_url")
     @classmethod
@@ -99,6 +106,20 @@ class Settings(BaseSettings):
         if value and not (value.startswith("whatsapp:") and E164.match(value.removeprefix("whatsapp:"))):
             raise ValueError("whatsapp: followed by an E.164 number, such as whatsapp:+14155238886")
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError("comma-separated IP addresses or networks such as 172.16.0.0/12") from None
+        return value
+
+    @property
+    def trusted_proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [ipaddress.ip_network(p.strip(), strict=False) for p in self.trusted_proxies.split(",") if p.strip()]
 
     @field_validator("database_url")
     @classmethod

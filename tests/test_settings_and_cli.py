@@ -10,7 +10,7 @@ import pytest
 from inbox.settings import SettingsError, load_settings
 from tests.support.db import scalar
 from tests.support.servers import ROOT
-from tests.support.twilio import AUTH_TOKEN
+from tests.support.twilio import ACCOUNT_SID, AUTH_TOKEN
 
 
 @pytest.mark.parametrize(
@@ -105,7 +105,12 @@ def test_migrate_and_staff_commands(cli_env, tmp_path) -> None:
 
 def test_simulate_posts_a_signed_webhook_to_a_running_inbox(serve, sqlite_url, cli_env) -> None:
     server = serve(sqlite_url)
-    env = {**cli_env, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "INBOX_PUBLIC_URL": server.url}
+    env = {
+        **cli_env,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "INBOX_PUBLIC_URL": server.url,
+    }
     result = run_inbox("simulate", "--from", "+14155550199", "--channel", "whatsapp", "Hello from the CLI", env=env)
     assert result.returncode == 0, result.stderr
     assert scalar(sqlite_url, "SELECT body FROM messages") == "Hello from the CLI"

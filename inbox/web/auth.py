@@ -7,11 +7,13 @@ Login, logout, and the redirect after login (kept on this site).
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+import anyio
 from litestar import Request, Response, get, post
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie
@@ -20,6 +22,7 @@ from litestar.response import Redirect, Template
 from inbox import accounts
 from inbox.accounts import StaffMember
 from inbox.runtime import Runtime
+from inbox.throttle import Refusal
 from inbox.web.errors import ApiError
 
 SESSION_COOKIE = "inbox_session"
@@ -142,28 +145,73 @@ async def login_page(request: Request) -> Template:
     return _login_page(request)
 
 
+def client_address(connection: ASGIConnection) -> str:
+    """The client's address: the peer, or, when the peer is a trusted proxy (INBOX_TRUSTED_PROXIES),
+    the right-most address in X-Forwarded-For that is not itself a trusted proxy."""
+    peer = connection.client.host if connection.client else ""
+    trusted = runtime_of(connection).settings.trusted_proxy_networks
+    if not trusted or not _in(peer, trusted):
+        return peer
+    forwarded = ",".join(connection.headers.getall("x-forwarded-for", []))
+    for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
+        if not _in(hop, trusted):
+            return hop
+    return peer
+
+
+def _in(address: str, networks) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+def _too_many(request: Request, email: str, refusal: Refusal) -> Template:
+    minutes = max(1, round(refusal.retry_after / 60))
+    message = f"Too many failed attempts. Try again in {minutes} minute{'s' if minutes != 1 else ''}."
+    page = _login_page(request, error=message, email=email, status=429)
+    page.headers["Retry-After"] = str(max(1, round(refusal.retry_after)))
+    return page
+
+
 @post("/login", status_code=303)
 async def login(request: Request) -> Response:
+    """Throttled per client address and per email (inbox/throttle.py); the argon2 check runs in a
+    worker thread, one at a time, with no transaction open; known and unknown emails answer alike."""
     runtime = runtime_of(request)
     form = await request.form()
     email = str(form.get("email", ""))[:320]
     token = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not token or not secrets.compare_digest(str(form.get("csrf_token", "")), token):
         return _login_page(request, error="The form expired. Please sign in again.", email=email, status=403)
-    async with runtime.db.write() as session:
-        result = await accounts.check_login(session, email, str(form.get("password", "")))
-        cookie = None
-        if result.staff:
-            if old := request.cookies.get(SESSION_COOKIE):
-                await accounts.end_session(session, old)  # no fixation: the old id dies here
-            cookie, _ = await accounts.start_session(session, result.staff.id)
-        await session.commit()
-    if result.staff is None:
-        if result.locked_for:
-            minutes = max(1, round(result.locked_for.total_seconds() / 60))
-            message = f"Too many failed attempts. Try again in {minutes} minute{'s' if minutes != 1 else ''}."
-            return _login_page(request, error=message, email=email, status=429)
+    address, key = client_address(request), email.strip().lower()
+    throttle = runtime.login_throttle
+    if refusal := throttle.check(address, key):
+        return _too_many(request, email, refusal)
+    throttle.begin(address)
+    try:
+        async with runtime.db.read() as session:
+            candidate = await accounts.login_candidate(session, email)
+        matches, new_hash = await anyio.to_thread.run_sync(
+            accounts.verify_password,
+            candidate.password_hash,
+            str(form.get("password", "")),
+            limiter=runtime.password_checks,
+        )
+    finally:
+        throttle.end(address)
+    if not matches or candidate.staff is None:
+        if refusal := throttle.failed(address, key):
+            return _too_many(request, email, refusal)
         return _login_page(request, error="That email and password do not match.", email=email, status=401)
+    throttle.succeeded(address, key)
+    async with runtime.db.write() as session:
+        await accounts.record_login(session, candidate.staff.id, new_hash)
+        if old := request.cookies.get(SESSION_COOKIE):
+            await accounts.end_session(session, old)  # no fixation: the old id dies here
+        cookie, _ = await accounts.start_session(session, candidate.staff.id)
+        await session.commit()
     response = Redirect(safe_next(str(form.get("next", "/"))), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,

@@ -23,3 +23,17 @@ def rows(database_url: str, sql: str, **params) -> list[tuple]:
 def scalar(database_url: str, sql: str, **params):
     result = rows(database_url, sql, **params)
     return result[0][0] if result else None
+
+
+def execute(database_url: str, sql: str, **params) -> None:
+    """One statement, committed."""
+
+    async def run() -> None:
+        engine = create_async_engine(database_url)
+        try:
+            async with engine.begin() as connection:
+                await connection.execute(text(sql), params)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
