@@ -68,9 +68,9 @@ END
 """
 
 PG_FILL = [
-    """INSERT INTO staff (email, name, role, password_hash, failed_logins, created_at)
+    """INSERT INTO staff (email, name, role, password_hash, created_at)
        SELECT 'staff' || n || '@example.com', 'Staff ' || n, CASE WHEN n = 1 THEN 'manager' ELSE 'receptionist' END,
-              'not-a-hash', 0, now()
+              'not-a-hash', now()
        FROM generate_series(1, 5) AS n""",
     """INSERT INTO customers (phone, name, whatsapp_profile_name, created_at)
        SELECT '+1415' || lpad(n::text, 7, '0'),
@@ -105,9 +105,9 @@ SQLITE_BODY = PG_BODY.replace("chr(10)", "char(10)")
 
 SQLITE_FILL = [
     """WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < 5)
-       INSERT INTO staff (email, name, role, password_hash, failed_logins, created_at)
+       INSERT INTO staff (email, name, role, password_hash, created_at)
        SELECT 'staff' || n || '@example.com', 'Staff ' || n, CASE WHEN n = 1 THEN 'manager' ELSE 'receptionist' END,
-              'not-a-hash', 0, '2024-01-01 00:00:00.000000' FROM seq""",
+              'not-a-hash', '2024-01-01 00:00:00.000000' FROM seq""",
     """WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < :customers)
        INSERT INTO customers (phone, name, whatsapp_profile_name, created_at)
        SELECT '+1415' || printf('%07d', n), CASE WHEN n % 3 = 0 THEN NULL ELSE 'Customer ' || n END,

@@ -10,11 +10,11 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.models import ApiToken, Role, Staff, WebSession, utcnow
@@ -64,11 +64,10 @@ async def add_staff(
     email = normalise_email(email)
     if role not in (Role.RECEPTIONIST, Role.MANAGER):
         raise AccountError("role must be receptionist or manager")
-    if len(password) < MIN_PASSWORD:
-        raise AccountError(f"the password must be at least {MIN_PASSWORD} characters")
+    password_hash = hash_password(password)
     if await session.scalar(select(Staff.id).where(Staff.email == email)):
         raise AccountError(f"{email} already has an account")
-    staff = Staff(email=email, name=name or email.split("@")[0], role=role, password_hash=_hasher.hash(password))
+    staff = Staff(email=email, name=name or email.split("@")[0], role=role, password_hash=password_hash)
     session.add(staff)
     await session.flush()
     return StaffMember.of(staff)
@@ -92,7 +91,8 @@ async def login_candidate(session: AsyncSession, email: str) -> LoginCandidate:
     staff = (await session.execute(select(Staff).where(Staff.email == email))).scalar_one_or_none()
     if staff is None:
         return LoginCandidate(None, _DUMMY_HASH)
-    return LoginCandidate(StaffMember.of(staff), staff.password_hash)
+    # A disabled account is checked like any other (same work, same answer), then refused.
+    return LoginCandidate(None if staff.disabled else StaffMember.of(staff), staff.password_hash)
 
 
 def verify_password(password_hash: str, password: str) -> tuple[bool, str | None]:
@@ -109,8 +109,18 @@ def verify_password(password_hash: str, password: str) -> tuple[bool, str | None
 
 async def record_login(session: AsyncSession, staff_id: int, new_hash: str | None) -> None:
     staff = await session.get(Staff, staff_id)
-    if staff is not None and new_hash is not None:
+    if staff is None:
+        return
+    staff.last_login_at = utcnow()
+    if new_hash is not None:
         staff.password_hash = new_hash
+    await purge_expired_sessions(session)
+
+
+async def purge_expired_sessions(session: AsyncSession) -> int:
+    """Deletes web sessions past their expiry (run at each sign-in and by the socket watcher)."""
+    result = await session.execute(delete(WebSession).where(WebSession.expires_at <= utcnow()))
+    return result.rowcount or 0
 
 
 @dataclass(frozen=True)
@@ -145,7 +155,7 @@ async def session_staff(session: AsyncSession, cookie: str) -> SessionInfo | Non
         await session.execute(
             select(WebSession, Staff)
             .join(Staff, Staff.id == WebSession.staff_id)
-            .where(WebSession.id_hash == digest(cookie))
+            .where(WebSession.id_hash == digest(cookie), Staff.disabled.is_(False))
         )
     ).first()
     if row is None or row[0].expires_at <= utcnow():
@@ -153,20 +163,138 @@ async def session_staff(session: AsyncSession, cookie: str) -> SessionInfo | Non
     return SessionInfo(StaffMember.of(row[1]), row[0].csrf_token)
 
 
-async def issue_token(session: AsyncSession, email: str) -> str:
+async def _staff_by_email(session: AsyncSession, email: str) -> Staff:
     email = normalise_email(email)
-    staff_id = await session.scalar(select(Staff.id).where(Staff.email == email))
-    if staff_id is None:
+    staff = (await session.execute(select(Staff).where(Staff.email == email))).scalar_one_or_none()
+    if staff is None:
         raise AccountError(f"no staff account for {email}")
+    return staff
+
+
+async def issue_token(session: AsyncSession, email: str, name: str = "") -> str:
+    staff = await _staff_by_email(session, email)
+    if len(name) > 100:
+        raise AccountError("a token's name is at most 100 characters")
     token = "inbox_" + secrets.token_urlsafe(32)
-    session.add(ApiToken(staff_id=staff_id, token_hash=digest(token)))
+    session.add(ApiToken(staff_id=staff.id, token_hash=digest(token), name=name.strip()))
     return token
 
 
-async def token_staff(session: AsyncSession, token: str) -> StaffMember | None:
-    staff = (
+TOKEN_USE_PRECISION = timedelta(minutes=1)  # last_used_at is written at most once a minute per token
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    staff: StaffMember
+    token_id: int
+    last_used_at: datetime | None
+
+
+async def token_staff(session: AsyncSession, token: str) -> TokenInfo | None:
+    row = (
         await session.execute(
-            select(Staff).join(ApiToken, ApiToken.staff_id == Staff.id).where(ApiToken.token_hash == digest(token))
+            select(Staff, ApiToken.id, ApiToken.last_used_at)
+            .join(ApiToken, ApiToken.staff_id == Staff.id)
+            .where(ApiToken.token_hash == digest(token), Staff.disabled.is_(False))
         )
-    ).scalar_one_or_none()
-    return StaffMember.of(staff) if staff else None
+    ).first()
+    return TokenInfo(StaffMember.of(row[0]), row[1], row[2]) if row else None
+
+
+async def mark_token_used(session: AsyncSession, token_id: int) -> None:
+    await session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=utcnow()))
+
+
+def token_use_is_stale(info: TokenInfo) -> bool:
+    return info.last_used_at is None or utcnow() - info.last_used_at >= TOKEN_USE_PRECISION
+
+
+# ---- taking access back ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StaffRow:
+    id: int
+    email: str
+    name: str
+    role: str
+    enabled: bool
+    last_login_at: datetime | None
+    tokens: int
+    tokens_last_used_at: datetime | None
+
+
+async def list_staff(session: AsyncSession) -> list[StaffRow]:
+    tokens = (
+        select(
+            ApiToken.staff_id,
+            func.count(ApiToken.id).label("n"),
+            func.max(ApiToken.last_used_at).label("used"),
+        )
+        .group_by(ApiToken.staff_id)
+        .subquery()
+    )
+    result = await session.execute(
+        select(Staff, tokens.c.n, tokens.c.used).outerjoin(tokens, tokens.c.staff_id == Staff.id).order_by(Staff.email)
+    )
+    return [
+        StaffRow(s.id, s.email, s.name, s.role, not s.disabled, s.last_login_at, n or 0, used) for s, n, used in result
+    ]
+
+
+async def _end_all_sessions(session: AsyncSession, staff_id: int) -> None:
+    await session.execute(delete(WebSession).where(WebSession.staff_id == staff_id))
+
+
+async def set_enabled(session: AsyncSession, email: str, enabled: bool) -> StaffMember:
+    """Disabling ends every session at once; tokens are refused while disabled (kept for enable)."""
+    staff = await _staff_by_email(session, email)
+    staff.disabled = not enabled
+    if not enabled:
+        await _end_all_sessions(session, staff.id)
+    return StaffMember.of(staff)
+
+
+def hash_password(password: str) -> str:
+    """CPU-heavy (argon2): in a web handler, call it in a worker thread."""
+    if len(password) < MIN_PASSWORD:
+        raise AccountError(f"the password must be at least {MIN_PASSWORD} characters")
+    return _hasher.hash(password)
+
+
+async def set_password_hash(session: AsyncSession, email: str, password_hash: str) -> StaffMember:
+    """A new password ends every session of the account (tokens stay: see revoke_tokens)."""
+    staff = await _staff_by_email(session, email)
+    staff.password_hash = password_hash
+    await _end_all_sessions(session, staff.id)
+    return StaffMember.of(staff)
+
+
+async def revoke_tokens(session: AsyncSession, email: str) -> int:
+    staff = await _staff_by_email(session, email)
+    result = await session.execute(delete(ApiToken).where(ApiToken.staff_id == staff.id))
+    return result.rowcount or 0
+
+
+async def valid_credentials(
+    session: AsyncSession, session_hashes: set[str], token_hashes: set[str]
+) -> tuple[set[str], set[str]]:
+    """Which of these session and token hashes still let someone in (for open websockets)."""
+    sessions: set[str] = set()
+    tokens: set[str] = set()
+    now = utcnow()
+    if session_hashes:
+        rows = await session.execute(
+            select(WebSession.id_hash)
+            .join(Staff, Staff.id == WebSession.staff_id)
+            .where(WebSession.id_hash.in_(session_hashes), WebSession.expires_at > now, Staff.disabled.is_(False))
+        )
+        sessions = set(rows.scalars())
+    if token_hashes:
+        rows = await session.execute(
+            select(ApiToken.token_hash)
+            .join(Staff, Staff.id == ApiToken.staff_id)
+            .where(ApiToken.token_hash.in_(token_hashes), Staff.disabled.is_(False))
+        )
+        tokens = set(rows.scalars())
+    return sessions, tokens

@@ -94,27 +94,79 @@ def cmd_staff_add(args: argparse.Namespace) -> None:
     print(f"added {member.role} {member.email}")
 
 
-def cmd_staff_token(args: argparse.Namespace) -> None:
+def _staff_command(operation):
+    """Runs `operation(session)` in one committed transaction on the configured database; an
+    AccountError becomes the command's one-line error (and nothing is written)."""
     from inbox import accounts
     from inbox.db import Database, migrate
 
     settings = _settings()
     migrate(settings.database_url)
 
-    async def run() -> str:
+    async def run():
         db = Database(settings.database_url)
         try:
             async with db.write() as session:
-                token = await accounts.issue_token(session, args.email)
+                result = await operation(session)
                 await session.commit()
-                return token
+                return result
         finally:
             await db.dispose()
 
     try:
-        print(asyncio.run(run()))
+        return asyncio.run(run())
     except accounts.AccountError as exc:
         raise CommandError(str(exc)) from None
+
+
+def cmd_staff_token(args: argparse.Namespace) -> None:
+    from inbox import accounts
+
+    print(_staff_command(lambda session: accounts.issue_token(session, args.email, args.name or "")))
+
+
+def cmd_staff_list(args: argparse.Namespace) -> None:
+    from inbox import accounts
+
+    rows = _staff_command(accounts.list_staff)
+
+    def when(moment) -> str:
+        return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
+
+    table = [("EMAIL", "NAME", "ROLE", "ENABLED", "LAST SIGN-IN", "TOKENS")]
+    table += [
+        (r.email, r.name, r.role, "yes" if r.enabled else "no", when(r.last_login_at), str(r.tokens)) for r in rows
+    ]
+    widths = [max(len(row[n]) for row in table) for n in range(len(table[0]))]
+    for row in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+def cmd_staff_enable(args: argparse.Namespace) -> None:
+    from inbox import accounts
+
+    enabled = args.staff_command == "enable"
+    member = _staff_command(lambda session: accounts.set_enabled(session, args.email, enabled))
+    print(f"{'enabled' if enabled else 'disabled'} {member.email}")
+
+
+def cmd_staff_password(args: argparse.Namespace) -> None:
+    from inbox import accounts
+
+    password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        new_hash = accounts.hash_password(password)
+    except accounts.AccountError as exc:
+        raise CommandError(str(exc)) from None
+    member = _staff_command(lambda session: accounts.set_password_hash(session, args.email, new_hash))
+    print(f"new password set for {member.email}; its sessions are ended")
+
+
+def cmd_staff_revoke_tokens(args: argparse.Namespace) -> None:
+    from inbox import accounts
+
+    count = _staff_command(lambda session: accounts.revoke_tokens(session, args.email))
+    print(f"revoked {count} token{'s' if count != 1 else ''} of {args.email.strip().lower()}")
 
 
 # ---- simulate -----------------------------------------------------------------------------
@@ -220,7 +272,21 @@ def build_parser() -> argparse.ArgumentParser:
     add.set_defaults(func=cmd_staff_add)
     token = staff.add_parser("token", help="print a new API token for the account (shown once)")
     token.add_argument("email")
+    token.add_argument("--name", help="what the token is for (shown in `staff list` and on the staff page)")
     token.set_defaults(func=cmd_staff_token)
+    staff.add_parser("list", help="every account: email, name, role, enabled, last sign-in").set_defaults(
+        func=cmd_staff_list
+    )
+    for verb, text in (("disable", "end its sessions and refuse its tokens at once"), ("enable", "let it in again")):
+        command = staff.add_parser(verb, help=text)
+        command.add_argument("email")
+        command.set_defaults(func=cmd_staff_enable)
+    password = staff.add_parser("password", help="set a new password (one line on stdin); ends its sessions")
+    password.add_argument("email")
+    password.set_defaults(func=cmd_staff_password)
+    revoke = staff.add_parser("revoke-tokens", help="every API token of the account stops working")
+    revoke.add_argument("email")
+    revoke.set_defaults(func=cmd_staff_revoke_tokens)
 
     from inbox import export_cli
 

@@ -38,23 +38,33 @@ def runtime_of(connection: ASGIConnection) -> Runtime:
 class Identity:
     staff: StaffMember
     csrf_token: str | None  # None for bearer tokens
+    # ("session" | "token", sha256 of the secret): what an open socket is re-checked against
+    credential: tuple[str, str] = ("", "")
 
 
 async def identify(connection: ASGIConnection) -> Identity | None:
-    """The staff member behind this request or socket handshake, or None."""
+    """The staff member behind this request or socket handshake, or None. A disabled account,
+    an ended session or a revoked token is None at once: every request asks the database."""
     cached = connection.scope.get("state", {}).get("identity", False)
     if cached is not False:
         return cached
     runtime = runtime_of(connection)
     identity = None
     authorization = connection.headers.get("authorization", "")
-    async with runtime.db.read() as session:
-        if authorization.lower().startswith("bearer "):
-            staff = await accounts.token_staff(session, authorization[7:].strip())
-            identity = Identity(staff, None) if staff else None
-        elif cookie := connection.cookies.get(SESSION_COOKIE):
-            info = await accounts.session_staff(session, cookie)
-            identity = Identity(info.staff, info.csrf_token) if info else None
+    if authorization.lower().startswith("bearer "):
+        secret = authorization[7:].strip()
+        async with runtime.db.read() as session:
+            info = await accounts.token_staff(session, secret)
+        if info is not None:
+            identity = Identity(info.staff, None, ("token", accounts.digest(secret)))
+            if accounts.token_use_is_stale(info):
+                async with runtime.db.write() as session:
+                    await accounts.mark_token_used(session, info.token_id)
+                    await session.commit()
+    elif cookie := connection.cookies.get(SESSION_COOKIE):
+        async with runtime.db.read() as session:
+            found = await accounts.session_staff(session, cookie)
+        identity = Identity(found.staff, found.csrf_token, ("session", accounts.digest(cookie))) if found else None
     connection.scope.setdefault("state", {})["identity"] = identity
     return identity
 
@@ -93,6 +103,13 @@ async def manager_form(request: Request, managers_only: str) -> tuple[Identity |
             "The form expired: reload the page and try again.\n", status_code=403, media_type="text/plain"
         ), None
     return identity, form
+
+
+def sessions_ended(connection: ASGIConnection) -> None:
+    """Sessions or tokens were just taken back here: re-check the open sockets now, not in a while."""
+    watcher = getattr(connection.app.state, "session_watcher", None)
+    if watcher is not None:
+        watcher.wake()
 
 
 def safe_next(target: str | None) -> str:
@@ -239,6 +256,7 @@ async def logout(request: Request) -> Response:
         async with runtime.db.write() as session:
             await accounts.end_session(session, request.cookies[SESSION_COOKIE])
             await session.commit()
+        sessions_ended(request)
     elif identity:
         return Response(
             "The form expired: reload the page and sign out again.", status_code=403, media_type="text/plain"

@@ -47,10 +47,11 @@ DRAIN_TIMEOUT = 3.0  # seconds for socket handlers to notice their close before 
 class _Socket:
     """One websocket connection as the middleware sees it: its ASGI send, and whether it is open."""
 
-    __slots__ = ("accepted", "closed", "closing", "send")
+    __slots__ = ("accepted", "closed", "closing", "scope", "send")
 
-    def __init__(self, send) -> None:
+    def __init__(self, send, scope=None) -> None:
         self.send = send
+        self.scope = scope  # its state holds the identity the handshake was let in with
         self.accepted = False
         self.closed = False
         self.closing = asyncio.Event()  # set when the server closes it: the handler's receive returns
@@ -156,7 +157,7 @@ class RequestContext:
 
     async def _websocket(self, scope, receive, send) -> None:
         registry = live_sockets(scope["litestar_app"])
-        handle = _Socket(send)
+        handle = _Socket(send, scope)
         if registry.draining:  # shutting down: go to another instance
             await send({"type": "websocket.close", "code": GOING_AWAY, "reason": "going away"})
             return

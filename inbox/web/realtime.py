@@ -13,16 +13,85 @@ import asyncio
 import contextlib
 from urllib.parse import urlsplit
 
+import structlog
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
-from inbox import metrics, store
+from inbox import accounts, metrics, store
 from inbox.bus import frame_text
 from inbox.web.auth import identify, runtime_of
+from inbox.web.middleware import live_sockets
 
 CLOSE_RESYNC = 4000  # fell behind: reconnect with ?after=<last id seen>
+CLOSE_SIGNED_OUT = 4401  # the session or token ended (sign-out, disabled account, new password)
 CLOSE_FORBIDDEN = 4403
 REPLAY_BATCH = 500
+RECHECK_EVERY = 2.0  # seconds between checks that each open socket's session or token still holds
+
+log = structlog.get_logger("inbox.realtime")
+
+
+class SessionWatcher:
+    """Closes the open sockets whose session or token has ended, whichever process ended it.
+
+    Every RECHECK_EVERY seconds (or at once after `wake()`, which sign-out and the staff page
+    call), one query asks which of the open sockets' credentials still let someone in; the others
+    are closed with 4401 and the browser shows the sign-in page. It runs only while sockets are open.
+    """
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.task: asyncio.Task | None = None
+        self.wakeup = asyncio.Event()
+
+    def ensure_running(self) -> None:
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(self._run())
+
+    def wake(self) -> None:
+        self.wakeup.set()
+
+    async def _run(self) -> None:
+        registry = live_sockets(self.app)
+        while registry.open:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wakeup.wait(), RECHECK_EVERY)
+            self.wakeup.clear()
+            try:
+                await self.check(registry)
+            except Exception as exc:  # a database hiccup: try again next round
+                log.warning("could not re-check the open sockets' sessions", error=type(exc).__name__)
+
+    async def check(self, registry) -> int:
+        watched = []
+        for handle in list(registry.open):
+            identity = (handle.scope or {}).get("state", {}).get("identity")
+            if handle.accepted and not handle.closed and identity is not None:
+                watched.append((handle, identity.credential))
+        if not watched:
+            return 0
+        sessions = {secret for kind, secret in (c for _, c in watched) if kind == "session"}
+        tokens = {secret for kind, secret in (c for _, c in watched) if kind == "token"}
+        async with runtime_of_app(self.app).db.read() as session:
+            valid_sessions, valid_tokens = await accounts.valid_credentials(session, sessions, tokens)
+        ended = [
+            handle
+            for handle, (kind, secret) in watched
+            if secret not in (valid_sessions if kind == "session" else valid_tokens)
+        ]
+        await asyncio.gather(*(handle.close(CLOSE_SIGNED_OUT, "signed out") for handle in ended))
+        return len(ended)
+
+
+def runtime_of_app(app):
+    return app.state.runtime
+
+
+def session_watcher(app) -> SessionWatcher:
+    watcher = getattr(app.state, "session_watcher", None)
+    if watcher is None:
+        watcher = app.state.session_watcher = SessionWatcher(app)
+    return watcher
 
 
 def _origin_allowed(origin: str | None, public_url: str) -> bool:
@@ -54,6 +123,7 @@ async def live_events(socket: WebSocket) -> None:
             await socket.accept()
         except Exception:  # the browser left while the handshake finished: nothing to serve
             return
+        session_watcher(socket.app).ensure_running()
         sent_upto = await _replay(socket, _after(socket))
         reader = asyncio.create_task(_wait_for_close(socket))
         try:

@@ -18,12 +18,18 @@
  * `?after=<lastId>` so the server replays what was missed. Close code 4000 (this client fell
  * behind) reconnects at once. The browser going offline drops the socket; coming back online or
  * back into view retries without waiting out the backoff.
+ *
+ * Close code 4401 means this session ended (signed out in another tab, the account disabled, a
+ * new password): the page goes to the sign-in page. A handshake the server refuses reaches the
+ * browser only as a failed connection, so a socket that never opened asks /api/me once: a 401
+ * there means the same.
  */
 
 const BASE_DELAY = 500;
 const MAX_DELAY = 10_000;
 const STABLE_AFTER = 5_000; // a socket open this long resets the backoff
 const CLOSE_RESYNC = 4000;
+const CLOSE_SIGNED_OUT = 4401;
 const SEEN_LIMIT = 5_000;
 
 export class Live {
@@ -114,8 +120,10 @@ export class Live {
       return;
     }
     this.socket = socket;
+    let opened = false;
     socket.onopen = () => {
       if (this.socket !== socket) return;
+      opened = true;
       this.setState("live");
       clearTimeout(this.stableTimer);
       this.stableTimer = setTimeout(() => { this.attempt = 0; }, STABLE_AFTER);
@@ -127,9 +135,30 @@ export class Live {
       if (this.socket !== socket) return;
       this.socket = null;
       this.detach(socket);
+      if (event.code === CLOSE_SIGNED_OUT) {
+        this.signedOut();
+        return;
+      }
+      if (!opened) this.checkSignedIn();
       this.scheduleReconnect(event.code === CLOSE_RESYNC);
     };
     socket.onerror = () => {}; // a close event always follows
+  }
+
+  /** The session is over: stop, and show the sign-in page (coming back here afterwards). */
+  signedOut() {
+    this.stop();
+    const here = window.location.pathname + window.location.search;
+    window.location.assign(`/login?next=${encodeURIComponent(here)}`);
+  }
+
+  async checkSignedIn() {
+    try {
+      const response = await fetch("/api/me", { credentials: "same-origin", cache: "no-store" });
+      if (response.status === 401 && this.state !== "stopped") this.signedOut();
+    } catch {
+      // offline: the reconnect loop keeps trying
+    }
   }
 
   detach(socket) {
