@@ -15,26 +15,9 @@ from inbox.logs import litestar_logging_config
 from inbox.paths import STATIC, TEMPLATES
 from inbox.runtime import Runtime
 from inbox.settings import Settings
-from inbox.web import api, auth, exports, health, pages, realtime, settings_pages, staff_pages, webhooks
+from inbox.web import api, auth, exports, headers, health, pages, realtime, settings_pages, staff_pages, webhooks
 from inbox.web import middleware as web_middleware
 from inbox.web.errors import api_error_response
-
-# No inline script or style may run: customer text that slipped through could not execute.
-SECURITY_HEADERS = {
-    "content-security-policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; "
-        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-    ),
-    "x-content-type-options": "nosniff",
-    "referrer-policy": "same-origin",
-    "x-frame-options": "DENY",
-}
-
-
-async def _security_headers(response: Response) -> Response:
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    return response
 
 
 def _error_handler(request: Request, exc: Exception) -> Response:
@@ -77,8 +60,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None, extra_handler
         ],
         template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine),
         lifespan=[lifespan],
-        middleware=[web_middleware.RequestContext],
-        after_request=_security_headers,
+        middleware=[web_middleware.RequestContext, headers.FetchMetadataGuard],
+        before_send=[headers.security_headers_hook(settings.public_url)],
         exception_handlers={Exception: _error_handler},
         logging_config=litestar_logging_config(),
         openapi_config=None,

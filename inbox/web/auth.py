@@ -262,5 +262,6 @@ async def logout(request: Request) -> Response:
             "The form expired: reload the page and sign out again.", status_code=403, media_type="text/plain"
         )
     response = Redirect("/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    if identity or request.cookies.get(SESSION_COOKIE):  # never clear a cookie the request did not show
+        response.delete_cookie(SESSION_COOKIE, path="/")
     return response
