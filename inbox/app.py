@@ -17,15 +17,27 @@ from inbox.runtime import Runtime
 from inbox.settings import Settings
 from inbox.web import api, auth, exports, headers, health, pages, realtime, settings_pages, staff_pages, webhooks
 from inbox.web import middleware as web_middleware
-from inbox.web.errors import api_error_response
+from inbox.web.errors import ApiError, api_error_response
+
+MAX_ID = 2**63 - 1  # every id is a 64-bit integer
+
+
+async def _sane_request(request: Request) -> None:
+    """404 for what names nothing: an id beyond 64 bits (before the database overflows on it), and a
+    static path with a NUL byte or a `.`/`..` segment (before the file system sees it)."""
+    path = request.scope.get("path", "")
+    if path.startswith("/static/") and ("\x00" in path or any(part in (".", "..") for part in path.split("/"))):
+        raise ApiError(404, "not_found", "There is nothing at this address.")
+    for value in request.path_params.values():
+        if isinstance(value, int) and not 0 <= value <= MAX_ID:
+            raise ApiError(404, "not_found", "There is nothing with that id.")
 
 
 def _error_handler(request: Request, exc: Exception) -> Response:
-    if request.url.path.startswith("/api/"):
-        return api_error_response(request, exc)
-    if isinstance(exc, HTTPException):
-        return Response(f"{exc.detail}\n", status_code=exc.status_code, media_type="text/plain")
-    return Response("Internal server error\n", status_code=500, media_type="text/plain")
+    """Every error in the JSON error shape. A 404 never repeats the path or names a file on disk."""
+    if isinstance(exc, HTTPException) and not isinstance(exc, ApiError) and exc.status_code == 404:
+        exc = ApiError(404, "not_found", "There is nothing at this address.")
+    return api_error_response(request, exc)
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None, extra_handlers: list | None = None) -> Litestar:
@@ -63,6 +75,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None, extra_handler
         middleware=[web_middleware.RequestContext, headers.FetchMetadataGuard],
         before_send=[headers.security_headers_hook(settings.public_url)],
         exception_handlers={Exception: _error_handler},
+        before_request=_sane_request,
         logging_config=litestar_logging_config(),
         openapi_config=None,
     )

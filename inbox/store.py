@@ -7,7 +7,7 @@ The `*_dict` functions give the JSON shapes of CONTRACT.md.
 from __future__ import annotations
 
 import base64
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, exists, func, or_, select
@@ -187,13 +187,25 @@ def encode_cursor(moment: datetime, conversation_id: int) -> str:
     return base64.urlsafe_b64encode(f"{moment.isoformat()}|{conversation_id}".encode()).decode()
 
 
+MAX_CURSOR = 200
+MAX_ID = 2**63 - 1  # ids are 64-bit integers: anything larger names nothing
+
+
 def decode_cursor(cursor: str) -> tuple[datetime, int]:
     """Raises ValueError on anything that is not a cursor this module made."""
+    if len(cursor) > MAX_CURSOR:
+        raise ValueError("not a cursor")
     try:
-        moment, conversation_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-        return datetime.fromisoformat(moment), int(conversation_id)
+        moment_text, id_text = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        moment, conversation_id = datetime.fromisoformat(moment_text), int(id_text)
+        sane = (
+            moment.tzinfo is not None and 0 < conversation_id <= MAX_ID and 1970 <= moment.astimezone(UTC).year < 9999
+        )
     except Exception as exc:
         raise ValueError("not a cursor") from exc
+    if not sane:
+        raise ValueError("not a cursor")
+    return moment, conversation_id
 
 
 async def list_conversations(

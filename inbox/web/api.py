@@ -26,6 +26,38 @@ from inbox.web.errors import ApiError
 Staff = NamedDependency[StaffMember]
 
 
+MAX_JSON_DEPTH = 32
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    """The body as a JSON object, or 400 `invalid_json`: not JSON, not UTF-8, nested deeper than
+    MAX_JSON_DEPTH (refused before decoding, so no recursion limit is reached), or not an object."""
+    raw = await request.body()
+    if _nesting(raw) > MAX_JSON_DEPTH:
+        raise ApiError(400, "invalid_json", f"The request body is nested deeper than {MAX_JSON_DEPTH} levels.")
+    try:
+        payload = msgspec.json.decode(raw)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        raise ApiError(400, "invalid_json", "The request body must be JSON (UTF-8).") from None
+    if not isinstance(payload, dict):
+        raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
+    return payload
+
+
+def _nesting(raw: bytes) -> int:
+    """An upper bound of the JSON's nesting depth (brackets inside strings count too: harmless)."""
+    depth = deepest = 0
+    for byte in raw.translate(None, _NOT_BRACKETS):
+        depth += 1 if byte in b"[{" else -1
+        deepest = max(deepest, depth)
+        if deepest > MAX_JSON_DEPTH:
+            break
+    return deepest
+
+
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
 @get("/conversations")
 async def list_conversations(
     request: Request,
@@ -70,12 +102,7 @@ async def mark_read(request: Request, staff: Staff, conversation_id: FromPath[in
 @post("/conversations/{conversation_id:int}/messages", status_code=202)
 async def send_reply(request: Request, staff: Staff, conversation_id: FromPath[int]) -> Response:
     """Queues a reply (202); the outbox sends it. A repeated Idempotency-Key returns the first."""
-    try:
-        payload = msgspec.json.decode(await request.body())
-    except msgspec.DecodeError:
-        raise ApiError(400, "invalid_json", "The request body must be JSON.") from None
-    if not isinstance(payload, dict):
-        raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
+    payload = await json_object(request)
     body, content_sid = payload.get("body"), payload.get("content_sid")
     if body is not None and not isinstance(body, str):
         raise ApiError(422, "invalid_body", "body must be text.")
@@ -114,10 +141,7 @@ async def customer_consent(request: Request, staff: Staff, customer_id: FromPath
 @post("/customers/{customer_id:int}/consent", status_code=201)
 async def record_consent(request: Request, staff: Staff, customer_id: FromPath[int]) -> dict[str, Any]:
     """Staff record a verbal opt-out or opt-in, with a note. Undoing a customer's own STOP needs a manager."""
-    try:
-        payload = msgspec.json.decode(await request.body())
-    except msgspec.DecodeError:
-        raise ApiError(400, "invalid_json", "The request body must be JSON.") from None
+    payload = await json_object(request)
     channel, action = payload.get("channel"), payload.get("action")
     note = str(payload.get("note") or "").strip()
     if channel not in ("sms", "whatsapp") or action not in (consent.OPT_IN, consent.OPT_OUT):

@@ -97,15 +97,19 @@ async def export_history(request: Request, staff: Staff) -> Stream:
     )
 
 
+def _id_like(text: str) -> bool:
+    """Digits that fit a 64-bit id (an id beyond that names nothing, and the database would overflow)."""
+    return text.isascii() and text.isdigit() and len(text) <= 18
+
+
 @get("/api/export/audit", dependencies={"staff": Provide(api_staff)})
 async def export_audit(request: Request, staff: Staff) -> dict[str, Any]:
     _require_manager(staff)
     params = request.query_params
-    try:
-        limit = int(params.get("limit") or 50)
-        before = int(params["before"]) if params.get("before") else None
-    except ValueError:
-        raise ApiError(422, "invalid", "limit and before must be whole numbers.") from None
+    raw_limit, raw_before = params.get("limit") or "50", params.get("before") or ""
+    if not _id_like(raw_limit) or (raw_before and not _id_like(raw_before)):
+        raise ApiError(422, "invalid", "limit and before must be whole numbers.")
+    limit, before = int(raw_limit), int(raw_before) if raw_before else None
     if not 1 <= limit <= 500:
         raise ApiError(422, "invalid_limit", "limit must be between 1 and 500.")
     async with runtime_of(request).db.read() as session:

@@ -23,6 +23,7 @@ from inbox.web.auth import identify, runtime_of
 from inbox.web.middleware import live_sockets
 
 CLOSE_RESYNC = 4000  # fell behind: reconnect with ?after=<last id seen>
+CLOSE_BAD_REQUEST = 4400  # ?after= is not an event id
 CLOSE_SIGNED_OUT = 4401  # the session or token ended (sign-out, disabled account, new password)
 CLOSE_FORBIDDEN = 4403
 REPLAY_BATCH = 500
@@ -102,12 +103,18 @@ def _origin_allowed(origin: str | None, public_url: str) -> bool:
     return (expected.scheme, expected.netloc) == (given.scheme, given.netloc)
 
 
+class _BadAfter(ValueError):
+    pass
+
+
 def _after(socket: WebSocket) -> int | None:
+    """The event id to replay after; None: live only. _BadAfter unless digits of a 64-bit id."""
     raw = socket.query_params.get("after")
-    try:
-        return max(0, int(raw)) if raw not in (None, "") else None
-    except ValueError:
+    if raw in (None, ""):
         return None
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+        raise _BadAfter(raw)
+    return int(raw)
 
 
 @websocket("/ws")
@@ -124,7 +131,12 @@ async def live_events(socket: WebSocket) -> None:
         except Exception:  # the browser left while the handshake finished: nothing to serve
             return
         session_watcher(socket.app).ensure_running()
-        sent_upto = await _replay(socket, _after(socket))
+        try:
+            after = _after(socket)
+        except _BadAfter:
+            await socket.close(code=CLOSE_BAD_REQUEST, reason="after must be an event id")
+            return
+        sent_upto = await _replay(socket, after)
         reader = asyncio.create_task(_wait_for_close(socket))
         try:
             await _forward_live(socket, subscription, sent_upto, reader)
