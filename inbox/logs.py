@@ -10,6 +10,8 @@ of defence, which
 - replaces the values of sensitive keys (body, password, token, cookie, authorization, …),
 - masks the values of number keys (to, from, phone, …) to their last four digits,
 - masks any run of 8 to 15 digits (an E.164 number, `+` or `whatsapp:` or not) in any text,
+- blanks the inbox's API tokens (`inbox_…`) anywhere, and the value of a secret-looking query
+  parameter (`?token=`, `&key=` …: uvicorn logs a websocket's path with its query string),
 - blanks 32-hex strings (Twilio auth tokens, API key secrets) and SQLAlchemy's
   `[parameters: …]` lines in exception text (they hold a row's values: bodies, numbers).
 
@@ -64,6 +66,12 @@ REDACTED = "[redacted]"
 _PHONE = re.compile(r"(?<![\w.])\+?\d{8,15}(?!\d)")
 _HEX_SECRET = re.compile(r"(?<![0-9A-Za-z])[0-9a-fA-F]{32}(?![0-9A-Za-z])")
 _SQL_PARAMETERS = re.compile(r"\[parameters: [^\n]*")
+# The inbox's API tokens (`inbox_` + 43 URL-safe characters), wherever they appear, and the value
+# of any secret-looking query parameter (uvicorn logs a websocket's path with its query string).
+_INBOX_TOKEN = re.compile(r"inbox_[A-Za-z0-9_\-]{16,}")
+_SECRET_QUERY = re.compile(
+    r"([?&](?:token|access_token|api_token|auth|key|secret|password|signature|session)=)[^&\s\"']*", re.IGNORECASE
+)
 _QUIET = ("httpx", "httpcore", "twilio.http_client", "twilio.async_http_client", "hpack", "asyncio")
 _PASS_THROUGH = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi", "litestar", "alembic", "sqlalchemy")
 
@@ -74,6 +82,10 @@ def scrub_text(text: str) -> str:
         return text
     if "[parameters: " in text:
         text = _SQL_PARAMETERS.sub("[parameters: " + REDACTED + "]", text)
+    if "inbox_" in text:
+        text = _INBOX_TOKEN.sub(REDACTED, text)
+    if "=" in text:
+        text = _SECRET_QUERY.sub(lambda m: m.group(1) + REDACTED, text)
     text = _HEX_SECRET.sub(REDACTED, text)
     return _PHONE.sub(lambda m: mask(m.group(0)), text)
 

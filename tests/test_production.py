@@ -28,6 +28,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 from inbox.reconcile import ReconcileError, parse_since
 from tests.conftest import requires_redis
@@ -288,6 +289,16 @@ def test_logs_of_a_real_process_are_json_with_request_ids_and_hold_no_text_numbe
                 },
             )
             assert failed.status_code == 401
+        # uvicorn logs a websocket's path with its query: a token put there must not reach the log.
+        ws_base = base.replace("http://", "ws://") + "/ws"
+        with contextlib.suppress(Exception), connect(f"{ws_base}?token={api_token}", open_timeout=10):
+            pass  # refused: no Authorization header
+        with connect(
+            f"{ws_base}?after=0&token={api_token}",
+            additional_headers={"Authorization": f"Bearer {api_token}"},
+            open_timeout=10,
+        ):
+            pass
         client, session_csrf = signed_in_client(base, "maria@example.com")
         cookie = client.cookies["inbox_session"]
         assert client.get("/settings").status_code == 200
