@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     help_text: str | None = Field(None, alias="INBOX_HELP_TEXT")
     stop_text: str | None = Field(None, alias="INBOX_STOP_TEXT")
     start_text: str | None = Field(None, alias="INBOX_START_TEXT")
+    metrics_token: str | None = Field(
+        None,
+        alias="INBOX_METRICS_TOKEN",
+        description="When set, GET /metrics needs Authorization: Bearer <this token>. Unset: open to anyone "
+        "reaching the app port (keep it off the public proxy).",
+    )
     trusted_proxies: str = Field(
         "",
         alias="INBOX_TRUSTED_PROXIES",

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 
 import structlog
 from litestar import Request, Response, get
 
 from inbox import metrics as m
 from inbox.web.auth import runtime_of
+from inbox.web.errors import ApiError
 
 log = structlog.get_logger(__name__)
 
@@ -41,7 +43,16 @@ async def readyz(request: Request) -> Response:
 
 @get("/metrics")
 async def metrics(request: Request) -> Response:
+    """Only at exactly /metrics (not /metrics/, //metrics or /%6detrics, which a proxy rule for
+    /metrics would miss), and with `Authorization: Bearer <INBOX_METRICS_TOKEN>` when that is set."""
     runtime = runtime_of(request)
+    if request.scope.get("raw_path", b"/metrics").split(b"?", 1)[0] != b"/metrics":
+        raise ApiError(404, "not_found", "There is nothing at this address.")
+    expected = runtime.settings.metrics_token
+    if expected:
+        sent = request.headers.get("authorization", "")
+        if not secrets.compare_digest(sent.encode(), f"Bearer {expected}".encode()):
+            raise ApiError(401, "not_authenticated", "Send Authorization: Bearer <INBOX_METRICS_TOKEN>.")
     if runtime.outbox is not None:
         try:
             depth, oldest = await runtime.outbox.depth()
