@@ -34,6 +34,10 @@ class ReplyRefused(Exception):
         self.status, self.code, self.detail = status, code, detail
 
 
+MAX_VARIABLES = 20
+MAX_VARIABLE_NAME = 32
+
+
 @dataclass(frozen=True)
 class ReplyRequest:
     conversation_id: int
@@ -56,6 +60,16 @@ def check_body(body: str | None, content_sid: str | None, content_variables: Any
             isinstance(content_variables, dict) and all(isinstance(v, str) for v in content_variables.values())
         ):
             raise ReplyRefused(422, "invalid_template", "Template variables must be text.")
+        if content_variables and (
+            len(content_variables) > MAX_VARIABLES
+            or any(len(k) > MAX_VARIABLE_NAME or len(v) > MAX_BODY for k, v in content_variables.items())
+        ):
+            raise ReplyRefused(
+                422,
+                "invalid_template",
+                f"A template takes at most {MAX_VARIABLES} variables, each name up to {MAX_VARIABLE_NAME} "
+                f"characters and each value up to {MAX_BODY:,}.",
+            )
         return
     if body is None or not body.strip():
         raise ReplyRefused(422, "empty_body", "Write a message before sending.")
@@ -133,7 +147,7 @@ async def _queue(runtime, request: ReplyRequest, session) -> tuple[dict[str, Any
     if request.idempotency_key and request.staff_id is not None:
         existing = await _by_idempotency_key(session, request.staff_id, request.idempotency_key)
         if existing is not None:
-            return store.message_dict(existing), False
+            return _replayed(existing, request), False
     check_body(request.body, request.content_sid, request.content_variables)
     found = await store.conversation_with_customer(session, request.conversation_id)
     if found is None:
@@ -182,7 +196,7 @@ async def _queue(runtime, request: ReplyRequest, session) -> tuple[dict[str, Any
     if message is None:  # the same key raced in from a double-click: answer with the first
         await session.rollback()
         existing = await _by_idempotency_key(session, request.staff_id, request.idempotency_key)
-        return store.message_dict(existing), False
+        return _replayed(existing, request), False
     await store.touch_conversation(session, conversation, message)
     consent = (await store.consent_states(session, [customer.id]))[customer.id]
     message_json = store.message_dict(message)
@@ -192,6 +206,25 @@ async def _queue(runtime, request: ReplyRequest, session) -> tuple[dict[str, Any
         ConversationUpdated(conversation.id, store.conversation_dict(conversation, customer, consent, message, None)),
     )
     return message_json, True
+
+
+def _replayed(existing: Message, request: ReplyRequest) -> dict[str, Any]:
+    """The first answer for a retried key; 422 `idempotency_key_reused` when the request differs."""
+    same = (
+        existing.conversation_id == request.conversation_id
+        and existing.body == (request.body or "")
+        and existing.content_sid == request.content_sid
+        and (existing.content_variables or None) == (request.content_variables or None)
+        and (request.channel is None or existing.channel == request.channel)
+        and [m.get("url") for m in existing.media or []] == list(request.media_urls)
+    )
+    if not same:
+        raise ReplyRefused(
+            422,
+            "idempotency_key_reused",
+            "This Idempotency-Key was already used for a different message; use a new key for a new message.",
+        )
+    return store.message_dict(existing)
 
 
 async def _by_idempotency_key(session, staff_id: int, key: str) -> Message | None:

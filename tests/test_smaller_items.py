@@ -1,0 +1,44 @@
+"""Finding 8's smaller items: an Idempotency-Key reused for another message, bounded template
+variables, pending statuses that expire."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.support.db import scalar
+from tests.support.staff import create_staff, issue_token
+from tests.support.twilio import post_twilio
+
+
+@pytest.fixture
+def api(serve, database_url):
+    server = serve(database_url, runtime_options={"run_outbox": False})
+    create_staff(database_url, "maria@example.com", role="manager")
+    token = issue_token(database_url, "maria@example.com")
+    assert post_twilio(server.url, "inbound_sms").status_code == 200
+    client = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=15)
+    client.db = database_url
+    yield client
+    client.close()
+
+
+def test_an_idempotency_key_reused_for_a_different_message_is_422(api) -> None:
+    key = {"Idempotency-Key": "reply-1"}
+    first = api.post("/api/conversations/1/messages", json={"body": "Ready at 5"}, headers=key)
+    assert first.status_code == 202
+    again = api.post("/api/conversations/1/messages", json={"body": "Ready at 5"}, headers=key)
+    assert again.status_code == 202 and again.json()["id"] == first.json()["id"]
+    other = api.post("/api/conversations/1/messages", json={"body": "Ready at 6"}, headers=key)
+    assert other.status_code == 422 and other.json()["error"] == "idempotency_key_reused"
+    assert scalar(api.db, "SELECT count(*) FROM messages WHERE direction = 'outbound'") == 1
+
+
+def test_template_variables_are_bounded(api) -> None:
+    template = {"content_sid": "HX" + "a" * 32, "channel": "sms"}
+    too_many = {str(n): "x" for n in range(21)}
+    too_long = {"1": "x" * 1601}
+    for variables in (too_many, too_long, {"n" * 33: "x"}):
+        response = api.post("/api/conversations/1/messages", json={**template, "content_variables": variables})
+        assert response.status_code == 422 and response.json()["error"] == "invalid_template"
+    assert scalar(api.db, "SELECT count(*) FROM messages WHERE direction = 'outbound'") == 0
