@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ from inbox.twilio.client import TwilioSender
 from inbox.twilio.signature import SignatureChecker
 
 PASSWORD_CHECKS_AT_ONCE = 1
+PENDING_SWEEP_EVERY = 60.0  # seconds between sweeps of expired pending statuses
 
 
 @dataclass
@@ -44,6 +46,7 @@ class Runtime:
     def __post_init__(self) -> None:
         self.ingest = InboundWriter(self)
         self.login_throttle = LoginThrottle()
+        self._last_pending_sweep = float("-inf")
         # One password check at a time per process: argon2 takes a core for ~0.1 s, and a flood of
         # sign-ins must leave the other core to webhooks and pages.
         self.password_checks = anyio.CapacityLimiter(PASSWORD_CHECKS_AT_ONCE)
@@ -71,6 +74,14 @@ class Runtime:
             await self.sender.aclose()
         await self.bus.close()
         await self.db.dispose()
+
+    def pending_sweep_due(self, every: float = PENDING_SWEEP_EVERY) -> bool:
+        """True at most once per `every` seconds: time to expire old pending statuses."""
+        now = time.monotonic()
+        if now - self._last_pending_sweep < every:
+            return False
+        self._last_pending_sweep = now
+        return True
 
     def wake_outbox(self) -> None:
         if self.outbox is not None:

@@ -7,6 +7,8 @@ pending_statuses and applied the moment the SID is recorded.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -61,6 +63,17 @@ async def apply_callback(
         session.add(PendingStatus(sid=sid, status=status.value, error_code=error_code))
         return False
     return advance(session, message, status, error_code)
+
+
+PENDING_TTL = timedelta(minutes=15)  # a send's SID is known within seconds; older rows are for SIDs never sent
+
+
+async def expire_pending(session: AsyncSession, now=None) -> int:
+    """Deletes callbacks kept for SIDs that never became a message of ours (a Messaging Service's
+    callbacks for other senders, say): without this they would pile up for ever."""
+    cutoff = (now or utcnow()) - PENDING_TTL
+    result = await session.execute(delete(PendingStatus).where(PendingStatus.created_at < cutoff))
+    return result.rowcount or 0
 
 
 async def apply_pending(session: AsyncSession, message: Message) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.support.db import scalar
+from tests.support.db import execute, rows, scalar
 from tests.support.staff import create_staff, issue_token
 from tests.support.twilio import post_twilio
 
@@ -42,3 +42,19 @@ def test_template_variables_are_bounded(api) -> None:
         response = api.post("/api/conversations/1/messages", json={**template, "content_variables": variables})
         assert response.status_code == 422 and response.json()["error"] == "invalid_template"
     assert scalar(api.db, "SELECT count(*) FROM messages WHERE direction = 'outbound'") == 0
+
+
+def test_pending_statuses_for_sids_never_sent_expire(serve, database_url) -> None:
+    server = serve(database_url, runtime_options={"run_outbox": False})
+    execute(
+        database_url,
+        "INSERT INTO pending_statuses (sid, status, created_at) VALUES "
+        "('SM"
+        + "1" * 32
+        + "', 'sent', '2000-01-01 00:00:00'), ('SM"
+        + "2" * 32
+        + "', 'delivered', '2000-01-01 00:00:00')",
+    )
+    response = post_twilio(server.url, "status_callback", path="/webhooks/twilio/status", MessageSid="SM" + "3" * 32)
+    assert response.status_code == 204
+    assert rows(database_url, "SELECT sid FROM pending_statuses") == [("SM" + "3" * 32,)]  # only the fresh one

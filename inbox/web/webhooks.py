@@ -141,6 +141,8 @@ async def status_webhook(scope: Any, receive: Any, send: Any) -> None:
     message_id = int(raw_id) if raw_id else None
     async with runtime.db.write() as session:
         await status.apply_callback(session, payload.sid, payload.status, payload.error_code, message_id)
+        if runtime.pending_sweep_due():
+            await status.expire_pending(session)
         await events_bus.commit(session, runtime.bus)
     await _answer(send, 204)
 
