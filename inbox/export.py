@@ -272,8 +272,10 @@ async def audit_entries(session: AsyncSession, *, limit: int = 50, before: int |
 
 # ---- spreadsheet safety ---------------------------------------------------------------------
 
-# OWASP's CSV-injection triggers, plus the quote itself so that the rule can be undone exactly.
-FORMULA_TRIGGERS = frozenset("=+-@\t\r\n'")
+# OWASP's CSV-injection triggers, plus the quote itself so that the rule can be undone exactly,
+# plus what a spreadsheet may skip or fold before reading a formula: a leading space (plain,
+# no-break or ideographic) and the full-width ＝ ＋ － ＠.
+FORMULA_TRIGGERS = frozenset("=+-@\t\r\n' \u00a0\u3000\uff1d\uff0b\uff0d\uff20")
 
 
 def neutralise_formula(cell: str | None) -> str | None:

@@ -41,6 +41,9 @@ NASTY = [
     "\rstarts with CR",
     "\nstarts with LF",
     "'already quoted",
+    " =1+1 after a space",
+    '\uff1dHYPERLINK("http://evil") full-width',
+    "\u3000+1 after an ideographic space",
     "plain, with a comma",
     'He said "hi"\r\nand left 👋🏽',
     "emoji 👨‍👩‍👧‍👦 and عربى and 中文",
@@ -240,7 +243,7 @@ def test_formula_cells_are_neutralised_and_numbers_are_not(app) -> None:
     records = read_csv(data)
     assert len(records) == len(NASTY) + 1
     for record, body in zip(records, NASTY, strict=False):
-        if body and body[0] in "=+-@\t\r\n'":
+        if body and body[0] in "=+-@\t\r\n' \u3000\uff1d":
             assert record["body"] == "'" + body
         else:
             assert record["body"] == body
@@ -253,7 +256,7 @@ def test_formula_cells_are_neutralised_and_numbers_are_not(app) -> None:
     for record in records:
         for name, cell in record.items():
             if name not in ("message_id", "conversation_id", "error_code") and cell:
-                assert cell[0] not in "=+-@\t\r\n", (name, cell)
+                assert cell[0] not in "=+-@\t\r\n \u00a0\u3000\uff1d\uff0b\uff0d\uff20", (name, cell)
 
 
 def test_emoji_newlines_and_quotes_round_trip_in_every_format(app) -> None:
