@@ -19,6 +19,9 @@ from inbox.models import ConsentRecord, Customer, utcnow
 
 OPT_IN, OPT_OUT = "opt_in", "opt_out"
 SOURCES = ("keyword", "staff", "twilio_21610", "import")
+# Opt-outs the customer made themselves (a STOP to us, or one Twilio recorded and told us of with
+# error 21610): only a manager may record that the customer asked to be messaged again.
+CUSTOMER_SOURCES = frozenset({"keyword", "twilio_21610"})
 
 
 def record_dict(record: ConsentRecord) -> dict[str, Any]:

@@ -58,3 +58,43 @@ def test_pending_statuses_for_sids_never_sent_expire(serve, database_url) -> Non
     response = post_twilio(server.url, "status_callback", path="/webhooks/twilio/status", MessageSid="SM" + "3" * 32)
     assert response.status_code == 204
     assert rows(database_url, "SELECT sid FROM pending_statuses") == [("SM" + "3" * 32,)]  # only the fresh one
+
+
+def test_an_opt_out_learned_from_twilio_21610_is_reversed_only_by_a_manager(serve, database_url) -> None:
+    from inbox import consent
+    from inbox.db import Database
+    from inbox.models import Customer
+
+    server = serve(database_url, runtime_options={"run_outbox": False})
+    create_staff(database_url, "rui@example.com")
+    create_staff(database_url, "maria@example.com", role="manager")
+    assert post_twilio(server.url, "inbound_sms").status_code == 200
+
+    async def record_21610() -> None:  # as the outbox records it when Twilio answers 21610
+        db = Database(database_url)
+        try:
+            async with db.write() as session:
+                customer = await session.get(Customer, 1)
+                await consent.append(
+                    session,
+                    customer,
+                    channel="sms",
+                    action=consent.OPT_OUT,
+                    source="twilio_21610",
+                    evidence={"error_code": 21610},
+                )
+                await session.commit()
+        finally:
+            await db.dispose()
+
+    import asyncio
+
+    asyncio.run(record_21610())
+    opt_in = {"channel": "sms", "action": "opt_in", "note": "said yes on the phone"}
+    for email, expected in (("rui@example.com", 403), ("maria@example.com", 201)):
+        token = issue_token(database_url, email)
+        response = httpx.post(
+            server.url + "/api/customers/1/consent", json=opt_in, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert response.status_code == expected, (email, response.text)
+    assert scalar(database_url, "SELECT count(*) FROM consent_records WHERE source = 'staff'") == 1

@@ -160,7 +160,12 @@ async def record_consent(request: Request, staff: Staff, customer_id: FromPath[i
             raise ApiError(
                 409, "unchanged", f"The customer is already {'opted out' if action == consent.OPT_OUT else 'opted in'}."
             )
-        if action == consent.OPT_IN and latest is not None and latest.source == "keyword" and not staff.is_manager:
+        if (
+            action == consent.OPT_IN
+            and latest is not None
+            and latest.source in consent.CUSTOMER_SOURCES
+            and not staff.is_manager
+        ):
             raise ApiError(
                 403,
                 "needs_manager",
