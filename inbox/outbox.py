@@ -337,6 +337,8 @@ class Outbox:
                 continue
             if not str(candidate["direction"]).startswith("outbound"):
                 continue
+            if candidate["to"] != message.to_addr:  # Twilio's filter is a hint, not a promise
+                continue
             if (candidate["body"] or "") != (message.body or "") and not message.content_sid:
                 continue
             if await store.message_by_sid(session, candidate["sid"]) is not None:

@@ -11,7 +11,7 @@ from tests.support.db import rows, scalar
 from tests.support.live import open_socket, read_until
 from tests.support.sandbox import FAST_OUTBOX, SERVICE_SID, sandbox_settings, start_sandbox, wait_for
 from tests.support.staff import create_staff, issue_token
-from tests.support.twilio import AUTH_TOKEN, post_twilio, signature_for
+from tests.support.twilio import ACCOUNT_SID, AUTH_TOKEN, post_twilio, signature_for
 
 CUSTOMER = "+14155550123"
 
@@ -24,7 +24,18 @@ def wired(serve, database_url):
     create_staff(database_url, "reception@example.com")
     token = issue_token(database_url, "reception@example.com")
     api = httpx.Client(base_url=inbox.url, headers={"Authorization": f"Bearer {token}"}, timeout=15)
-    yield type("Wired", (), {"inbox": inbox, "sandbox": sandbox, "api": api, "db": database_url, "token": token})
+    yield type(
+        "Wired",
+        (),
+        {
+            "inbox": inbox,
+            "sandbox": sandbox,
+            "sandbox_url": sandbox_server.url,
+            "api": api,
+            "db": database_url,
+            "token": token,
+        },
+    )
     api.close()
     sandbox_server.stop()
     asyncio.run(sandbox.aclose())
@@ -266,6 +277,26 @@ def test_ambiguous_5xx_is_reconciled_not_resent(wired) -> None:
     sent = sent_to(wired, CUSTOMER)
     assert [m["body"] for m in sent] == ["Sent once, whatever happens"]
     assert scalar(wired.db, "SELECT sid FROM messages WHERE id = :id", id=message["id"]) == sent[0]["sid"]
+
+
+def test_the_was_it_sent_lookup_checks_to_itself(wired) -> None:
+    """Twilio's list filter is not trusted: the same words sent to someone else are not our reply."""
+    conversation_id = customer_writes(wired, "Hello")
+    other = "+14155550999"
+    body = "Your repair is ready."
+    elsewhere = httpx.post(  # another app on the account sent the same words to another customer
+        f"{wired.sandbox_url}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json",
+        data={"To": other, "From": "+15005550007", "Body": body},
+        auth=(ACCOUNT_SID, AUTH_TOKEN),
+        timeout=15,
+    )
+    assert elsewhere.status_code == 201, elsewhere.text
+    wired.sandbox.config.list_ignores_to = True
+    wired.sandbox.fail_next(500, 20500, times=1, message="Internal Server Error")  # ambiguous, nothing created
+    message = reply(wired, conversation_id, body).json()
+    wait_for(lambda: message_status(wired, message["id"]) == "delivered", message="sent after the lookup")
+    assert [m["body"] for m in sent_to(wired, CUSTOMER)] == [body]
+    assert scalar(wired.db, "SELECT sid FROM messages WHERE id = :id", id=message["id"]) != elsewhere.json()["sid"]
 
 
 def test_timeout_after_sending_is_reconciled_not_resent(wired) -> None:
