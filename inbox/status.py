@@ -28,6 +28,13 @@ def parse_status(raw: str) -> MessageStatus | None:
     return MessageStatus(raw) if raw in KNOWN else None
 
 
+# What staff read when Twilio reports a failure without an ErrorCode (it happens): a plain sentence.
+NO_CODE_REASONS = {
+    MessageStatus.FAILED: "Twilio could not send this message and gave no reason.",
+    MessageStatus.UNDELIVERED: "The carrier did not deliver this message and gave no reason.",
+}
+
+
 def advance(session: AsyncSession, message: Message, status: MessageStatus, error_code: int | None) -> bool:
     """Moves `message` forward if allowed and queues its live event; False if nothing changed."""
     if not may_move(MessageStatus(message.status), status):
@@ -36,6 +43,8 @@ def advance(session: AsyncSession, message: Message, status: MessageStatus, erro
     if error_code:
         message.error_code = error_code
         message.error_message = explain(error_code)
+    elif status in NO_CODE_REASONS and not message.error_message:
+        message.error_message = NO_CODE_REASONS[status]
     message.updated_at = utcnow()
     if status != MessageStatus.QUEUED:
         message.next_attempt_at = None

@@ -98,3 +98,17 @@ def test_an_opt_out_learned_from_twilio_21610_is_reversed_only_by_a_manager(serv
         )
         assert response.status_code == expected, (email, response.text)
     assert scalar(database_url, "SELECT count(*) FROM consent_records WHERE source = 'staff'") == 1
+
+
+@pytest.mark.parametrize("outcome", ["failed", "undelivered"])
+def test_a_failure_without_an_error_code_reads_as_a_sentence(api, outcome) -> None:
+    sent = api.post("/api/conversations/1/messages", json={"body": "Ready at 5"})
+    assert sent.status_code == 202
+    sid = "SM" + "5" * 32
+    execute(api.db, f"UPDATE messages SET sid = '{sid}', status = 'sent' WHERE id = {sent.json()['id']}")
+    base = str(api.base_url).rstrip("/")
+    pairs = {"MessageSid": sid, "SmsSid": sid, "MessageStatus": outcome, "SmsStatus": outcome}
+    assert post_twilio(base, "status_callback", path="/webhooks/twilio/status", **pairs).status_code == 204
+    [message] = [m for m in api.get("/api/conversations/1").json()["messages"] if m["direction"] == "outbound"]
+    assert message["status"] == outcome and message["error_code"] is None
+    assert message["error_message"].endswith("gave no reason.")
