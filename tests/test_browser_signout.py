@@ -54,6 +54,25 @@ def test_sign_out_in_one_tab_shows_the_sign_in_page_in_the_other(inbox, browser)
         context.close()
 
 
+def test_a_managers_settings_staff_and_export_tabs_go_to_sign_in_too(inbox, browser) -> None:
+    context = browser.new_context(viewport=WIDE)
+    try:
+        inbox_tab = context.new_page()
+        log_in(inbox_tab, inbox.url, MANAGER)
+        others = []
+        for path in ("/settings", "/staff", "/export"):
+            page = context.new_page()
+            with page.expect_websocket():  # its session watch is connecting
+                page.goto(inbox.url + path)
+            others.append(page)
+        inbox_tab.get_by_role("button", name="Sign out").click()
+        on_sign_in_page(inbox_tab, inbox.url)
+        for page in others:
+            on_sign_in_page(page, inbox.url)
+    finally:
+        context.close()
+
+
 def test_disabling_an_account_sends_its_open_page_to_sign_in(inbox, browser) -> None:
     clerk = browser.new_context(viewport=WIDE)
     manager = browser.new_context(viewport=WIDE)
