@@ -23,6 +23,7 @@ older than WINDOW are dropped, and the tables are capped so a flood cannot exhau
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -37,13 +38,13 @@ MAX_ENTRIES = 100_000
 
 @dataclass
 class _Record:
-    failures: list[float] = field(default_factory=list)  # monotonic times, oldest first
+    failures: deque[float] = field(default_factory=deque)  # monotonic times, oldest first
     locked_until: float = 0.0
 
     def prune(self, now: float) -> None:
         cutoff = now - WINDOW
         while self.failures and self.failures[0] < cutoff:
-            self.failures.pop(0)
+            self.failures.popleft()
 
     def fail(self, now: float, free: int) -> None:
         self.prune(now)
