@@ -173,6 +173,7 @@ class Message(Base):
         Index("ix_messages_outbox", "status", "next_attempt_at"),
         Index("ix_messages_created_at", "created_at"),  # exports by date range
         Index("ix_messages_staff", "staff_id"),  # exports by staff member
+        Index("ix_messages_thread_direction", "conversation_id", "direction", "created_at"),  # reports
         UniqueConstraint("staff_id", "idempotency_key", name="uq_messages_idempotency"),
     )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -78,6 +79,11 @@ class Settings(BaseSettings):
     help_text: str | None = Field(None, alias="INBOX_HELP_TEXT")
     stop_text: str | None = Field(None, alias="INBOX_STOP_TEXT")
     start_text: str | None = Field(None, alias="INBOX_START_TEXT")
+    timezone: str = Field(
+        "UTC",
+        alias="INBOX_TIMEZONE",
+        description="The business's IANA time zone (Europe/London): the days and weeks of the reports.",
+    )
 
     @field_validator("public_url", "twilio_api_base_url")
     @classmethod
@@ -107,6 +113,15 @@ class Settings(BaseSettings):
             raise ValueError("sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db")
         return value
 
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value.strip())
+        except (ValueError, ZoneInfoNotFoundError):
+            raise ValueError("an IANA time zone name such as Europe/London or America/New_York") from None
+        return value.strip()
+
     @field_validator("redis_url")
     @classmethod
     def _redis(cls, value: str | None) -> str | None:
@@ -117,6 +132,10 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @property
     def twilio_configured(self) -> bool:
