@@ -78,7 +78,7 @@ PG_FILL = [
                     CASE WHEN k % 3 = 2 AND NOT (b % 10 = 0 AND k = 8) THEN 'outbound' ELSE 'inbound' END AS d,
                     timestamptz '2024-01-01 00:00:00+00' + n * (CAST(:seconds AS double precision) / :rows) * interval '1 second' AS at
              FROM (SELECT n, (n / (9 * :parallel)) * :parallel + n % :parallel AS b, (n % (9 * :parallel)) / :parallel AS k
-                   FROM generate_series(1, :rows) AS n) AS slots) AS g""",
+                   FROM generate_series(1, CAST(:rows AS bigint)) AS n) AS slots) AS g""",
     """INSERT INTO consent_records (customer_id, channel, action, source, evidence, occurred_at, created_at)
        SELECT 1 + n % :customers, 'sms', CASE WHEN n % 3 = 0 THEN 'opt_in' ELSE 'opt_out' END, 'keyword', '{}'::json,
               timestamptz '2024-01-01 00:00:00+00' + n * 1000 * (CAST(:seconds AS double precision) / :rows) * interval '1 second', now()

@@ -173,7 +173,16 @@ class Message(Base):
         Index("ix_messages_outbox", "status", "next_attempt_at"),
         Index("ix_messages_created_at", "created_at"),  # exports by date range
         Index("ix_messages_staff", "staff_id"),  # exports by staff member
-        Index("ix_messages_thread_direction", "conversation_id", "direction", "created_at"),  # reports
+        Index(  # reports: a conversation's questions and replies around an instant, index-only
+            "ix_messages_thread_time",
+            "conversation_id",
+            "created_at",
+            "direction",
+            "staff_id",
+            "auto_reply",
+            "keyword",
+            "status",
+        ),
         UniqueConstraint("staff_id", "idempotency_key", name="uq_messages_idempotency"),
     )
 

@@ -147,6 +147,29 @@ def preset(name: str, zone: ZoneInfo, now: datetime) -> Period:
 # ---- SQL ------------------------------------------------------------------------------------
 
 
+def _offset(zone: ZoneInfo, moment: datetime) -> int:
+    return int(moment.astimezone(zone).utcoffset().total_seconds())
+
+
+def _offset_changes(period: Period) -> list[tuple[datetime, int]]:
+    """(the first instant of a new UTC offset, that offset) for each change inside the period."""
+    changes = []
+    for _, lo, hi in period.days:
+        end = hi - timedelta(seconds=1)
+        if _offset(period.zone, lo) == _offset(period.zone, end):
+            continue
+        low, high = lo, end  # the offset differs between them: find the second it changes
+        while (high - low) > timedelta(seconds=1):
+            middle = low + (high - low) / 2
+            middle = middle.replace(microsecond=0)
+            if _offset(period.zone, middle) == _offset(period.zone, lo):
+                low = middle
+            else:
+                high = middle
+        changes.append((high, _offset(period.zone, high)))
+    return changes
+
+
 class _Sql:
     """The few places where the two databases differ: how an instant is bound and subtracted."""
 
@@ -164,6 +187,32 @@ class _Sql:
         if self.pg:
             return f"EXTRACT(EPOCH FROM ({later} - {earlier}))"
         return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
+
+    def epoch(self, column: str) -> str:
+        """Whole seconds since 1970 (UTC), as an integer."""
+        if self.pg:
+            return f"CAST(FLOOR(EXTRACT(EPOCH FROM {column})) AS bigint)"
+        return f"CAST(strftime('%s', {column}) AS INTEGER)"
+
+    def local_day(self, column: str, period: Period, params: dict[str, Any]) -> str:
+        """The index, in `period.days`, of the local day holding the instant `column`: whole
+        seconds plus the zone's offset, divided into days, one CASE branch per offset in force
+        during the period (two across a daylight-saving change). For rows inside the period."""
+        first = period.days[0][0]
+        midnight = local_midnight(first, period.zone)
+        base = int(midnight.timestamp()) + _offset(period.zone, midnight)
+        branches, instant = [], period.since
+        for change, _ in _offset_changes(period):
+            params[f"change{len(branches)}"] = self.bind(change)
+            branches.append((self.param(f"change{len(branches)}"), _offset(period.zone, instant)))
+            instant = change
+        last = _offset(period.zone, instant)
+        seconds = self.epoch(column)
+        day = "(({s} + {o} - {b}) / 86400)"
+        if not branches:
+            return day.format(s=seconds, o=last, b=base)
+        cases = " ".join(f"WHEN {column} < {at} THEN {day.format(s=seconds, o=o, b=base)}" for at, o in branches)
+        return f"CASE {cases} ELSE {day.format(s=seconds, o=last, b=base)} END"
 
     def read(self, value: Any) -> datetime | None:
         if value is None or isinstance(value, datetime):
@@ -195,6 +244,16 @@ FIRST_UNANSWERED = (
 )
 
 
+# The direction of the last message (a customer's question or a staff reply) before `{before}`.
+LAST_BEFORE = (
+    "(SELECT p.direction FROM messages p WHERE p.conversation_id = {c} AND p.created_at < {before} AND (("
+    + ASK.format(m="p")
+    + ") OR ("
+    + REPLY.format(m="p")
+    + ")) ORDER BY p.created_at DESC LIMIT 1)"
+)
+
+
 def _days_sql(sql: _Sql, period: Period, params: dict) -> str:
     return (
         f"WITH {sql.buckets(period.days, 'd', params)} "
@@ -217,9 +276,10 @@ def _percentile(p10: int) -> str:
 def _first_response_sql(sql: _Sql, period: Period, params: dict) -> str:
     since, until, epoch = sql.param("since"), sql.param("until"), sql.param("epoch")
     carry_in = FIRST_UNANSWERED.format(c="t.conversation_id", before=since, epoch=epoch)
+    # Most conversations' last message before the period is a reply: one probe says so.
+    last_before = LAST_BEFORE.format(c="t.conversation_id", before=since)
     return f"""
-WITH {sql.buckets(period.days, "d", params)},
-w AS (
+WITH w AS (
   SELECT m.conversation_id, m.id, m.created_at, m.staff_id,
          CASE WHEN m.direction = 'inbound' THEN 1 ELSE 0 END AS asks,
          CASE WHEN m.direction = 'outbound' THEN 1 ELSE 0 END AS answers
@@ -241,15 +301,30 @@ t AS (
   FROM g GROUP BY conversation_id, turn
 ),
 r AS MATERIALIZED (
-  SELECT answered, staff_id, COALESCE(CASE WHEN turn = 0 THEN {carry_in} END, asked) AS asked
+  SELECT answered, staff_id, COALESCE(CASE WHEN turn = 0 AND {last_before} = 'inbound' THEN {carry_in} END, asked) AS asked
   FROM t WHERE answered IS NOT NULL
 ),
 resp AS (
-  SELECT b.k AS day, r.staff_id, {sql.seconds("r.answered", "r.asked")} AS secs
-  FROM r CROSS JOIN dbuckets b
-  WHERE r.asked IS NOT NULL AND r.answered >= b.lo AND r.answered < b.hi
-),
-parts AS (
+  SELECT {sql.local_day("r.answered", period, params)} AS day, r.staff_id,
+         {sql.seconds("r.answered", "r.asked")} AS secs
+  FROM r WHERE r.asked IS NOT NULL
+)
+{_PERCENTILES_PG if sql.pg else _PERCENTILES}"""
+
+
+# The median and 90th percentile of `resp.secs` per day (kind 0), per staff member (kind 1) and
+# over the period (kind 2). PostgreSQL has percentile_cont; SQLite ranks and interpolates the
+# same way (position p * (n - 1) between the ranks either side).
+_PERCENTILES_PG = """
+SELECT CASE WHEN GROUPING(day) = 0 THEN 0 WHEN GROUPING(staff_id) = 0 THEN 1 ELSE 2 END AS kind,
+       CASE WHEN GROUPING(day) = 0 THEN day WHEN GROUPING(staff_id) = 0 THEN staff_id ELSE 0 END AS k,
+       COUNT(*) AS n,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY CAST(secs AS double precision)) AS median,
+       percentile_cont(0.9) WITHIN GROUP (ORDER BY CAST(secs AS double precision)) AS p90
+FROM resp GROUP BY GROUPING SETS ((day), (staff_id), ())
+"""
+_PERCENTILES = f"""
+, parts AS (
   SELECT 0 AS kind, day AS k, secs FROM resp
   UNION ALL SELECT 1 AS kind, staff_id AS k, secs FROM resp
   UNION ALL SELECT 2 AS kind, 0 AS k, secs FROM resp
@@ -445,5 +520,5 @@ async def report(db, period: Period, now: datetime) -> dict[str, Any]:
             # The correlated probes make the planner's estimates large enough to start JIT
             # compilation, which cost more (about 1 s) than the whole query; sorts stay in memory.
             await connection.execute(text("SET LOCAL jit = off"))
-            await connection.execute(text("SET LOCAL work_mem = '64MB'"))
+            await connection.execute(text("SET LOCAL work_mem = '256MB'"))
         return await build(connection, period, now)
