@@ -155,11 +155,15 @@ async def fill(url: str, statements: list[str], **params: int) -> None:
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
+    from inbox import reports
+
     engine = create_async_engine(url)
     try:
         async with engine.begin() as connection:
             for statement in statements:
                 await connection.execute(text(statement), params)
+            # What queueing each staff reply stores: the start of the wait it ended.
+            await connection.execute(text(reports.BACKFILL_WAITS))
         async with engine.connect() as connection:
             await connection.execution_options(isolation_level="AUTOCOMMIT")
             await connection.execute(text("VACUUM ANALYZE" if url.startswith("postgresql") else "ANALYZE"))

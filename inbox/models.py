@@ -208,6 +208,9 @@ class Message(Base):
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # a worker holds it
     needs_reconcile: Mapped[bool] = mapped_column(Boolean, default=False)  # a send whose fate is unknown
     auto_reply: Mapped[str | None] = mapped_column(String(20), nullable=True)  # help | opt_out | opt_in answers
+    # Staff replies only: when the wait this reply ended began (the customer's first message since
+    # the last staff reply); None when it answered no wait. For the reports (inbox.reports).
+    wait_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # Inbound only: the keyword it was, or a flag that it reads like an opt-out request.
     keyword: Mapped[str | None] = mapped_column(String(20), nullable=True)
     probable_opt_out: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -150,6 +150,8 @@ async def _seed(database_url: str) -> None:
                     "(SELECT MAX(id) FROM messages WHERE messages.conversation_id = conversations.id)"
                 )
             )
+            # Rows written straight to the tables: each staff reply's wait as queueing would store it.
+            await session.execute(text(reports.BACKFILL_WAITS))
             if db.dialect == "postgresql":  # ids were given: move the sequences past them
                 for table in ("staff", "customers", "conversations"):
                     await session.execute(

@@ -14,8 +14,10 @@ from playwright.sync_api import expect, sync_playwright
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.support.browser import CHROMIUM, PHONE, WIDE, launch, log_in
+from tests.support.browser import CHROMIUM, PHONE, WIDE, launch, log_in, sid
+from tests.support.db import rows
 from tests.support.staff import create_staff, issue_token
+from tests.support.twilio import post_twilio
 from tests.test_reports import _seed
 
 MANAGER = "maria@example.com"
@@ -218,3 +220,37 @@ def test_bad_dates_on_the_page_say_what_is_wrong(page_app, chromium) -> None:
     expect(page.get_by_role("alert")).to_have_text("until must come after since.")
     expect(page.locator("svg.chart")).to_have_count(0)
     context.close()
+
+
+# ---- the stored wait, through the real write path -------------------------------------------
+
+
+def test_a_reply_queued_through_the_api_stores_the_wait_it_ended(serve, database_url) -> None:
+    """Two customer messages, a staff reply, another reply: one first response, timed from the
+    first message; an automatic HELP answer in between changes nothing."""
+    create_staff(database_url, MANAGER, "manager", name="Maria Manager")
+    server = serve(database_url)
+    headers = bearer(database_url, MANAGER)
+    assert post_twilio(server.url, "inbound_sms", Body="Is my repair ready?", MessageSid=sid(1)).status_code == 200
+    assert post_twilio(server.url, "inbound_sms", Body="HELP", MessageSid=sid(2)).status_code == 200  # auto answer
+    assert post_twilio(server.url, "inbound_sms", Body="Hello?", MessageSid=sid(3)).status_code == 200
+    [conversation] = httpx.get(server.url + "/api/conversations", headers=headers).json()["conversations"]
+    for body in ("Yes, come by.", "We close at six."):
+        response = httpx.post(
+            f"{server.url}/api/conversations/{conversation['id']}/messages", json={"body": body}, headers=headers
+        )
+        assert response.status_code == 202, response.text
+    stored = rows(
+        database_url,
+        "SELECT m.body, m.wait_started_at, (SELECT MIN(i.created_at) FROM messages i WHERE i.direction = 'inbound') "
+        "FROM messages m WHERE m.staff_id IS NOT NULL ORDER BY m.id",
+    )
+    assert [(body, started == first) for body, started, first in stored] == [
+        ("Yes, come by.", True),
+        ("We close at six.", False),
+    ]
+    assert stored[1][1] is None
+    figures = httpx.get(server.url + "/api/reports", headers=headers).json()
+    assert figures["first_response"]["responses"] == 1
+    assert [s["replies"] for s in figures["first_response"]["by_staff"]] == [1]
+    assert figures["waiting_total"] == 0
