@@ -190,12 +190,9 @@ async def measure(url: str, period, now: datetime, rounds: int) -> tuple[list[fl
     def _after(conn, cursor, statement, parameters, context, executemany) -> None:
         took = time.perf_counter() - started.pop(id(context), time.perf_counter())
         words = " ".join(statement.split())
-        name = next(
-            (k for k in ("dbuckets", "wbuckets", "waiting", "outcome", "SELECT id, name") if k in words), words[:30]
-        )
-        name = {"dbuckets": "per day / first response", "wbuckets": "consent", "outcome": "delivery"}.get(name, name)
-        if "ranked" in words:
-            name = "first response"
+        names = {"resp AS": "first response", "dbuckets": "per day", "wbuckets": "consent per week"}
+        names |= {"candidates": "waiting", "outcome": "delivery", "FROM staff": "staff names"}
+        name = next((v for k, v in names.items() if k in words), words[:30])
         slowest[name] = max(slowest.get(name, 0.0), took)
 
     count_sql = text("SELECT count(*) FROM messages WHERE created_at >= :since AND created_at < :until")

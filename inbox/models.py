@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -171,8 +172,18 @@ class Message(Base):
     __table_args__ = (
         Index("ix_messages_conversation", "conversation_id", "id"),
         Index("ix_messages_outbox", "status", "next_attempt_at"),
-        Index("ix_messages_created_at", "created_at"),  # exports by date range
+        # Exports by date range; the reports count a period's messages from the index alone.
+        Index("ix_messages_created_at", "created_at", "direction", "channel", "status", "error_code"),
         Index("ix_messages_staff", "staff_id"),  # exports by staff member
+        Index(  # reports: a period's first responses, index-only
+            "ix_messages_first_responses",
+            "created_at",
+            "staff_id",
+            "wait_started_at",
+            "status",
+            postgresql_where=text("wait_started_at IS NOT NULL"),
+            sqlite_where=text("wait_started_at IS NOT NULL"),
+        ),
         Index(  # reports: a conversation's questions and replies around an instant, index-only
             "ix_messages_thread_time",
             "conversation_id",

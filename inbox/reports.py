@@ -21,7 +21,8 @@ What counts:
   first staff reply after it (automatic answers are not replies; a reply is one whatever its
   delivery outcome). Its time is counted on the day of the reply; the customer's message may
   lie before the period. When a staff reply is queued, the start of the wait it ends is stored
-  on it (`messages.wait_started_at`, `wait_started`), so the report reads the period's replies
+  on it (`messages.wait_started_at`, `wait_started`; only staff replies have one), so the report
+  reads the period's replies
   only: working it out from the history at report time took seconds on 10M messages (a sort of
   the period's rows by conversation and a probe per conversation at the period's start);
 - median and 90th percentile interpolate linearly between ranks (PostgreSQL's percentile_cont);
@@ -59,6 +60,13 @@ OUTCOME_WORDS = {
     "undelivered": "The carrier could not deliver it; no error code was given.",
     "failed": "It never left; no error code was given.",
 }
+
+
+def outcome_of(status: str) -> str:
+    """An outbound message's status as a delivery outcome (OUTCOMES)."""
+    if status in ("delivered", "read"):
+        return "delivered"
+    return status if status in ("sent", "undelivered", "failed") else "pending"
 
 
 class ReportInputError(ValueError):
@@ -248,11 +256,14 @@ FIRST_UNANSWERED = (
 
 
 def _days_sql(sql: _Sql, period: Period, params: dict) -> str:
+    """Messages per day, direction, channel, outcome and error code: the per-day chart and the
+    delivery outcomes both add these up (one pass over the period's rows, index-only)."""
     return (
         f"WITH {sql.buckets(period.days, 'd', params)} "
-        "SELECT b.k, m.direction, m.channel, COUNT(*) FROM dbuckets b CROSS JOIN messages m "
+        "SELECT b.k, m.direction, m.channel, m.status, m.error_code, COUNT(*) "
+        "FROM dbuckets b CROSS JOIN messages m "
         "WHERE m.created_at >= b.lo AND m.created_at < b.hi AND m.status NOT IN ('scheduled', 'canceled') "
-        "GROUP BY b.k, m.direction, m.channel"
+        "GROUP BY b.k, m.direction, m.channel, m.status, m.error_code"
     )
 
 
@@ -274,7 +285,7 @@ WITH resp AS (
          {sql.seconds("m.created_at", "m.wait_started_at")} AS secs
   FROM messages m
   WHERE m.created_at >= {since} AND m.created_at < {until} AND m.wait_started_at IS NOT NULL
-    AND {REPLY.format(m="m")}
+    AND m.status NOT IN ('scheduled', 'canceled')
 )
 {_PERCENTILES_PG if sql.pg else _PERCENTILES}"""
 
@@ -368,19 +379,6 @@ ORDER BY w.since, w.conversation_id
 """
 
 
-def _delivery_sql(sql: _Sql) -> str:
-    return f"""
-SELECT CASE WHEN status IN ('delivered', 'read') THEN 'delivered'
-            WHEN status IN ('sent', 'undelivered', 'failed') THEN status
-            ELSE 'pending' END AS outcome,
-       error_code, COUNT(*)
-FROM messages
-WHERE direction = 'outbound' AND created_at >= {sql.param("since")} AND created_at < {sql.param("until")}
-  AND status NOT IN ('scheduled', 'canceled')
-GROUP BY 1, 2
-"""
-
-
 def _consent_sql(sql: _Sql, period: Period, params: dict) -> str:
     return (
         f"WITH {sql.buckets(period.weeks, 'w', params)} "
@@ -414,9 +412,14 @@ async def build(connection: AsyncConnection, period: Period, now: datetime) -> d
         for day, _, _ in period.days
     ]
     params: dict[str, Any] = {}
-    for k, direction, channel, count in await connection.execute(text(_days_sql(sql, period, params)), params):
+    outcome_counts: dict[tuple[str, int | None], int] = {}
+    rows = await connection.execute(text(_days_sql(sql, period, params)), params)
+    for k, direction, channel, status, code, count in rows:
         if direction in ("inbound", "outbound") and channel in ("sms", "whatsapp"):
             days[k][direction][channel] += count
+        if direction == "outbound":
+            outcome = outcome_of(status)
+            outcome_counts[(outcome, code)] = outcome_counts.get((outcome, code), 0) + count
 
     # First responses: per day, per staff member, and over the whole period.
     params = dict(base)
@@ -480,10 +483,7 @@ async def build(connection: AsyncConnection, period: Period, now: datetime) -> d
         )
 
     # Delivery outcomes of the period's outbound messages, as a share of them.
-    outcomes = [
-        (outcome, code, count)
-        for outcome, code, count in await connection.execute(text(_delivery_sql(sql)), dict(base))
-    ]
+    outcomes = [(outcome, code, count) for (outcome, code), count in outcome_counts.items()]
     sent = sum(count for _, _, count in outcomes)
     outcomes.sort(key=lambda o: (OUTCOMES.index(o[0]), -o[2], o[1] if o[1] is not None else -1))
     delivery = [

@@ -5,6 +5,10 @@ staff reply, stored as the reply is queued, so that first-response times are rea
 period's replies instead of worked out from the whole history at report time. Filled here for
 the replies already stored, in one statement.
 
+`ix_messages_first_responses` (partial: replies with a wait) and `ix_messages_created_at`, widened
+with direction, channel, status and error code: a period's first responses and its counts per
+day and outcome come from the indexes alone.
+
 `ix_messages_thread_time`: a conversation's messages in time, with the columns that tell a
 customer's question from a staff reply, so that "the last staff reply before T and the first
 question after it" (as a reply is queued; the conversations waiting now) is two short
@@ -57,9 +61,23 @@ def upgrade() -> None:
         ["conversation_id", "created_at", "direction", "staff_id", "auto_reply", "keyword", "status"],
     )
     op.execute(BACKFILL)
+    op.create_index(
+        "ix_messages_first_responses",
+        "messages",
+        ["created_at", "staff_id", "wait_started_at", "status"],
+        postgresql_where=sa.text("wait_started_at IS NOT NULL"),
+        sqlite_where=sa.text("wait_started_at IS NOT NULL"),
+    )
+    op.drop_index("ix_messages_created_at", table_name="messages")
+    op.create_index(
+        "ix_messages_created_at", "messages", ["created_at", "direction", "channel", "status", "error_code"]
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_messages_created_at", table_name="messages")
+    op.create_index("ix_messages_created_at", "messages", ["created_at"])
+    op.drop_index("ix_messages_first_responses", table_name="messages")
     op.drop_index("ix_messages_thread_time", table_name="messages")
     with op.batch_alter_table("messages") as batch:
         batch.drop_column("wait_started_at")
