@@ -22,9 +22,9 @@ What counts:
   delivery outcome). Its time is counted on the day of the reply; the customer's message may
   lie before the period. When a staff reply is queued, the start of the wait it ends is stored
   on it (`messages.wait_started_at`, `wait_started`; only staff replies have one), so the report
-  reads the period's replies
-  only: working it out from the history at report time took seconds on 10M messages (a sort of
-  the period's rows by conversation and a probe per conversation at the period's start);
+  reads the period's replies only: working it out from the history at report time took seconds
+  on 10M messages (a sort of the period's rows by conversation, and a probe per conversation
+  for a wait begun before the period);
 - median and 90th percentile interpolate linearly between ranks (PostgreSQL's percentile_cont);
 - waiting now: open conversations with a wait not yet answered, oldest first;
 - delivery: outbound messages of the period by outcome and Twilio error code;
