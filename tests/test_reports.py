@@ -315,3 +315,57 @@ def test_bad_periods_are_refused_with_a_sentence(since, until, name) -> None:
     with pytest.raises(reports.ReportInputError) as caught:
         reports.parse_period(since, until, LONDON, NOW)
     assert caught.value.name == name and str(caught.value).endswith(".")
+
+
+async def _seed_autumn(database_url: str) -> None:
+    """New York, 3 November 2024 (25 hours): a customer writes and is answered three times."""
+    new_york = ZoneInfo("America/New_York")
+    times = [  # (local time written, local time answered)
+        ("2024-11-03T00:20", "2024-11-03T00:30"),  # EDT: 600 s on the 3rd
+        ("2024-11-03T23:00", "2024-11-03T23:30"),  # EST, 04:30 UTC on the 4th: 1800 s on the 3rd
+        ("2024-11-04T00:00", "2024-11-04T00:10"),  # 600 s on the 4th
+    ]
+    db = Database(database_url)
+    try:
+        async with db.write() as session:
+            await session.execute(
+                insert(Staff).values(id=ANN, email="ann@example.com", name="Ann", role="manager", password_hash="x")
+            )
+            await session.execute(insert(Customer).values(id=1, phone="+12125550100"))
+            await session.execute(insert(Conversation).values(id=1, customer_id=1, status="open", last_activity_at=NOW))
+            for asked, answered in times:
+                for local, inbound in ((asked, True), (answered, False)):
+                    moment = datetime.fromisoformat(local).replace(tzinfo=new_york).astimezone(UTC)
+                    await session.execute(
+                        insert(Message).values(
+                            conversation_id=1,
+                            direction="inbound" if inbound else "outbound",
+                            channel="sms",
+                            from_addr="a",
+                            to_addr="b",
+                            body="",
+                            media=[],
+                            status="received" if inbound else "delivered",
+                            staff_id=None if inbound else ANN,
+                            created_at=moment,
+                            updated_at=moment,
+                        )
+                    )
+            await session.execute(text(reports.BACKFILL_WAITS))
+            await session.commit()
+    finally:
+        await db.dispose()
+
+
+def test_a_25_hour_day_keeps_its_late_evening(database_url) -> None:
+    asyncio.run(_seed_autumn(database_url))
+    period = reports.parse_period("2024-11-03", "2024-11-04", ZoneInfo("America/New_York"), NOW)
+    figures = asyncio.run(_report(database_url, period))
+    assert [(d["date"], d["inbound"]["sms"], d["outbound"]["sms"]) for d in figures["days"]] == [
+        ("2024-11-03", 2, 2),
+        ("2024-11-04", 1, 1),
+    ]
+    assert [(d["date"], d["responses"], d["median_s"]) for d in figures["first_response"]["days"]] == [
+        ("2024-11-03", 2, 1200),
+        ("2024-11-04", 1, 600),
+    ]
