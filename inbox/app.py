@@ -15,7 +15,19 @@ from inbox.logs import litestar_logging_config
 from inbox.paths import STATIC, TEMPLATES
 from inbox.runtime import Runtime
 from inbox.settings import Settings
-from inbox.web import api, auth, exports, headers, health, pages, realtime, settings_pages, staff_pages, webhooks
+from inbox.web import (
+    api,
+    auth,
+    exports,
+    headers,
+    health,
+    pages,
+    realtime,
+    reports,
+    settings_pages,
+    staff_pages,
+    webhooks,
+)
 from inbox.web import middleware as web_middleware
 from inbox.web.errors import ApiError, api_error_response
 
@@ -67,6 +79,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None, extra_handler
             *exports.route_handlers,
             *settings_pages.route_handlers,
             *staff_pages.route_handlers,
+            *reports.route_handlers,
             create_static_files_router(path="/static", directories=[STATIC]),
             *(extra_handlers or []),
         ],

@@ -22,6 +22,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -175,8 +176,28 @@ class Message(Base):
     __table_args__ = (
         Index("ix_messages_conversation", "conversation_id", "id"),
         Index("ix_messages_outbox", "status", "next_attempt_at"),
-        Index("ix_messages_created_at", "created_at"),  # exports by date range
+        # Exports by date range; the reports count a period's messages from the index alone.
+        Index("ix_messages_created_at", "created_at", "direction", "channel", "status", "error_code"),
         Index("ix_messages_staff", "staff_id"),  # exports by staff member
+        Index(  # reports: a period's first responses, index-only
+            "ix_messages_first_responses",
+            "created_at",
+            "staff_id",
+            "wait_started_at",
+            "status",
+            postgresql_where=text("wait_started_at IS NOT NULL"),
+            sqlite_where=text("wait_started_at IS NOT NULL"),
+        ),
+        Index(  # reports: a conversation's questions and replies around an instant, index-only
+            "ix_messages_thread_time",
+            "conversation_id",
+            "created_at",
+            "direction",
+            "staff_id",
+            "auto_reply",
+            "keyword",
+            "status",
+        ),
         UniqueConstraint("staff_id", "idempotency_key", name="uq_messages_idempotency"),
     )
 
@@ -202,6 +223,9 @@ class Message(Base):
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # a worker holds it
     needs_reconcile: Mapped[bool] = mapped_column(Boolean, default=False)  # a send whose fate is unknown
     auto_reply: Mapped[str | None] = mapped_column(String(20), nullable=True)  # help | opt_out | opt_in answers
+    # Staff replies only: when the wait this reply ended began (the customer's first message since
+    # the last staff reply); None when it answered no wait. For the reports (inbox.reports).
+    wait_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # Inbound only: the keyword it was, or a flag that it reads like an opt-out request.
     keyword: Mapped[str | None] = mapped_column(String(20), nullable=True)
     probable_opt_out: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 
 from inbox import bus as events_bus
-from inbox import store
+from inbox import reports, store
 from inbox.events import ConversationUpdated, MessageCreated
 from inbox.models import Channel, Direction, Message, MessageStatus, utcnow
 from inbox.phones import address_for
@@ -190,6 +190,8 @@ async def _queue(runtime, request: ReplyRequest, session) -> tuple[dict[str, Any
         "auto_reply": request.auto_reply,
         "next_attempt_at": None if request.in_twiml else now,
     }
+    if request.staff_id is not None and not request.auto_reply:  # a staff reply: the wait it ends, for reports
+        values["wait_started_at"] = await reports.wait_started(session, conversation.id, now)
     message = await store.insert_message(
         session, values, conflict=("staff_id", "idempotency_key") if request.idempotency_key else None
     )

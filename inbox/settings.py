@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -91,6 +92,11 @@ class Settings(BaseSettings):
         description="Comma-separated addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For names "
         "the client; used only to tell sign-in clients apart for throttling. Empty: the peer address.",
     )
+    timezone: str = Field(
+        "UTC",
+        alias="INBOX_TIMEZONE",
+        description="The business's IANA time zone (Europe/London): the days and weeks of the reports.",
+    )
 
     @field_validator("public_url", "twilio_api_base_url")
     @classmethod
@@ -134,6 +140,15 @@ class Settings(BaseSettings):
             raise ValueError("sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db")
         return value
 
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value.strip())
+        except (ValueError, ZoneInfoNotFoundError):
+            raise ValueError("an IANA time zone name such as Europe/London or America/New_York") from None
+        return value.strip()
+
     @field_validator("redis_url")
     @classmethod
     def _redis(cls, value: str | None) -> str | None:
@@ -144,6 +159,10 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @property
     def twilio_configured(self) -> bool:
