@@ -30,6 +30,19 @@ const MAX_DELAY = 10_000;
 const STABLE_AFTER = 5_000; // a socket open this long resets the backoff
 const CLOSE_RESYNC = 4000;
 const CLOSE_SIGNED_OUT = 4401;
+
+// Signing out in this tab closes this tab's socket with 4401 too: the logout form's own answer
+// (the sign-in page) must win over the close handler's navigation, or the two race.
+let signingOutHere = false;
+document.addEventListener(
+  "submit",
+  (event) => {
+    if (event.target instanceof HTMLFormElement && event.target.getAttribute("action") === "/logout") {
+      signingOutHere = true;
+    }
+  },
+  true,
+);
 const SEEN_LIMIT = 5_000;
 
 export class Live {
@@ -148,6 +161,7 @@ export class Live {
   /** The session is over: stop, and show the sign-in page (coming back here afterwards). */
   signedOut() {
     this.stop();
+    if (signingOutHere) return;
     const here = window.location.pathname + window.location.search;
     window.location.assign(`/login?next=${encodeURIComponent(here)}`);
   }
