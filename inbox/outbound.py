@@ -95,17 +95,20 @@ async def refusal_for(
             "opted_out",
             f"{who} has opted out of {label} messages. They must text START before anyone can message them again.",
         )
-    if (
-        channel == Channel.WHATSAPP
-        and not is_template
-        and not auto_reply
-        and not await whatsapp_window_open(session, conversation_id)
-    ):
-        return ReplyRefused(
-            409,
-            "whatsapp_window_closed",
-            "The customer last wrote on WhatsApp more than 24 hours ago, so only an approved template can be sent now.",
-        )
+    if channel == Channel.WHATSAPP and not is_template and not auto_reply:
+        last = await store.last_inbound(session, conversation_id, Channel.WHATSAPP)
+        if last is None:
+            return ReplyRefused(
+                409,
+                "whatsapp_window_closed",
+                "The customer has never written on WhatsApp, so only an approved template can be sent there.",
+            )
+        if utcnow() - last.created_at >= WHATSAPP_WINDOW:
+            return ReplyRefused(
+                409,
+                "whatsapp_window_closed",
+                "The customer last wrote on WhatsApp more than 24 hours ago, so only an approved template can be sent now.",
+            )
     return None
 
 

@@ -318,3 +318,11 @@ async def _plant_dead_claim(database_url: str, conversation_id: int) -> None:
         )
         await session.commit()
     await db.dispose()
+
+
+def test_whatsapp_to_someone_who_never_wrote_there_says_so(wired) -> None:
+    conversation_id = customer_writes(wired, "Hello by SMS")
+    refused = reply(wired, conversation_id, "Hi on WhatsApp", channel="whatsapp")
+    assert refused.status_code == 409 and refused.json()["error"] == "whatsapp_window_closed"
+    assert "never written on WhatsApp" in refused.json()["detail"]
+    assert "24 hours ago" not in refused.json()["detail"]
