@@ -20,18 +20,21 @@ from sqlalchemy import select
 from inbox import bus as events_bus
 from inbox import store
 from inbox.events import ConversationUpdated, MessageCreated
-from inbox.models import Channel, Direction, Message, MessageStatus, utcnow
+from inbox.models import Channel, Direction, Message, MessageStatus, WhatsAppTemplate, utcnow
 from inbox.phones import address_for
 
 MAX_BODY = 1600
+MAX_TEMPLATE_VARIABLES = 20  # more than any approved template we have seen uses
+MAX_VARIABLE_LENGTH = 1024  # characters in one filled-in variable
+PLACEHOLDER = re.compile(r"\{\{\s*(\d{1,2})\s*\}\}")
 WHATSAPP_WINDOW = timedelta(hours=24)
 CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
 
 
 class ReplyRefused(Exception):
-    def __init__(self, status: int, code: str, detail: str) -> None:
+    def __init__(self, status: int, code: str, detail: str, **extra: Any) -> None:
         super().__init__(detail)
-        self.status, self.code, self.detail = status, code, detail
+        self.status, self.code, self.detail, self.extra = status, code, detail, extra
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,8 @@ def check_body(body: str | None, content_sid: str | None, content_variables: Any
             isinstance(content_variables, dict) and all(isinstance(v, str) for v in content_variables.values())
         ):
             raise ReplyRefused(422, "invalid_template", "Template variables must be text.")
+        if content_variables and len(content_variables) > MAX_TEMPLATE_VARIABLES:
+            raise ReplyRefused(422, "invalid_template", f"A template takes at most {MAX_TEMPLATE_VARIABLES} variables.")
         return
     if body is None or not body.strip():
         raise ReplyRefused(422, "empty_body", "Write a message before sending.")
@@ -66,6 +71,52 @@ def check_body(body: str | None, content_sid: str | None, content_variables: Any
             f"This message is {len(body):,} characters long; the limit is {MAX_BODY:,}. "
             "Shorten it or send it as two messages.",
         )
+
+
+def render_template(template: WhatsAppTemplate, variables: dict[str, str] | None) -> tuple[str, dict[str, str]]:
+    """The text a registered template becomes with these variables, and the variables to send.
+
+    Every variable the template has (its named list, and every {{n}} in its text) must be filled
+    in: a blank one would reach the customer as an empty gap. Refused with 422 otherwise."""
+    variables = variables or {}
+    count = max([len(template.variables or [])] + [int(n) for n in PLACEHOLDER.findall(template.body or "")])
+    expected = [str(n) for n in range(1, count + 1)]
+    unknown = sorted(set(variables) - set(expected))
+    if unknown:
+        raise ReplyRefused(
+            422,
+            "unknown_template_variables",
+            f"The template “{template.name}” has no variable {', '.join(unknown)}.",
+            unknown=unknown,
+        )
+    missing = [key for key in expected if not variables.get(key, "").strip()]
+    if missing:
+        names = template.variables or []
+        labels = [f"{names[int(k) - 1]} ({{{{{k}}}}})" if int(k) <= len(names) else f"{{{{{k}}}}}" for k in missing]
+        raise ReplyRefused(
+            422,
+            "missing_template_variables",
+            f"Fill in every variable of “{template.name}”: {', '.join(labels)} is empty."
+            if len(missing) == 1
+            else f"Fill in every variable of “{template.name}”: {', '.join(labels)} are empty.",
+            missing=missing,
+        )
+    too_long = [key for key in expected if len(variables[key]) > MAX_VARIABLE_LENGTH]
+    if too_long:
+        raise ReplyRefused(
+            422,
+            "template_variable_too_long",
+            f"A template variable may be at most {MAX_VARIABLE_LENGTH:,} characters ({', '.join(too_long)} is longer).",
+        )
+    values = {key: variables[key].strip() for key in expected}
+    text = PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template.body or "")
+    if not text.strip():  # a template registered without its text: say which one went, with what
+        text = f"[{template.name}] " + " · ".join(values[key] for key in expected)
+    if len(text) > MAX_BODY:
+        raise ReplyRefused(
+            422, "body_too_long", f"Filled in, this template is {len(text):,} characters; the limit is {MAX_BODY:,}."
+        )
+    return text, values
 
 
 async def whatsapp_window_open(session, conversation_id: int) -> bool:
@@ -142,6 +193,18 @@ async def _queue(runtime, request: ReplyRequest, session) -> tuple[dict[str, Any
     if found is None:
         raise ReplyRefused(404, "not_found", "There is no such conversation.")
     conversation, customer = found
+    body, content_variables = request.body, request.content_variables
+    if request.content_sid is not None:
+        template = await session.scalar(
+            select(WhatsAppTemplate).where(WhatsAppTemplate.content_sid == request.content_sid)
+        )
+        if template is None:
+            raise ReplyRefused(
+                422,
+                "unknown_template",
+                "That template is not registered: a manager adds approved templates in Settings.",
+            )
+        body, content_variables = render_template(template, request.content_variables)
     last_any = await store.last_inbound(session, conversation.id)
     channel = request.channel or (last_any.channel if last_any else Channel.SMS)
     if channel not in (Channel.SMS, Channel.WHATSAPP):
@@ -169,13 +232,13 @@ async def _queue(runtime, request: ReplyRequest, session) -> tuple[dict[str, Any
         "channel": channel,
         "from_addr": from_addr or "",
         "to_addr": address_for(channel, customer.phone),
-        "body": request.body or "",
+        "body": body or "",
         "media": [{"url": url, "content_type": ""} for url in request.media_urls],
         "status": MessageStatus.ACCEPTED if request.in_twiml else MessageStatus.QUEUED,
         "staff_id": request.staff_id,
         "idempotency_key": request.idempotency_key,
         "content_sid": request.content_sid,
-        "content_variables": request.content_variables,
+        "content_variables": content_variables,
         "auto_reply": request.auto_reply,
         "next_attempt_at": None if request.in_twiml else now,
     }

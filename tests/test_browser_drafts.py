@@ -23,6 +23,7 @@ pytestmark = pytest.mark.browser
 ANA = "+14155550123"
 BEN = "+14155550124"
 CAIO = "+5511912345678"
+TEMPLATE = "HX" + "e" * 32
 
 
 @pytest.fixture
@@ -32,6 +33,7 @@ def wired(serve, sqlite_url):
     create_staff(sqlite_url, "reception@example.com", name="Rosa Reyes")
     post_twilio(inbox.url, "inbound_sms", From=ANA, Body="Is my phone ready?", MessageSid=sid(1))
     post_twilio(inbox.url, "inbound_sms", From=BEN, Body="Do you fix tablets?", MessageSid=sid(2))
+    db.add_template(sqlite_url, "Repair ready", TEMPLATE, "Hi {{1}}, your {{2}} is ready.", ["Name", "Device"])
     yield inbox, sqlite_url
     sandbox_server.stop()
     asyncio.run(sandbox.aclose())
@@ -214,3 +216,23 @@ def test_whatsapp_replies_show_whatsapp_limits_and_the_24_hour_window(wired, pag
     page.locator("#composer-body").fill("Hello")
     expect(page.locator("#composer-send")).to_be_disabled()
     expect(page.locator("#composer-templates")).to_be_visible()
+
+
+def test_a_template_needs_every_variable_and_shows_its_text_in_the_thread(wired, page) -> None:
+    _inbox, database_url = wired
+    open_conversation(page, conversation_of(database_url, ANA))
+    page.locator("#composer-channel").select_option("whatsapp")
+    templates = page.locator("#composer-templates")
+    expect(templates).to_be_visible()
+    templates.get_by_role("button", name="Send template").click()
+    expect(page.locator("#composer-error")).to_contain_text("Fill in every variable: Name, Device.")
+    templates.get_by_label("Name").fill("Ana")
+    expect(page.locator("#composer-error")).to_be_hidden()
+    templates.get_by_label("Device").fill("phone")
+    expect(templates.locator(".template-preview")).to_have_text("Hi Ana, your phone is ready.")
+    templates.get_by_role("button", name="Send template").click()
+    bubble = page.locator("#messages [data-direction='outbound']").last
+    expect(bubble).to_contain_text("Hi Ana, your phone is ready.")
+    expect(
+        page.locator(f"#conversation-list [data-conversation-id='{conversation_of(database_url, ANA)}']")
+    ).to_contain_text("Hi Ana, your phone is ready.")

@@ -17,6 +17,7 @@ from sqlalchemy import delete, func, select
 from inbox import app_settings
 from inbox.keywords import KeywordSet
 from inbox.models import Direction, Message, MessageStatus, WhatsAppTemplate
+from inbox.outbound import MAX_TEMPLATE_VARIABLES
 from inbox.web.auth import identify, manager_form, page_identity, runtime_of
 from inbox.web.errors import ApiError
 
@@ -114,6 +115,12 @@ async def add_template(request: Request) -> Response:
     content_sid = str(form.get("content_sid", "")).strip()
     body = str(form.get("body", "")).strip()[:1600]
     variables = _words(str(form.get("variables", "")))
+    if len(variables) > MAX_TEMPLATE_VARIABLES or any(len(v) > 100 for v in variables):
+        return Redirect(
+            f"/settings?error=A template has at most {MAX_TEMPLATE_VARIABLES} variables, "
+            "each named in at most 100 characters.#templates",
+            status_code=303,
+        )
     if not name or not CONTENT_SID.match(content_sid):
         return Redirect(
             "/settings?error=A template needs a name and its Content SID (HX followed by 32 hex characters).#templates",

@@ -360,18 +360,35 @@ async function offerTemplates() {
   const fields = el("div", { class: "template-fields" });
   const preview = el("p", { class: "template-preview" });
   const sendTemplate = el("button", { type: "button", class: "button" }, "Send template");
+  const values = () => Object.fromEntries([...fields.querySelectorAll("input")].map((i) => [i.dataset.index, i.value]));
+  const showPreview = () => {
+    const template = state.templates[Number(select.value)];
+    const filled = values();
+    preview.textContent = (template.body || "").replace(/\{\{\s*(\d{1,2})\s*\}\}/g,
+      (whole, n) => (filled[n] || "").trim() || whole);
+  };
   const render = () => {
     const template = state.templates[Number(select.value)];
-    fields.replaceChildren(...template.variables.map((name, index) =>
-      el("label", {}, `${name} `, el("input", { "data-index": String(index + 1), required: "" }))));
-    preview.textContent = template.body;
+    const count = Math.max(template.variables.length,
+      ...[...(template.body || "").matchAll(/\{\{\s*(\d{1,2})\s*\}\}/g)].map((m) => Number(m[1])));
+    const names = Array.from({ length: count }, (_, i) => template.variables[i] || `Variable ${i + 1}`);
+    fields.replaceChildren(...names.map((name, index) =>
+      el("label", {}, `${name} `, el("input", { "data-index": String(index + 1), "data-name": name, required: "",
+        maxlength: "1024", autocomplete: "off" }))));
+    showPreview();
   };
-  select.addEventListener("change", render);
+  select.addEventListener("change", () => { showError(""); render(); });
+  fields.addEventListener("input", () => { showError(""); showPreview(); });
   sendTemplate.addEventListener("click", async () => {
     const template = state.templates[Number(select.value)];
-    const variables = {};
-    for (const input of fields.querySelectorAll("input")) variables[input.dataset.index] = input.value;
-    if (await post({ channel: "whatsapp", content_sid: template.content_sid, content_variables: variables })) {
+    const blank = [...fields.querySelectorAll("input")].filter((input) => !input.value.trim());
+    if (blank.length) {
+      // Every variable is required: a blank one would reach the customer as a gap.
+      showError(`Fill in every variable: ${blank.map((input) => input.dataset.name).join(", ")}.`);
+      blank[0].focus();
+      return;
+    }
+    if (await post({ channel: "whatsapp", content_sid: template.content_sid, content_variables: values() })) {
       templates.hidden = true;
     }
   });
