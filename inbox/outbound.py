@@ -187,6 +187,7 @@ async def _queue(runtime, request: ReplyRequest, session) -> tuple[dict[str, Any
     if request.idempotency_key and request.staff_id is not None:
         existing = await _by_idempotency_key(session, request.staff_id, request.idempotency_key)
         if existing is not None:
+            await store.learn_staff_names(session, [existing.staff_id])
             return store.message_dict(existing), False
     check_body(request.body, request.content_sid, request.content_variables)
     found = await store.conversation_with_customer(session, request.conversation_id)
@@ -248,14 +249,19 @@ async def _queue(runtime, request: ReplyRequest, session) -> tuple[dict[str, Any
     if message is None:  # the same key raced in from a double-click: answer with the first
         await session.rollback()
         existing = await _by_idempotency_key(session, request.staff_id, request.idempotency_key)
+        await store.learn_staff_names(session, [existing.staff_id])
         return store.message_dict(existing), False
     await store.touch_conversation(session, conversation, message)
     consent = (await store.consent_states(session, [customer.id]))[customer.id]
+    await store.learn_staff_names(session, [message.staff_id])
     message_json = store.message_dict(message)
     events_bus.record(session, MessageCreated(conversation.id, message_json))
     events_bus.record(
         session,
-        ConversationUpdated(conversation.id, store.conversation_dict(conversation, customer, consent, message, None)),
+        ConversationUpdated(
+            conversation.id,
+            store.conversation_dict(conversation, customer, consent, message, None, last_message_json=message_json),
+        ),
     )
     return message_json, True
 

@@ -23,6 +23,7 @@ from inbox.models import (
     Direction,
     Event,
     Message,
+    Staff,
     utcnow,
 )
 
@@ -40,6 +41,32 @@ def iso(moment: datetime | None) -> str | None:
 
 
 # ---- shapes -------------------------------------------------------------------------------
+
+
+# Staff names for messages' `author`, learnt from the database by `learn_staff_names` and read by
+# the synchronous `message_dict`. Names are set when an account is made and no command renames one;
+# a name not learnt yet is sent as null and the page keeps the one it already knows.
+_staff_names: dict[int, str] = {}
+
+
+async def learn_staff_names(session: AsyncSession, staff_ids) -> None:
+    """Loads the names of these staff members (those not known yet) for `author`."""
+    wanted = {int(i) for i in staff_ids if i is not None} - _staff_names.keys()
+    if not wanted:
+        return
+    for staff_id, name, email in await session.execute(
+        select(Staff.id, Staff.name, Staff.email).where(Staff.id.in_(wanted))
+    ):
+        _staff_names[staff_id] = name or email.split("@")[0]
+
+
+def author_of(message) -> dict[str, Any]:
+    """Who wrote it, as CONTRACT.md names it: the customer, a staff member, or the inbox itself."""
+    if message.direction == Direction.INBOUND:
+        return {"type": "customer"}
+    if message.staff_id is None:  # the inbox's own answers (HELP/STOP/START) and anything without a sender
+        return {"type": "automatic"}
+    return {"type": "staff", "id": message.staff_id, "name": _staff_names.get(message.staff_id)}
 
 
 def message_dict(message: Message) -> dict[str, Any]:
@@ -61,6 +88,7 @@ def message_dict(message: Message) -> dict[str, Any]:
         "probable_opt_out": bool(message.probable_opt_out),  # inbound: reads like "please stop texting me"
         "auto_reply": message.auto_reply,  # outbound: the inbox's own answer to a keyword
         "content_sid": message.content_sid,
+        "author": author_of(message),
         "created_at": iso(message.created_at),
         "updated_at": iso(message.updated_at),
     }
@@ -243,6 +271,7 @@ async def list_conversations(
             )
         )
     rows = (await session.execute(statement)).all()
+    await learn_staff_names(session, [message.staff_id for *_, message in rows if message is not None])
     more = len(rows) > limit
     rows = rows[:limit]
     consent = await consent_states(session, [customer.id for _, customer, _, _ in rows])
@@ -266,6 +295,8 @@ async def conversation_summary(
         return None
     conversation, customer = found
     last = await session.get(Message, conversation.last_message_id) if conversation.last_message_id else None
+    if last is not None:
+        await learn_staff_names(session, [last.staff_id])
     unread = None
     if staff_id is not None:
         unread = await session.scalar(
@@ -284,6 +315,8 @@ async def get_conversation(session: AsyncSession, conversation_id: int, staff_id
     messages = (
         await session.execute(select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id))
     ).scalars()
+    messages = list(messages)
+    await learn_staff_names(session, [m.staff_id for m in messages])
     summary["messages"] = [message_dict(m) for m in messages]
     return summary
 

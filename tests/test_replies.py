@@ -393,3 +393,33 @@ def test_a_sent_template_shows_its_rendered_text_in_the_thread_and_the_list(wire
     # Twilio was given the template and its variables, not our rendering of it.
     [sent] = sent_to(wired, "whatsapp:+5511912345678")
     assert sent["body"] == f'[template {TEMPLATE}] {{"1": "Ana", "2": "Friday"}}'
+
+
+def test_every_message_says_who_wrote_it(wired) -> None:
+    with open_socket(wired.inbox.url, token=wired.token) as socket:
+        conversation_id = customer_writes(wired, "Hello")
+        staff_id = scalar(wired.db, "SELECT id FROM staff WHERE email = 'reception@example.com'")
+        sent = reply(wired, conversation_id, "On our way").json()
+        staff = {"type": "staff", "id": staff_id, "name": "reception"}
+        assert sent["author"] == staff
+        created = read_until(
+            socket, lambda e: e["type"] == "message.created" and e["data"]["message"]["id"] == sent["id"]
+        )
+        assert created["data"]["message"]["author"] == staff
+        delivered = read_until(
+            socket, lambda e: e["type"] == "message.updated" and e["data"]["message"]["status"] == "delivered"
+        )
+        assert delivered["data"]["message"]["author"] == staff
+        customer_writes(wired, "HELP")  # the inbox answers HELP itself
+        wait_for(
+            lambda: scalar(wired.db, "SELECT count(*) FROM messages WHERE auto_reply IS NOT NULL") == 1,
+            message="help answer",
+        )
+    thread = wired.api.get(f"/api/conversations/{conversation_id}").json()
+    authors = [(m["direction"], m["body"][:10], m["author"]) for m in thread["messages"]]
+    assert authors[0] == ("inbound", "Hello", {"type": "customer"})
+    assert authors[1] == ("outbound", "On our way", staff)
+    assert authors[2] == ("inbound", "HELP", {"type": "customer"})
+    assert authors[3][0] == "outbound" and authors[3][2] == {"type": "automatic"}
+    [listed] = [c for c in wired.api.get("/api/conversations").json()["conversations"] if c["id"] == conversation_id]
+    assert listed["last_message"]["author"] == {"type": "automatic"}
