@@ -17,7 +17,8 @@ from inbox.runtime import Runtime
 from inbox.settings import Settings
 from inbox.web import api, auth, exports, health, pages, realtime, settings_pages, webhooks
 from inbox.web import middleware as web_middleware
-from inbox.web.errors import api_error_response
+from inbox.web.error_pages import html_error, wants_html
+from inbox.web.errors import api_error_response, describe
 
 # No inline script or style may run: customer text that slipped through could not execute.
 SECURITY_HEADERS = {
@@ -38,7 +39,11 @@ async def _security_headers(response: Response) -> Response:
 
 
 def _error_handler(request: Request, exc: Exception) -> Response:
-    if request.url.path.startswith("/api/"):
+    # A browser gets a page in the frame; programs the JSON error (API paths, or asking for JSON).
+    if wants_html(request):
+        status, _code, detail, _extra = describe(exc)
+        return html_error(request, status, detail)
+    if request.url.path.startswith("/api/") or "json" in request.headers.get("accept", ""):
         return api_error_response(request, exc)
     if isinstance(exc, HTTPException):
         return Response(f"{exc.detail}\n", status_code=exc.status_code, media_type="text/plain")

@@ -27,6 +27,12 @@ _CODES = {
 
 
 def api_error_response(request: Request, exc: Exception) -> Response:
+    status, code, detail, extra = describe(exc)
+    return Response({"error": code, "detail": detail, **extra}, status_code=status)
+
+
+def describe(exc: Exception) -> tuple[int, str, str, dict]:
+    """(status, machine code, sentence for a person, extra fields) for any exception."""
     extra: dict = {}
     if isinstance(exc, ApiError):
         status, code, detail, extra = exc.status_code, exc.code, exc.detail, exc.extra
@@ -41,4 +47,4 @@ def api_error_response(request: Request, exc: Exception) -> Response:
         code, detail = _CODES.get(status, "error"), exc.detail
     else:
         status, code, detail = 500, "internal_error", "Something went wrong on our side; nothing was changed."
-    return Response({"error": code, "detail": detail, **extra}, status_code=status)
+    return status, code, detail, extra
