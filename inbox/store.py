@@ -7,6 +7,7 @@ The `*_dict` functions give the JSON shapes of CONTRACT.md.
 from __future__ import annotations
 
 import base64
+import re
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +27,8 @@ from inbox.models import (
     Staff,
     utcnow,
 )
+from inbox.phones import typed_number
+from inbox.text_fold import ACCENTED, PLAIN, fold
 
 PAGE_SIZE = 50
 
@@ -38,6 +41,18 @@ def _insert(session: AsyncSession, model):
 
 def iso(moment: datetime | None) -> str | None:
     return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+# ---- search -------------------------------------------------------------------------------
+
+
+def folded(column, dialect: str):
+    """The column in lower case without accents, in SQL: PostgreSQL's translate(), or on SQLite
+    the inbox_fold() function every connection registers (inbox/db.py); `fold` does the needle."""
+    if dialect == "postgresql":
+        # Capitals too: lower() leaves them alone under the C locale.
+        return func.translate(func.lower(column), ACCENTED + ACCENTED.upper(), PLAIN + PLAIN)
+    return func.inbox_fold(column)
 
 
 # ---- shapes -------------------------------------------------------------------------------
@@ -244,24 +259,31 @@ async def list_conversations(
     if status in ("open", "closed"):
         statement = statement.where(Conversation.status == status)
     if query:
-        needle = query.strip().lower()
+        dialect = session.bind.dialect.name
+        needle = fold(query.strip())
         searched = aliased(Message)
         body_match = (
             select(searched.id)
             .where(
-                searched.conversation_id == Conversation.id, func.lower(searched.body).contains(needle, autoescape=True)
+                searched.conversation_id == Conversation.id,
+                folded(searched.body, dialect).contains(needle, autoescape=True),
             )
             .correlate(Conversation)
             .exists()
         )
-        statement = statement.where(
-            or_(
-                func.lower(func.coalesce(Customer.name, "")).contains(needle, autoescape=True),
-                func.lower(func.coalesce(Customer.whatsapp_profile_name, "")).contains(needle, autoescape=True),
-                Customer.phone.contains(needle.replace(" ", ""), autoescape=True),
-                body_match,
-            )
-        )
+        matches = [
+            folded(func.coalesce(Customer.name, ""), dialect).contains(needle, autoescape=True),
+            folded(func.coalesce(Customer.whatsapp_profile_name, ""), dialect).contains(needle, autoescape=True),
+            Customer.phone.contains(needle.replace(" ", ""), autoescape=True),
+            body_match,
+        ]
+        # A number as people type it: "(415) 555-0123", "415.555.0123", "+1 415 555 0123".
+        if (number := typed_number(query)) is not None:
+            matches.append(Customer.phone == number)
+        digits = "".join(ch for ch in query if ch.isdigit())
+        if len(digits) >= 4 and re.fullmatch(r"[+(]?[0-9 ().\-/]+", query.strip()):
+            matches.append(Customer.phone.contains(digits, autoescape=True))
+        statement = statement.where(or_(*matches))
     if cursor:
         moment, conversation_id = decode_cursor(cursor)
         statement = statement.where(

@@ -63,7 +63,22 @@ def test_one_conversation_with_messages_oldest_first(api) -> None:
 
 @pytest.mark.parametrize(
     ("query", "expected"),
-    [("ana", ["+5511912345678"]), ("5550123", ["+14155550123"]), ("REPAIR", ["+14155550123"]), ("100%", []), ("_", [])],
+    [
+        ("ana", ["+5511912345678"]),
+        ("5550123", ["+14155550123"]),
+        ("REPAIR", ["+14155550123"]),
+        ("100%", []),
+        ("_", []),
+        # a number as people type it
+        ("(415) 555-0123", ["+14155550123"]),
+        ("415.555.0123", ["+14155550123"]),
+        ("+1 415 555 0123", ["+14155550123"]),
+        ("+55 11 91234-5678", ["+5511912345678"]),
+        # accents do not matter, either way
+        ("ola", ["+5511912345678"]),
+        ("OLÁ", ["+5511912345678"]),
+        ("souza", ["+5511912345678"]),
+    ],
 )
 def test_search_by_name_number_or_text(api, query, expected) -> None:
     post_twilio(api.server.url, "inbound_whatsapp")

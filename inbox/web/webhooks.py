@@ -89,7 +89,11 @@ async def _verified_payload(scope, receive, send, kind: str, parse):
     url = signed_url(runtime.settings.public_url, scope["path"], scope.get("query_string", b""))
     if not runtime.signatures.is_valid(url, form, _header(scope, b"x-twilio-signature")):
         metrics.webhooks.labels(kind, "rejected").inc()
-        await _answer(send, 403, b"Invalid or missing X-Twilio-Signature.\n")
+        await _answer(
+            send,
+            403,
+            b"The signature did not match this request (X-Twilio-Signature wrong or missing): nothing was stored.\n",
+        )
         return None
     try:
         return runtime, parse(form)
