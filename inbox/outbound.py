@@ -187,7 +187,7 @@ async def _queue(runtime, request: ReplyRequest, session) -> tuple[dict[str, Any
     if request.idempotency_key and request.staff_id is not None:
         existing = await _by_idempotency_key(session, request.staff_id, request.idempotency_key)
         if existing is not None:
-            await store.learn_staff_names(session, [existing.staff_id])
+            await store.learn_authors(session, [existing])
             return store.message_dict(existing), False
     check_body(request.body, request.content_sid, request.content_variables)
     found = await store.conversation_with_customer(session, request.conversation_id)
@@ -249,11 +249,11 @@ async def _queue(runtime, request: ReplyRequest, session) -> tuple[dict[str, Any
     if message is None:  # the same key raced in from a double-click: answer with the first
         await session.rollback()
         existing = await _by_idempotency_key(session, request.staff_id, request.idempotency_key)
-        await store.learn_staff_names(session, [existing.staff_id])
+        await store.learn_authors(session, [existing])
         return store.message_dict(existing), False
     await store.touch_conversation(session, conversation, message)
     consent = (await store.consent_states(session, [customer.id]))[customer.id]
-    await store.learn_staff_names(session, [message.staff_id])
+    await store.learn_authors(session, [message])
     message_json = store.message_dict(message)
     events_bus.record(session, MessageCreated(conversation.id, message_json))
     events_bus.record(

@@ -58,21 +58,23 @@ def folded(column, dialect: str):
 # ---- shapes -------------------------------------------------------------------------------
 
 
-# Staff names for messages' `author`, learnt from the database by `learn_staff_names` and read by
-# the synchronous `message_dict`. Names are set when an account is made and no command renames one;
-# a name not learnt yet is sent as null and the page keeps the one it already knows.
-_staff_names: dict[int, str] = {}
+async def learn_authors(session: AsyncSession, messages) -> None:
+    """Gives each outbound staff message its sender's name (`message.author_name`) for `author`.
 
-
-async def learn_staff_names(session: AsyncSession, staff_ids) -> None:
-    """Loads the names of these staff members (those not known yet) for `author`."""
-    wanted = {int(i) for i in staff_ids if i is not None} - _staff_names.keys()
-    if not wanted:
+    One query per call for the names not seen yet in this session; nothing is kept between
+    sessions, so each database (and a renamed account) answers for itself."""
+    messages = [m for m in messages if m is not None and getattr(m, "staff_id", None) is not None]
+    if not messages:
         return
-    for staff_id, name, email in await session.execute(
-        select(Staff.id, Staff.name, Staff.email).where(Staff.id.in_(wanted))
-    ):
-        _staff_names[staff_id] = name or email.split("@")[0]
+    known: dict[int, str] = session.info.setdefault("staff_names", {})
+    wanted = {m.staff_id for m in messages} - known.keys()
+    if wanted:
+        for staff_id, name, email in await session.execute(
+            select(Staff.id, Staff.name, Staff.email).where(Staff.id.in_(wanted))
+        ):
+            known[staff_id] = name or email.split("@")[0]
+    for message in messages:
+        message.author_name = known.get(message.staff_id)
 
 
 def author_of(message) -> dict[str, Any]:
@@ -81,7 +83,7 @@ def author_of(message) -> dict[str, Any]:
         return {"type": "customer"}
     if message.staff_id is None:  # the inbox's own answers (HELP/STOP/START) and anything without a sender
         return {"type": "automatic"}
-    return {"type": "staff", "id": message.staff_id, "name": _staff_names.get(message.staff_id)}
+    return {"type": "staff", "id": message.staff_id, "name": getattr(message, "author_name", None)}
 
 
 def message_dict(message: Message) -> dict[str, Any]:
@@ -293,7 +295,7 @@ async def list_conversations(
             )
         )
     rows = (await session.execute(statement)).all()
-    await learn_staff_names(session, [message.staff_id for *_, message in rows if message is not None])
+    await learn_authors(session, [message for *_, message in rows])
     more = len(rows) > limit
     rows = rows[:limit]
     consent = await consent_states(session, [customer.id for _, customer, _, _ in rows])
@@ -318,7 +320,7 @@ async def conversation_summary(
     conversation, customer = found
     last = await session.get(Message, conversation.last_message_id) if conversation.last_message_id else None
     if last is not None:
-        await learn_staff_names(session, [last.staff_id])
+        await learn_authors(session, [last])
     unread = None
     if staff_id is not None:
         unread = await session.scalar(
@@ -338,7 +340,7 @@ async def get_conversation(session: AsyncSession, conversation_id: int, staff_id
         await session.execute(select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id))
     ).scalars()
     messages = list(messages)
-    await learn_staff_names(session, [m.staff_id for m in messages])
+    await learn_authors(session, messages)
     summary["messages"] = [message_dict(m) for m in messages]
     return summary
 

@@ -406,10 +406,12 @@ def test_every_message_says_who_wrote_it(wired) -> None:
             socket, lambda e: e["type"] == "message.created" and e["data"]["message"]["id"] == sent["id"]
         )
         assert created["data"]["message"]["author"] == staff
-        delivered = read_until(
-            socket, lambda e: e["type"] == "message.updated" and e["data"]["message"]["status"] == "delivered"
+        updated = read_until(
+            socket,
+            lambda e: e["type"] == "message.updated" and e["data"]["message"]["id"] == sent["id"],
+            timeout=30,
         )
-        assert delivered["data"]["message"]["author"] == staff
+        assert updated["data"]["message"]["author"] == staff
         customer_writes(wired, "HELP")  # the inbox answers HELP itself
         wait_for(
             lambda: scalar(wired.db, "SELECT count(*) FROM messages WHERE auto_reply IS NOT NULL") == 1,
@@ -423,3 +425,25 @@ def test_every_message_says_who_wrote_it(wired) -> None:
     assert authors[3][0] == "outbound" and authors[3][2] == {"type": "automatic"}
     [listed] = [c for c in wired.api.get("/api/conversations").json()["conversations"] if c["id"] == conversation_id]
     assert listed["last_message"]["author"] == {"type": "automatic"}
+
+
+def test_author_names_come_from_the_database_that_stored_the_message(serve, sqlite_template, tmp_path) -> None:
+    """Two inboxes in one process (as in this test suite), each with a staff member id 1: each
+    names its own, never the other's."""
+    import shutil
+
+    names = {}
+    for name in ("Rosa Reyes", "Maria Lopez"):
+        target = tmp_path / f"{name.split()[0]}.db"
+        shutil.copy(sqlite_template, target)
+        url = f"sqlite+aiosqlite:///{target}"
+        server = serve(url)
+        create_staff(url, "someone@example.com", name=name)
+        token = issue_token(url, "someone@example.com")
+        post_twilio(server.url, "inbound_sms", MessageSid="SM" + "7" * 32)
+        with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=15) as api:
+            [conversation] = api.get("/api/conversations").json()["conversations"]
+            sent = api.post(f"/api/conversations/{conversation['id']}/messages", json={"body": "Hello"}).json()
+            listed = api.get(f"/api/conversations/{conversation['id']}").json()["messages"][-1]
+        names[name] = (sent["author"]["name"], listed["author"]["name"])
+    assert names == {"Rosa Reyes": ("Rosa Reyes", "Rosa Reyes"), "Maria Lopez": ("Maria Lopez", "Maria Lopez")}
