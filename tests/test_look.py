@@ -53,7 +53,9 @@ def test_the_tokens_have_a_dark_theme_and_every_page_loads_them() -> None:
         assert f"{name}:" in tokens
     templates = ROOT / "templates"
     assert 'href="/static/css/tokens.css"' in (templates / "base.html").read_text()
-    assert 'href="/static/css/tokens.css"' in (templates / "phone.html").read_text()
+    phone = (templates / "phone.html").read_text()
+    assert 'href="/static/css/tokens.css"' in phone
+    assert 'rel="icon" href="/static/img/favicon.svg"' in phone  # /dev/phone asked for a favicon it did not have
     for page in templates.glob("*.html"):
         text = page.read_text()
         assert page.name in ("base.html", "phone.html", "_partials.html", "_frame.html") or text.startswith(
