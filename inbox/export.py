@@ -179,6 +179,7 @@ def parse_query(
     direction: str | None = None,
     staff: str | None = None,
     bom: bool | str | None = False,
+    country: str = "US",
 ) -> ExportQuery:
     """Checks and normalises the filters the HTTP and CLI doors share. Empty values mean 'any'."""
     fmt = (_blank(format) or "csv").lower()
@@ -195,7 +196,7 @@ def parse_query(
     phone = None
     if customer := _blank(customer):
         # As typed ("(415) 555-0123", "+44 7700 900123"), or E.164 with a "+" a hand-typed URL turned into a space.
-        phone = typed_number(customer) or to_e164(customer)
+        phone = typed_number(customer, country) or to_e164(customer)
         digits = phone.removeprefix("+")
         if not (2 <= len(digits) <= 15 and digits.isascii() and digits.isdigit()):
             # The value is not echoed: it may be a customer's number, and errors are logged.

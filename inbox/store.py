@@ -249,6 +249,7 @@ async def list_conversations(
     query: str | None = None,
     cursor: str | None = None,
     limit: int = PAGE_SIZE,
+    country: str = "US",
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Conversations, newest activity first, with customer, last message and unread count."""
     statement = (
@@ -280,7 +281,7 @@ async def list_conversations(
             body_match,
         ]
         # A number as people type it: "(415) 555-0123", "415.555.0123", "+1 415 555 0123".
-        if (number := typed_number(query)) is not None:
+        if (number := typed_number(query, country)) is not None:
             matches.append(Customer.phone == number)
         digits = "".join(ch for ch in query if ch.isdigit())
         if len(digits) >= 4 and re.fullmatch(r"[+(]?[0-9 ().\-/]+", query.strip()):

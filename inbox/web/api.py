@@ -39,7 +39,12 @@ async def list_conversations(
     async with runtime_of(request).db.read() as session:
         try:
             items, next_cursor = await store.list_conversations(
-                session, staff.id, status=status, query=(q or "")[:200] or None, cursor=cursor
+                session,
+                staff.id,
+                status=status,
+                query=(q or "")[:200] or None,
+                cursor=cursor,
+                country=runtime_of(request).settings.default_country,
             )
         except ValueError:
             raise ApiError(

@@ -80,6 +80,7 @@ async def export_history(request: Request, staff: Staff) -> Stream:
             direction=params.get("direction"),
             staff=params.get("staff"),
             bom=params.get("bom"),
+            country=runtime.settings.default_country,
         )
         query = await export.resolve_staff(runtime.db, query)
     except export.ExportInputError as exc:
@@ -133,6 +134,7 @@ async def export_page(request: Request) -> Template | Redirect | Response:
             "csrf_token": identity.csrf_token,
             "business_name": runtime.settings.business_name,
             "staff_members": staff,
+            "default_country": runtime.settings.default_country,
             "audit": audit,
             "formats": export.FORMATS,
         },
