@@ -113,6 +113,8 @@ def test_a_missing_conversation_is_a_page(site) -> None:
         assert_framed(page, "Rosa Reyes")
         assert "There is no such conversation" in page.text
         assert rosa.get("/?c=1", headers=HTML).status_code == 200
+        for odd in ("²", "9" * 40, "abc"):
+            assert rosa.get("/", params={"c": odd}, headers=HTML).status_code == 404, odd
         transcript = rosa.get("/conversations/99999/transcript", headers=HTML)
         assert transcript.status_code == 404 and "There is no such conversation" in transcript.text
 

@@ -3,6 +3,8 @@ and everything the scripts add goes through `textContent`."""
 
 from __future__ import annotations
 
+import re
+
 from litestar import HttpMethod, Request, Response, route
 from litestar.response import Redirect, Template
 
@@ -20,7 +22,7 @@ async def inbox_page(request: Request) -> Template | Redirect | Response:
     async with runtime.db.read() as session:
         last_event_id = await store.latest_event_id(session)
         missing = wanted is not None and not (
-            wanted.isdigit() and await store.conversation_exists(session, int(wanted))
+            re.fullmatch(r"[0-9]{1,18}", wanted) and await store.conversation_exists(session, int(wanted))
         )
     if missing:
         return refusal(
