@@ -29,7 +29,8 @@ from inbox.web import (
     webhooks,
 )
 from inbox.web import middleware as web_middleware
-from inbox.web.errors import ApiError, api_error_response
+from inbox.web.error_pages import html_error, wants_html
+from inbox.web.errors import ApiError, api_error_response, describe
 
 MAX_ID = 2**63 - 1  # every id is a 64-bit integer
 
@@ -46,9 +47,13 @@ async def _sane_request(request: Request) -> None:
 
 
 def _error_handler(request: Request, exc: Exception) -> Response:
-    """Every error in the JSON error shape. A 404 never repeats the path or names a file on disk."""
+    """A browser gets an HTML page in the frame; programs (API paths, webhooks, asking for JSON)
+    the JSON error shape. A 404 never repeats the path or names a file on disk."""
     if isinstance(exc, HTTPException) and not isinstance(exc, ApiError) and exc.status_code == 404:
         exc = ApiError(404, "not_found", "There is nothing at this address.")
+    if wants_html(request):
+        status, _code, detail, _extra = describe(exc)
+        return html_error(request, status, detail)
     return api_error_response(request, exc)
 
 

@@ -197,6 +197,11 @@ def cmd_simulate(args: argparse.Namespace) -> None:
         raise CommandError(str(exc)) from None
     except (OSError, httpx.HTTPError) as exc:
         raise CommandError(f"could not reach {base}: {type(exc).__name__}") from None
+    if status == 403:
+        raise CommandError(
+            f"the inbox refused {sid}: the signature did not match. Sign with the running inbox's "
+            "TWILIO_AUTH_TOKEN and INBOX_PUBLIC_URL (inbox demo writes them to the demo.env it names)"
+        )
     if status != 200:
         raise CommandError(f"the inbox answered {status} for {sid}")
     print(f"delivered {sid} ({status})")

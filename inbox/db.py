@@ -16,6 +16,7 @@ from sqlalchemy import event, make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from inbox.sqlite_inline import InlineConnection
+from inbox.text_fold import fold
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -25,6 +26,8 @@ def _sqlite_pragmas(engine: AsyncEngine, *, writer: bool) -> None:
     def _on_connect(dbapi_connection, _record) -> None:
         # Let SQLAlchemy's begin event issue BEGIN itself (pysqlite's implicit one is deferred).
         dbapi_connection.isolation_level = None
+        # Accent-blind search (inbox/store.py folded()): PostgreSQL has translate(), SQLite gets this.
+        dbapi_connection.create_function("inbox_fold", 1, fold, deterministic=True)
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")

@@ -151,10 +151,34 @@ async def seed(runtime, sandbox: TwilioSandbox, base_url: str) -> None:
     )
 
 
+DEMO_TEMPLATE = (
+    "Repair ready",
+    "HX" + "d" * 32,
+    "Hi {{1}}, your {{2}} is ready to collect. Reply here with any questions.",
+    ["Name", "Device"],
+)
+
+
+def demo_env(settings) -> str:
+    """The settings `inbox simulate` and `inbox export` need to talk to this demo, as a .env file."""
+    return "".join(
+        f"{name}='{value}'\n"  # quoted for the shell and for .env readers alike
+        for name, value in (
+            ("INBOX_DATABASE_URL", settings.database_url),
+            ("INBOX_PUBLIC_URL", settings.public_url),
+            ("INBOX_BUSINESS_NAME", settings.business_name),
+            ("TWILIO_ACCOUNT_SID", settings.twilio_account_sid),
+            ("TWILIO_AUTH_TOKEN", settings.twilio_auth_token),
+            ("TWILIO_PHONE_NUMBER", settings.twilio_phone_number),
+        )
+    )
+
+
 def run_demo(port: int = 8000, host: str = "127.0.0.1") -> None:
     from inbox import accounts
     from inbox.cli import run_server
     from inbox.db import Database, migrate
+    from inbox.models import WhatsAppTemplate
     from inbox.runtime import Runtime
 
     folder = Path(tempfile.mkdtemp(prefix="inbox-demo-"))
@@ -167,6 +191,9 @@ def run_demo(port: int = 8000, host: str = "127.0.0.1") -> None:
         async with db.write() as session:
             for email, role, name in DEMO_STAFF:
                 await accounts.add_staff(session, email, passwords[email], role, name)
+            # One approved WhatsApp template, so the flow outside the 24-hour window can be tried.
+            name, content_sid, body, variables = DEMO_TEMPLATE
+            session.add(WhatsAppTemplate(name=name, content_sid=content_sid, body=body, variables=variables))
             await session.commit()
         await db.dispose()
 
@@ -180,6 +207,9 @@ def run_demo(port: int = 8000, host: str = "127.0.0.1") -> None:
             callback_delays=(0.6, 1.2),  # slow enough to watch the ticks move
         )
     )
+    env_file = folder / "demo.env"
+    env_file.write_text(demo_env(settings))
+    env_file.chmod(0o600)  # it holds the demo's auth token
     runtime = Runtime.build(settings)
     runtime.extras["sandbox"] = sandbox
     runtime.extras["on_start"] = lambda: asyncio.create_task(seed(runtime, sandbox, settings.public_url))
@@ -191,6 +221,12 @@ def run_demo(port: int = 8000, host: str = "127.0.0.1") -> None:
           or  {DEMO_STAFF[1][0]}  password {passwords[DEMO_STAFF[1][0]]}   (manager)
   Play a customer at {settings.public_url}/dev/phone  (text HELP, STOP, START, or anything)
   Everything stays on this machine: Twilio is the built-in sandbox. Data: {folder}
+
+  `inbox simulate` and `inbox export` in another terminal need this demo's settings, written to
+  {env_file}:
+      set -a; . {env_file}; set +a
+      uv run inbox simulate --from +14155550199 "Hello from the command line"
+      uv run inbox export --format csv --since 12h
   Ctrl+C to stop.
 """,
         flush=True,

@@ -60,6 +60,7 @@ a database error leaves the stream as ExportFailed, without the SQL statement or
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -73,7 +74,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from inbox.db import Database
 from inbox.models import Channel, Conversation, Customer, Direction, ExportAudit, Message, Staff, utcnow
-from inbox.phones import to_e164
+from inbox.phones import to_e164, typed_number
 from inbox.store import iso
 
 FORMATS = ("csv", "json", "ndjson")
@@ -134,6 +135,10 @@ def _blank(value: str | None) -> str | None:
     return value or None
 
 
+_SPAN = re.compile(r"^(\d{1,5})\s*([mhdw])$")
+_SPAN_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
 def parse_moment(value: str, name: str, *, end: bool = False) -> tuple[datetime, str]:
     """An ISO 8601 date or date-time as (UTC moment, how the audit log writes it).
 
@@ -143,8 +148,12 @@ def parse_moment(value: str, name: str, *, end: bool = False) -> tuple[datetime,
     """
     sentence = (
         f"{name} must be an ISO 8601 date or date and time, such as 2024-05-01 or "
-        f"2024-05-01T09:30:00Z (naive times are UTC); {value[:40]!r} is not."
+        f"2024-05-01T09:30:00Z (naive times are UTC), or a span back from now such as 12h or 3d; "
+        f"{value[:40]!r} is not."
     )
+    if match := _SPAN.match(value.strip().lower()):  # 90m, 12h, 3d, 2w: that long before now
+        moment = datetime.now(UTC) - timedelta(**{_SPAN_UNITS[match.group(2)]: int(match.group(1))})
+        return moment, iso(moment)
     try:
         day = date.fromisoformat(value)
     except ValueError:
@@ -170,6 +179,7 @@ def parse_query(
     direction: str | None = None,
     staff: str | None = None,
     bom: bool | str | None = False,
+    country: str = "US",
 ) -> ExportQuery:
     """Checks and normalises the filters the HTTP and CLI doors share. Empty values mean 'any'."""
     fmt = (_blank(format) or "csv").lower()
@@ -185,7 +195,8 @@ def parse_query(
         raise ExportInputError("until", "until must come after since.")
     phone = None
     if customer := _blank(customer):
-        phone = to_e164(customer)  # also mends a "+" that a hand-typed URL turned into a space
+        # As typed ("(415) 555-0123", "+44 7700 900123"), or E.164 with a "+" a hand-typed URL turned into a space.
+        phone = typed_number(customer, country) or to_e164(customer)
         digits = phone.removeprefix("+")
         if not (2 <= len(digits) <= 15 and digits.isascii() and digits.isdigit()):
             # The value is not echoed: it may be a customer's number, and errors are logged.

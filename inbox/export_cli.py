@@ -158,6 +158,7 @@ def cmd_export(args: argparse.Namespace) -> None:
     from inbox.settings import load_settings
 
     try:
+        settings = load_settings()
         query = export.parse_query(
             format=args.format,
             since=args.since,
@@ -167,10 +168,10 @@ def cmd_export(args: argparse.Namespace) -> None:
             direction=args.direction,
             staff=args.staff,
             bom=args.bom,
+            country=settings.default_country,
         )
     except export.ExportInputError as exc:
         raise CommandError(_option_error(exc)) from None
-    settings = load_settings()
     _check_database(settings.database_url)
     path = _target(args.output)
 

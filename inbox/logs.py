@@ -202,7 +202,22 @@ class _ThroughRoot(LoggingConfig):
         return logging.getLogger
 
 
+def _log_exception(logger: Any, scope: Any, _traceback: list[str]) -> None:
+    """A 4xx (a refused login, a 404, a bad form, a 409) is an answer, not an error: the request's
+    own info line (inbox.web.middleware) is all it gets. Anything else: an error with its traceback.
+
+    Litestar's own filter (`disable_stack_trace`) reads the status from the exception's class, so
+    an ApiError(404) looked like a 500 to it; this reads it from the exception itself."""
+    import sys
+
+    exc = sys.exc_info()[1]
+    status = getattr(exc, "status_code", 500)
+    if isinstance(status, int) and 400 <= status < 500:
+        return
+    logger.exception("Uncaught exception (connection_type=%s, path=%r):", scope["type"], scope["path"])
+
+
 def litestar_logging_config() -> LoggingConfig:
     """For `Litestar(logging_config=...)`: every unhandled error is logged with its traceback;
-    a 4xx (a refused login, a 404, a bad form) is an answer, not an error, and logs nothing."""
-    return _ThroughRoot(log_exceptions="always", disable_stack_trace=set(range(400, 500)))
+    routine refusals (4xx) are not (see _log_exception)."""
+    return _ThroughRoot(log_exceptions="always", exception_logging_handler=_log_exception)

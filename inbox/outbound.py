@@ -20,21 +20,23 @@ from sqlalchemy import select
 from inbox import bus as events_bus
 from inbox import reports, store
 from inbox.events import ConversationUpdated, MessageCreated
-from inbox.models import Channel, Direction, Message, MessageStatus, utcnow
+from inbox.models import Channel, Direction, Message, MessageStatus, WhatsAppTemplate, utcnow
 from inbox.phones import address_for
 
 MAX_BODY = 1600
+MAX_TEMPLATE_VARIABLES = 20  # more than any approved template we have seen uses
+MAX_VARIABLE_LENGTH = 1024  # characters in one filled-in variable
+PLACEHOLDER = re.compile(r"\{\{\s*(\d{1,2})\s*\}\}")
 WHATSAPP_WINDOW = timedelta(hours=24)
 CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
 
 
 class ReplyRefused(Exception):
-    def __init__(self, status: int, code: str, detail: str) -> None:
+    def __init__(self, status: int, code: str, detail: str, **extra: Any) -> None:
         super().__init__(detail)
-        self.status, self.code, self.detail = status, code, detail
+        self.status, self.code, self.detail, self.extra = status, code, detail, extra
 
 
-MAX_VARIABLES = 20
 MAX_VARIABLE_NAME = 32
 
 
@@ -61,14 +63,14 @@ def check_body(body: str | None, content_sid: str | None, content_variables: Any
         ):
             raise ReplyRefused(422, "invalid_template", "Template variables must be text.")
         if content_variables and (
-            len(content_variables) > MAX_VARIABLES
-            or any(len(k) > MAX_VARIABLE_NAME or len(v) > MAX_BODY for k, v in content_variables.items())
+            len(content_variables) > MAX_TEMPLATE_VARIABLES
+            or any(len(k) > MAX_VARIABLE_NAME or len(v) > MAX_VARIABLE_LENGTH for k, v in content_variables.items())
         ):
             raise ReplyRefused(
                 422,
                 "invalid_template",
-                f"A template takes at most {MAX_VARIABLES} variables, each name up to {MAX_VARIABLE_NAME} "
-                f"characters and each value up to {MAX_BODY:,}.",
+                f"A template takes at most {MAX_TEMPLATE_VARIABLES} variables, each name up to {MAX_VARIABLE_NAME} "
+                f"characters and each value up to {MAX_VARIABLE_LENGTH:,}.",
             )
         return
     if body is None or not body.strip():
@@ -80,6 +82,52 @@ def check_body(body: str | None, content_sid: str | None, content_variables: Any
             f"This message is {len(body):,} characters long; the limit is {MAX_BODY:,}. "
             "Shorten it or send it as two messages.",
         )
+
+
+def render_template(template: WhatsAppTemplate, variables: dict[str, str] | None) -> tuple[str, dict[str, str]]:
+    """The text a registered template becomes with these variables, and the variables to send.
+
+    Every variable the template has (its named list, and every {{n}} in its text) must be filled
+    in: a blank one would reach the customer as an empty gap. Refused with 422 otherwise."""
+    variables = variables or {}
+    count = max([len(template.variables or [])] + [int(n) for n in PLACEHOLDER.findall(template.body or "")])
+    expected = [str(n) for n in range(1, count + 1)]
+    unknown = sorted(set(variables) - set(expected))
+    if unknown:
+        raise ReplyRefused(
+            422,
+            "unknown_template_variables",
+            f"The template “{template.name}” has no variable {', '.join(unknown)}.",
+            unknown=unknown,
+        )
+    missing = [key for key in expected if not variables.get(key, "").strip()]
+    if missing:
+        names = template.variables or []
+        labels = [f"{names[int(k) - 1]} ({{{{{k}}}}})" if int(k) <= len(names) else f"{{{{{k}}}}}" for k in missing]
+        raise ReplyRefused(
+            422,
+            "missing_template_variables",
+            f"Fill in every variable of “{template.name}”: {', '.join(labels)} is empty."
+            if len(missing) == 1
+            else f"Fill in every variable of “{template.name}”: {', '.join(labels)} are empty.",
+            missing=missing,
+        )
+    too_long = [key for key in expected if len(variables[key]) > MAX_VARIABLE_LENGTH]
+    if too_long:
+        raise ReplyRefused(
+            422,
+            "template_variable_too_long",
+            f"A template variable may be at most {MAX_VARIABLE_LENGTH:,} characters ({', '.join(too_long)} is longer).",
+        )
+    values = {key: variables[key].strip() for key in expected}
+    text = PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template.body or "")
+    if not text.strip():  # a template registered without its text: say which one went, with what
+        text = f"[{template.name}] " + " · ".join(values[key] for key in expected)
+    if len(text) > MAX_BODY:
+        raise ReplyRefused(
+            422, "body_too_long", f"Filled in, this template is {len(text):,} characters; the limit is {MAX_BODY:,}."
+        )
+    return text, values
 
 
 async def whatsapp_window_open(session, conversation_id: int) -> bool:
@@ -109,17 +157,20 @@ async def refusal_for(
             "opted_out",
             f"{who} has opted out of {label} messages. They must text START before anyone can message them again.",
         )
-    if (
-        channel == Channel.WHATSAPP
-        and not is_template
-        and not auto_reply
-        and not await whatsapp_window_open(session, conversation_id)
-    ):
-        return ReplyRefused(
-            409,
-            "whatsapp_window_closed",
-            "The customer last wrote on WhatsApp more than 24 hours ago, so only an approved template can be sent now.",
-        )
+    if channel == Channel.WHATSAPP and not is_template and not auto_reply:
+        last = await store.last_inbound(session, conversation_id, Channel.WHATSAPP)
+        if last is None:
+            return ReplyRefused(
+                409,
+                "whatsapp_window_closed",
+                "The customer has never written on WhatsApp, so only an approved template can be sent there.",
+            )
+        if utcnow() - last.created_at >= WHATSAPP_WINDOW:
+            return ReplyRefused(
+                409,
+                "whatsapp_window_closed",
+                "The customer last wrote on WhatsApp more than 24 hours ago, so only an approved template can be sent now.",
+            )
     return None
 
 
@@ -147,12 +198,25 @@ async def _queue(runtime, request: ReplyRequest, session) -> tuple[dict[str, Any
     if request.idempotency_key and request.staff_id is not None:
         existing = await _by_idempotency_key(session, request.staff_id, request.idempotency_key)
         if existing is not None:
+            await store.learn_authors(session, [existing])
             return _replayed(existing, request), False
     check_body(request.body, request.content_sid, request.content_variables)
     found = await store.conversation_with_customer(session, request.conversation_id)
     if found is None:
         raise ReplyRefused(404, "not_found", "There is no such conversation.")
     conversation, customer = found
+    body, content_variables = request.body, request.content_variables
+    if request.content_sid is not None:
+        template = await session.scalar(
+            select(WhatsAppTemplate).where(WhatsAppTemplate.content_sid == request.content_sid)
+        )
+        if template is None:
+            raise ReplyRefused(
+                422,
+                "unknown_template",
+                "That template is not registered: a manager adds approved templates in Settings.",
+            )
+        body, content_variables = render_template(template, request.content_variables)
     last_any = await store.last_inbound(session, conversation.id)
     channel = request.channel or (last_any.channel if last_any else Channel.SMS)
     if channel not in (Channel.SMS, Channel.WHATSAPP):
@@ -180,13 +244,13 @@ async def _queue(runtime, request: ReplyRequest, session) -> tuple[dict[str, Any
         "channel": channel,
         "from_addr": from_addr or "",
         "to_addr": address_for(channel, customer.phone),
-        "body": request.body or "",
+        "body": body or "",
         "media": [{"url": url, "content_type": ""} for url in request.media_urls],
         "status": MessageStatus.ACCEPTED if request.in_twiml else MessageStatus.QUEUED,
         "staff_id": request.staff_id,
         "idempotency_key": request.idempotency_key,
         "content_sid": request.content_sid,
-        "content_variables": request.content_variables,
+        "content_variables": content_variables,
         "auto_reply": request.auto_reply,
         "next_attempt_at": None if request.in_twiml else now,
     }
@@ -198,14 +262,19 @@ async def _queue(runtime, request: ReplyRequest, session) -> tuple[dict[str, Any
     if message is None:  # the same key raced in from a double-click: answer with the first
         await session.rollback()
         existing = await _by_idempotency_key(session, request.staff_id, request.idempotency_key)
+        await store.learn_authors(session, [existing])
         return _replayed(existing, request), False
     await store.touch_conversation(session, conversation, message)
     consent = (await store.consent_states(session, [customer.id]))[customer.id]
+    await store.learn_authors(session, [message])
     message_json = store.message_dict(message)
     events_bus.record(session, MessageCreated(conversation.id, message_json))
     events_bus.record(
         session,
-        ConversationUpdated(conversation.id, store.conversation_dict(conversation, customer, consent, message, None)),
+        ConversationUpdated(
+            conversation.id,
+            store.conversation_dict(conversation, customer, consent, message, None, last_message_json=message_json),
+        ),
     )
     return message_json, True
 
@@ -214,7 +283,8 @@ def _replayed(existing: Message, request: ReplyRequest) -> dict[str, Any]:
     """The first answer for a retried key; 422 `idempotency_key_reused` when the request differs."""
     same = (
         existing.conversation_id == request.conversation_id
-        and existing.body == (request.body or "")
+        # a template's stored body is its filled-in text: its variables say what was asked
+        and (existing.content_sid is not None or existing.body == (request.body or ""))
         and existing.content_sid == request.content_sid
         and (existing.content_variables or None) == (request.content_variables or None)
         and (request.channel is None or existing.channel == request.channel)

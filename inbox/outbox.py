@@ -243,6 +243,7 @@ class Outbox:
                     await session.execute(select(Message).where(Message.id.in_([m.id for m, _ in rows])))
                 ).scalars()
             }
+            await store.learn_authors(session, fresh.values())
             for claimed, customer in rows:
                 message = fresh[claimed.id]
                 message.claimed_until = None
@@ -264,6 +265,7 @@ class Outbox:
             await events_bus.commit(session, self.runtime.bus)
 
     async def _accepted(self, session, message: Message, result: SendResult) -> None:
+        await store.learn_authors(session, [message])
         message.sid = result.sid
         message.needs_reconcile = False
         message.next_attempt_at = None

@@ -39,6 +39,24 @@ def to_e164(address: str) -> str:
     return number
 
 
+_TYPED = re.compile(r"^[+(]?[0-9][0-9 ().\-/]{3,30}$")
+
+
+def typed_number(text: str, default_country: str = "US") -> str | None:
+    """E.164 for a number as people type it: `(415) 555-0123`, `415.555.0123`, `+44 7700 900123`,
+    `whatsapp:+1…`; numbers without `+country` are read in `default_country`. None if it is not one."""
+    raw = bare(text.strip())
+    if not _TYPED.match(raw):
+        return None
+    try:
+        parsed = phonenumbers.parse(raw, None if raw.startswith("+") else default_country)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
 def address_for(channel: str, e164: str) -> str:
     return f"{WHATSAPP_PREFIX}{e164}" if channel == Channel.WHATSAPP else e164
 

@@ -77,6 +77,11 @@ class Settings(BaseSettings):
         description="inbox: the inbox answers HELP/STOP/START; twilio: Advanced Opt-Out answers, the inbox records.",
     )
     business_name: str = Field("Inbox", alias="INBOX_BUSINESS_NAME")
+    default_country: str = Field(
+        "US",
+        alias="INBOX_DEFAULT_COUNTRY",
+        description="ISO 3166 country for numbers typed without +country (search, export --customer).",
+    )
     help_text: str | None = Field(None, alias="INBOX_HELP_TEXT")
     stop_text: str | None = Field(None, alias="INBOX_STOP_TEXT")
     start_text: str | None = Field(None, alias="INBOX_START_TEXT")
@@ -104,6 +109,15 @@ class Settings(BaseSettings):
         if not re.match(r"^https?://[^/\s]+", value):
             raise ValueError("an http:// or https:// URL")
         return value.rstrip("/")
+
+    @field_validator("default_country")
+    @classmethod
+    def _country(cls, value: str) -> str:
+        import phonenumbers
+
+        if value.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError("a two-letter ISO 3166 country code, such as US, GB or BR")
+        return value.upper()
 
     @field_validator("twilio_phone_number")
     @classmethod

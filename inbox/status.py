@@ -71,6 +71,7 @@ async def apply_callback(
     if message is None:
         session.add(PendingStatus(sid=sid, status=status.value, error_code=error_code))
         return False
+    await store.learn_authors(session, [message])
     return advance(session, message, status, error_code)
 
 

@@ -7,6 +7,7 @@ The `*_dict` functions give the JSON shapes of CONTRACT.md.
 from __future__ import annotations
 
 import base64
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,8 +24,11 @@ from inbox.models import (
     Direction,
     Event,
     Message,
+    Staff,
     utcnow,
 )
+from inbox.phones import typed_number
+from inbox.text_fold import ACCENTED, PLAIN, fold
 
 PAGE_SIZE = 50
 
@@ -39,7 +43,47 @@ def iso(moment: datetime | None) -> str | None:
     return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
+# ---- search -------------------------------------------------------------------------------
+
+
+def folded(column, dialect: str):
+    """The column in lower case without accents, in SQL: PostgreSQL's translate(), or on SQLite
+    the inbox_fold() function every connection registers (inbox/db.py); `fold` does the needle."""
+    if dialect == "postgresql":
+        # Capitals too: lower() leaves them alone under the C locale.
+        return func.translate(func.lower(column), ACCENTED + ACCENTED.upper(), PLAIN + PLAIN)
+    return func.inbox_fold(column)
+
+
 # ---- shapes -------------------------------------------------------------------------------
+
+
+async def learn_authors(session: AsyncSession, messages) -> None:
+    """Gives each outbound staff message its sender's name (`message.author_name`) for `author`.
+
+    One query per call for the names not seen yet in this session; nothing is kept between
+    sessions, so each database (and a renamed account) answers for itself."""
+    messages = [m for m in messages if m is not None and getattr(m, "staff_id", None) is not None]
+    if not messages:
+        return
+    known: dict[int, str] = session.info.setdefault("staff_names", {})
+    wanted = {m.staff_id for m in messages} - known.keys()
+    if wanted:
+        for staff_id, name, email in await session.execute(
+            select(Staff.id, Staff.name, Staff.email).where(Staff.id.in_(wanted))
+        ):
+            known[staff_id] = name or email.split("@")[0]
+    for message in messages:
+        message.author_name = known.get(message.staff_id)
+
+
+def author_of(message) -> dict[str, Any]:
+    """Who wrote it, as CONTRACT.md names it: the customer, a staff member, or the inbox itself."""
+    if message.direction == Direction.INBOUND:
+        return {"type": "customer"}
+    if message.staff_id is None:  # the inbox's own answers (HELP/STOP/START) and anything without a sender
+        return {"type": "automatic"}
+    return {"type": "staff", "id": message.staff_id, "name": getattr(message, "author_name", None)}
 
 
 def message_dict(message: Message) -> dict[str, Any]:
@@ -61,6 +105,7 @@ def message_dict(message: Message) -> dict[str, Any]:
         "probable_opt_out": bool(message.probable_opt_out),  # inbound: reads like "please stop texting me"
         "auto_reply": message.auto_reply,  # outbound: the inbox's own answer to a keyword
         "content_sid": message.content_sid,
+        "author": author_of(message),
         "created_at": iso(message.created_at),
         "updated_at": iso(message.updated_at),
     }
@@ -216,6 +261,7 @@ async def list_conversations(
     query: str | None = None,
     cursor: str | None = None,
     limit: int = PAGE_SIZE,
+    country: str = "US",
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Conversations, newest activity first, with customer, last message and unread count."""
     statement = (
@@ -228,24 +274,31 @@ async def list_conversations(
     if status in ("open", "closed"):
         statement = statement.where(Conversation.status == status)
     if query:
-        needle = query.strip().lower()
+        dialect = session.bind.dialect.name
+        needle = fold(query.strip())
         searched = aliased(Message)
         body_match = (
             select(searched.id)
             .where(
-                searched.conversation_id == Conversation.id, func.lower(searched.body).contains(needle, autoescape=True)
+                searched.conversation_id == Conversation.id,
+                folded(searched.body, dialect).contains(needle, autoescape=True),
             )
             .correlate(Conversation)
             .exists()
         )
-        statement = statement.where(
-            or_(
-                func.lower(func.coalesce(Customer.name, "")).contains(needle, autoescape=True),
-                func.lower(func.coalesce(Customer.whatsapp_profile_name, "")).contains(needle, autoescape=True),
-                Customer.phone.contains(needle.replace(" ", ""), autoescape=True),
-                body_match,
-            )
-        )
+        matches = [
+            folded(func.coalesce(Customer.name, ""), dialect).contains(needle, autoescape=True),
+            folded(func.coalesce(Customer.whatsapp_profile_name, ""), dialect).contains(needle, autoescape=True),
+            Customer.phone.contains(needle.replace(" ", ""), autoescape=True),
+            body_match,
+        ]
+        # A number as people type it: "(415) 555-0123", "415.555.0123", "+1 415 555 0123".
+        if (number := typed_number(query, country)) is not None:
+            matches.append(Customer.phone == number)
+        digits = "".join(ch for ch in query if ch.isdigit())
+        if len(digits) >= 4 and re.fullmatch(r"[+(]?[0-9 ().\-/]+", query.strip()):
+            matches.append(Customer.phone.contains(digits, autoescape=True))
+        statement = statement.where(or_(*matches))
     if cursor:
         moment, conversation_id = decode_cursor(cursor)
         statement = statement.where(
@@ -255,6 +308,7 @@ async def list_conversations(
             )
         )
     rows = (await session.execute(statement)).all()
+    await learn_authors(session, [message for *_, message in rows])
     more = len(rows) > limit
     rows = rows[:limit]
     consent = await consent_states(session, [customer.id for _, customer, _, _ in rows])
@@ -278,6 +332,8 @@ async def conversation_summary(
         return None
     conversation, customer = found
     last = await session.get(Message, conversation.last_message_id) if conversation.last_message_id else None
+    if last is not None:
+        await learn_authors(session, [last])
     unread = None
     if staff_id is not None:
         unread = await session.scalar(
@@ -296,6 +352,8 @@ async def get_conversation(session: AsyncSession, conversation_id: int, staff_id
     messages = (
         await session.execute(select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id))
     ).scalars()
+    messages = list(messages)
+    await learn_authors(session, messages)
     summary["messages"] = [message_dict(m) for m in messages]
     return summary
 

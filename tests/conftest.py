@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +25,35 @@ from tests.support.twilio import ACCOUNT_SID, AUTH_TOKEN
 POSTGRES_URL = os.environ.get("INBOX_TEST_POSTGRES_URL")
 REDIS_URL = os.environ.get("INBOX_TEST_REDIS_URL")
 TABLES = "events, consent_records, conversation_reads, messages, conversations, customers, web_sessions, api_tokens, pending_statuses, whatsapp_templates, app_settings, export_audit, staff"
+
+
+class _TestLogStream:
+    """Where the in-process servers' log lines go during a test run: into the running test's
+    captured output (shown with its failure), and, when pytest is not capturing (between tests,
+    while it prints its progress), into a file instead of through the progress line."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.file = path.open("a", encoding="utf-8", buffering=1)
+
+    def write(self, text: str) -> int:
+        target = self.file if sys.stdout is sys.__stdout__ else sys.stdout
+        return target.write(text)
+
+    def flush(self) -> None:
+        (self.file if sys.stdout is sys.__stdout__ else sys.stdout).flush()
+
+
+def pytest_configure(config) -> None:
+    from inbox.logs import configure_logging
+
+    stray = Path(tempfile.gettempdir()) / f"inbox-tests-{os.getpid()}.log"
+    config.inbox_log = stray
+    configure_logging(stream=_TestLogStream(stray))
+
+
+def pytest_report_header(config) -> str:
+    return f"inbox: server log lines outside a test's captured output go to {config.inbox_log}"
 
 
 def _asyncpg_url(url: str) -> str:

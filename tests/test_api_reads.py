@@ -63,7 +63,22 @@ def test_one_conversation_with_messages_oldest_first(api) -> None:
 
 @pytest.mark.parametrize(
     ("query", "expected"),
-    [("ana", ["+5511912345678"]), ("5550123", ["+14155550123"]), ("REPAIR", ["+14155550123"]), ("100%", []), ("_", [])],
+    [
+        ("ana", ["+5511912345678"]),
+        ("5550123", ["+14155550123"]),
+        ("REPAIR", ["+14155550123"]),
+        ("100%", []),
+        ("_", []),
+        # a number as people type it
+        ("(415) 555-0123", ["+14155550123"]),
+        ("415.555.0123", ["+14155550123"]),
+        ("+1 415 555 0123", ["+14155550123"]),
+        ("+55 11 91234-5678", ["+5511912345678"]),
+        # accents do not matter, either way
+        ("ola", ["+5511912345678"]),
+        ("OLÁ", ["+5511912345678"]),
+        ("souza", ["+5511912345678"]),
+    ],
 )
 def test_search_by_name_number_or_text(api, query, expected) -> None:
     post_twilio(api.server.url, "inbound_whatsapp")
@@ -84,3 +99,14 @@ def test_cursor_pages_through_everything_once(api) -> None:
     bad = api.get("/api/conversations", params={"cursor": "garbage"})
     assert bad.status_code == 422 and bad.json()["error"] == "invalid_cursor"
     assert api.get("/api/conversations", params={"status": "nope"}).status_code == 422
+
+
+def test_a_number_without_country_is_read_in_the_default_country(serve, database_url) -> None:
+    server = serve(database_url, INBOX_DEFAULT_COUNTRY="GB")
+    create_staff(database_url, "reception@example.com")
+    token = issue_token(database_url, "reception@example.com")
+    post_twilio(server.url, "inbound_sms", MessageSid=sid(5), From="+447700900123", Body="Cheers")
+    post_twilio(server.url, "inbound_sms", MessageSid=sid(6), From="+14155550123", Body="Hi")
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=15) as api:
+        found = api.get("/api/conversations", params={"q": "07700 900123"}).json()["conversations"]
+    assert [c["customer"]["phone"] for c in found] == ["+447700900123"]

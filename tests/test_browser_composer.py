@@ -60,6 +60,7 @@ def test_emoji_switches_the_counter_to_ucs2_and_the_reply_reaches_delivered(wire
     bubble = page.locator("#messages [data-direction='outbound']").last
     expect(bubble).to_contain_text("Your phone is ready 📱")
     expect(bubble).to_have_attribute("data-status", "delivered", timeout=15000)
+    expect(bubble.locator(".message-author")).to_have_text("Rosa Reyes")  # kept through every status update
     sent = [m for m in sandbox.conversation_with(ANA) if m["direction"] == "outbound-api"]
     assert [m["body"] for m in sent] == ["Your phone is ready 📱"]
 
@@ -100,3 +101,11 @@ def test_a_message_that_reads_like_an_opt_out_offers_one_click_to_record_it(wire
     expect(flag).to_be_hidden()
     page.locator("#consent-record summary").click()
     expect(page.locator("#consent-history")).to_contain_text("recorded by staff")
+
+
+def test_the_inbox_own_answer_says_it_was_automatic(wired, page) -> None:
+    inbox, _ = wired
+    post_twilio(inbox.url, "inbound_sms", From=ANA, Body="HELP", MessageSid=sid(4))
+    answer = page.locator("#messages [data-direction='outbound']").last
+    expect(answer.locator(".message-author")).to_have_text("Automatic answer", timeout=10000)
+    expect(page.locator("#messages [data-direction='inbound'] .message-author").first).to_be_hidden()

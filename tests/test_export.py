@@ -763,3 +763,30 @@ def test_sqlite_timestamps_are_formatted_like_store_iso() -> None:
     for value, formatted in connection.execute(sql):
         assert formatted == store.iso(parse(value).replace(tzinfo=UTC)), value
     connection.close()
+
+
+def test_cli_and_http_read_a_number_as_typed_and_a_span_back_from_now(app) -> None:
+    from datetime import timedelta
+
+    ids = seed(
+        app.database_url,
+        [
+            {"customer": "+14155550123", "body": "this morning"},
+            {"customer": "+14155550123", "body": "last week"},
+            {"customer": "+14155550124", "body": "someone else"},
+        ],
+    )
+    execute(
+        app.database_url,
+        update(Message).where(Message.id == ids[1]).values(created_at=datetime.now(UTC) - timedelta(days=7)),
+    )
+    result = inbox_cli(app.database_url, "--format", "ndjson", "--customer", "(415) 555-0123", "--since", "12h")
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line)["body"] for line in result.stdout.splitlines()] == ["this morning"]
+    for typed in ("415.555.0123", "+1 415 555 0123", "+14155550123"):
+        found = json.loads(export_bytes(app, format="json", customer=typed, since="3d"))
+        assert [m["body"] for m in found] == ["this morning"], typed
+    older = json.loads(export_bytes(app, format="json", customer="(415) 555-0123", until="1d"))
+    assert [m["body"] for m in older] == ["last week"]
+    bad = inbox_cli(app.database_url, "--format", "csv", "--since", "12 parsecs")
+    assert bad.returncode != 0 and b"12h" in bad.stderr

@@ -576,10 +576,17 @@ def test_managers_reconcile_from_the_settings_page(serve, sqlite_url) -> None:
                 for _ in range(2)
             }
         assert bodies == {"while you were out 0", "while you were out 1"}
+        # The page says what was fetched, not just "Saved."
+        shown = manager.get(done.headers["location"]).text
+        assert "Fetched 2 missing messages: they are in the inbox now." in shown
+        assert "Twilio listed 2 inbound messages for the period; 0 were already here." in shown
         again = manager.post("/settings/reconcile", data={"csrf_token": csrf, "since": "1d"})
         assert "found=2&present=2&ingested=0" in again.headers["location"]
+        assert "Nothing was missing." in manager.get(again.headers["location"]).text
         bad = manager.post("/settings/reconcile", data={"csrf_token": csrf, "since": "yesterday-ish"})
         assert bad.status_code == 303 and "error=" in bad.headers["location"]
+        failed = manager.get(bad.headers["location"]).text
+        assert 'id="reconcile-heading"' in failed and "--since must be" in failed
         manager.close()
         assert scalar(sqlite_url, "SELECT count(*) FROM messages") == 2
     finally:

@@ -7,7 +7,7 @@ import asyncio
 import httpx
 import pytest
 
-from tests.support.db import rows, scalar
+from tests.support.db import add_template, rows, scalar
 from tests.support.live import open_socket, read_until
 from tests.support.sandbox import FAST_OUTBOX, SERVICE_SID, sandbox_settings, start_sandbox, wait_for
 from tests.support.staff import create_staff, issue_token
@@ -181,6 +181,7 @@ def test_whatsapp_outside_the_window_is_refused_then_63016_from_twilio_fails_it(
     asyncio.run(_age_messages(wired.db, hours=25))
     refused = reply(wired, conversation_id, "Still there?", channel="whatsapp")
     assert refused.status_code == 409 and refused.json()["error"] == "whatsapp_window_closed"
+    add_template(wired.db, "Repair ready", "HX" + "a" * 32, "Hi {{1}}, your repair is ready.", ["Name"])
     template = reply(
         wired, conversation_id, None, channel="whatsapp", content_sid="HX" + "a" * 32, content_variables={"1": "Ana"}
     )
@@ -349,3 +350,131 @@ async def _plant_dead_claim(database_url: str, conversation_id: int) -> None:
         )
         await session.commit()
     await db.dispose()
+
+
+def test_whatsapp_to_someone_who_never_wrote_there_says_so(wired) -> None:
+    conversation_id = customer_writes(wired, "Hello by SMS")
+    refused = reply(wired, conversation_id, "Hi on WhatsApp", channel="whatsapp")
+    assert refused.status_code == 409 and refused.json()["error"] == "whatsapp_window_closed"
+    assert "never written on WhatsApp" in refused.json()["detail"]
+    assert "24 hours ago" not in refused.json()["detail"]
+
+
+TEMPLATE = "HX" + "c" * 32
+
+
+def whatsapp_customer(wired) -> int:
+    conversation_id = customer_writes(wired, "Oi", from_="whatsapp:+5511912345678", to="whatsapp:+14155238886")
+    add_template(wired.db, "Appointment", TEMPLATE, "Hi {{1}}, see you on {{2}}.", ["Name", "Day"])
+    return conversation_id
+
+
+def send_template(wired, conversation_id: int, variables) -> httpx.Response:
+    return reply(wired, conversation_id, None, channel="whatsapp", content_sid=TEMPLATE, content_variables=variables)
+
+
+@pytest.mark.parametrize(
+    ("variables", "missing"),
+    [({"1": "", "2": ""}, ["1", "2"]), ({"1": "Ana", "2": "   "}, ["2"]), (None, ["1", "2"]), ({"1": "Ana"}, ["2"])],
+)
+def test_a_template_with_a_blank_variable_is_refused_naming_it(wired, variables, missing) -> None:
+    conversation_id = whatsapp_customer(wired)
+    response = send_template(wired, conversation_id, variables)
+    assert response.status_code == 422
+    assert response.json()["error"] == "missing_template_variables"
+    assert response.json()["missing"] == missing
+    assert "Day ({{2}})" in response.json()["detail"]
+    assert scalar(wired.db, "SELECT count(*) FROM messages WHERE direction = 'outbound'") == 0
+
+
+@pytest.mark.parametrize(
+    ("variables", "code"),
+    [
+        ({"1": "Ana", "2": "Friday", "3": "extra"}, "unknown_template_variables"),
+        ({"1": "Ana", "2": "x" * 1025}, "template_variable_too_long"),
+        ({str(n): "x" for n in range(1, 22)}, "invalid_template"),
+        ({"1": "Ana", "2": 5}, "invalid_template"),
+    ],
+)
+def test_template_variables_are_bounded(wired, variables, code) -> None:
+    conversation_id = whatsapp_customer(wired)
+    response = send_template(wired, conversation_id, variables)
+    assert response.status_code == 422 and response.json()["error"] == code
+    assert scalar(wired.db, "SELECT count(*) FROM messages WHERE direction = 'outbound'") == 0
+
+
+def test_an_unregistered_template_is_refused(wired) -> None:
+    conversation_id = whatsapp_customer(wired)
+    response = reply(
+        wired, conversation_id, None, channel="whatsapp", content_sid="HX" + "d" * 32, content_variables={"1": "A"}
+    )
+    assert response.status_code == 422 and response.json()["error"] == "unknown_template"
+
+
+def test_a_sent_template_shows_its_rendered_text_in_the_thread_and_the_list(wired) -> None:
+    conversation_id = whatsapp_customer(wired)
+    response = send_template(wired, conversation_id, {"1": "Ana", "2": "Friday"})
+    assert response.status_code == 202
+    assert response.json()["body"] == "Hi Ana, see you on Friday."
+    thread = wired.api.get(f"/api/conversations/{conversation_id}").json()
+    assert thread["messages"][-1]["body"] == "Hi Ana, see you on Friday."
+    [listed] = [c for c in wired.api.get("/api/conversations").json()["conversations"] if c["id"] == conversation_id]
+    assert listed["last_message"]["body"] == "Hi Ana, see you on Friday."
+    wait_for(lambda: message_status(wired, response.json()["id"]) in ("sent", "delivered"), message="template sent")
+    # Twilio was given the template and its variables, not our rendering of it.
+    [sent] = sent_to(wired, "whatsapp:+5511912345678")
+    assert sent["body"] == f'[template {TEMPLATE}] {{"1": "Ana", "2": "Friday"}}'
+
+
+def test_every_message_says_who_wrote_it(wired) -> None:
+    with open_socket(wired.inbox.url, token=wired.token) as socket:
+        conversation_id = customer_writes(wired, "Hello")
+        staff_id = scalar(wired.db, "SELECT id FROM staff WHERE email = 'reception@example.com'")
+        sent = reply(wired, conversation_id, "On our way").json()
+        staff = {"type": "staff", "id": staff_id, "name": "reception"}
+        assert sent["author"] == staff
+        created = read_until(
+            socket, lambda e: e["type"] == "message.created" and e["data"]["message"]["id"] == sent["id"]
+        )
+        assert created["data"]["message"]["author"] == staff
+        updated = read_until(
+            socket,
+            lambda e: e["type"] == "message.updated" and e["data"]["message"]["id"] == sent["id"],
+            timeout=30,
+        )
+        assert updated["data"]["message"]["author"] == staff
+        customer_writes(wired, "HELP")  # the inbox answers HELP itself
+        wait_for(
+            lambda: scalar(wired.db, "SELECT count(*) FROM messages WHERE auto_reply IS NOT NULL") == 1,
+            message="help answer",
+        )
+    thread = wired.api.get(f"/api/conversations/{conversation_id}").json()
+    authors = [(m["direction"], m["body"][:10], m["author"]) for m in thread["messages"]]
+    assert authors[0] == ("inbound", "Hello", {"type": "customer"})
+    assert authors[1] == ("outbound", "On our way", staff)
+    assert authors[2] == ("inbound", "HELP", {"type": "customer"})
+    assert authors[3][0] == "outbound" and authors[3][2] == {"type": "automatic"}
+    [listed] = [c for c in wired.api.get("/api/conversations").json()["conversations"] if c["id"] == conversation_id]
+    assert listed["last_message"]["author"] == {"type": "automatic"}
+
+
+def test_author_names_come_from_the_database_that_stored_the_message(serve, sqlite_template, tmp_path) -> None:
+    """Two inboxes in one process (as in this test suite), each with a staff member id 1: each
+    names its own, never the other's."""
+    import shutil
+
+    names = {}
+    for name in ("Rosa Reyes", "Maria Lopez"):
+        target = tmp_path / f"{name.split()[0]}.db"
+        shutil.copy(sqlite_template, target)
+        url = f"sqlite+aiosqlite:///{target}"
+        server = serve(url)
+        create_staff(url, "someone@example.com", name=name)
+        token = issue_token(url, "someone@example.com")
+        post_twilio(server.url, "inbound_sms", MessageSid="SM" + "7" * 32)
+        with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=15) as api:
+            [conversation] = api.get("/api/conversations").json()["conversations"]
+            sent = api.post(f"/api/conversations/{conversation['id']}/messages", json={"body": "Hello"}).json()
+            listed = api.get(f"/api/conversations/{conversation['id']}").json()["messages"][-1]
+        names[name] = (sent["author"]["name"], listed["author"]["name"])
+    assert names == {"Rosa Reyes": ("Rosa Reyes", "Rosa Reyes"), "Maria Lopez": ("Maria Lopez", "Maria Lopez")}

@@ -25,6 +25,7 @@ from tests.support.twilio import ACCOUNT_SID, AUTH_TOKEN
         ("INBOX_DATABASE_URL", "mysql://x", "sqlite+aiosqlite"),
         ("INBOX_PUBLIC_URL", "inbox.example.com", "http"),
         ("INBOX_KEYWORD_REPLIES", "both", "inbox"),
+        ("INBOX_DEFAULT_COUNTRY", "USA", "ISO 3166"),
     ],
 )
 def test_malformed_settings_name_the_variable_and_shape(variable, value, shape) -> None:

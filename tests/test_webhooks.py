@@ -46,6 +46,7 @@ def test_forged_webhooks_get_403_and_store_nothing(serve, database_url, forgery)
     server = serve(database_url)
     response = post_twilio(server.url, "inbound_sms", **forgery)
     assert response.status_code == 403
+    assert "signature did not match" in response.text.lower()
     assert count(database_url, "messages") == 0 and count(database_url, "customers") == 0
 
 

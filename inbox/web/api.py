@@ -71,7 +71,12 @@ async def list_conversations(
     async with runtime_of(request).db.read() as session:
         try:
             items, next_cursor = await store.list_conversations(
-                session, staff.id, status=status, query=(q or "")[:200] or None, cursor=cursor
+                session,
+                staff.id,
+                status=status,
+                query=(q or "")[:200] or None,
+                cursor=cursor,
+                country=runtime_of(request).settings.default_country,
             )
         except ValueError:
             raise ApiError(
@@ -121,7 +126,7 @@ async def send_reply(request: Request, staff: Staff, conversation_id: FromPath[i
     try:
         message, created = await outbound.queue_reply(runtime_of(request), reply)
     except outbound.ReplyRefused as refused:
-        raise ApiError(refused.status, refused.code, refused.detail) from None
+        raise ApiError(refused.status, refused.code, refused.detail, **refused.extra) from None
     # The message itself, as CONTRACT.md says; a replayed key is marked in a header.
     return Response(message, status_code=202, headers={"Idempotent-Replayed": "false" if created else "true"})
 

@@ -23,6 +23,7 @@ from inbox import accounts
 from inbox.accounts import StaffMember
 from inbox.runtime import Runtime
 from inbox.throttle import Refusal
+from inbox.web.error_pages import error_response, wants_html
 from inbox.web.errors import ApiError
 
 SESSION_COOKIE = "inbox_session"
@@ -88,8 +89,15 @@ async def page_identity(request: Request, *, managers_only: str | None = None) -
     if identity is None or identity.csrf_token is None:
         return login_redirect(request)
     if managers_only and not identity.staff.is_manager:
-        return Response(managers_only + "\n", status_code=403, media_type="text/plain")
+        return refusal(request, 403, "forbidden", managers_only)
     return identity
+
+
+def refusal(request: Request, status: int, code: str, detail: str) -> Response:
+    """A page in the frame for a browser, JSON for a program that asks for it, else one line of text."""
+    if wants_html(request) or "json" in request.headers.get("accept", ""):
+        return error_response(request, status, code, detail)
+    return Response(detail + "\n", status_code=status, media_type="text/plain")
 
 
 async def manager_form(request: Request, managers_only: str) -> tuple[Identity | Response, Any]:
@@ -99,9 +107,7 @@ async def manager_form(request: Request, managers_only: str) -> tuple[Identity |
         return identity, None
     form = await request.form()
     if not secrets.compare_digest(str(form.get("csrf_token", "")), identity.csrf_token or ""):
-        return Response(
-            "The form expired: reload the page and try again.\n", status_code=403, media_type="text/plain"
-        ), None
+        return refusal(request, 403, "csrf_failed", "The form expired: reload the page and try again."), None
     return identity, form
 
 

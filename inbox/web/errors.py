@@ -7,9 +7,10 @@ from litestar.exceptions import HTTPException, NotAuthorizedException, Permissio
 
 
 class ApiError(HTTPException):
-    def __init__(self, status_code: int, code: str, detail: str) -> None:
+    def __init__(self, status_code: int, code: str, detail: str, **extra) -> None:
         super().__init__(status_code=status_code, detail=detail)
         self.code = code
+        self.extra = extra  # more fields for programs, e.g. {"missing": ["1", "2"]}
 
 
 _CODES = {
@@ -26,8 +27,15 @@ _CODES = {
 
 
 def api_error_response(request: Request, exc: Exception) -> Response:
+    status, code, detail, extra = describe(exc)
+    return Response({"error": code, "detail": detail, **extra}, status_code=status)
+
+
+def describe(exc: Exception) -> tuple[int, str, str, dict]:
+    """(status, machine code, sentence for a person, extra fields) for any exception."""
+    extra: dict = {}
     if isinstance(exc, ApiError):
-        status, code, detail = exc.status_code, exc.code, exc.detail
+        status, code, detail, extra = exc.status_code, exc.code, exc.detail, exc.extra
     elif isinstance(exc, ValidationException):
         status, code, detail = 422, "invalid", "Some of the request's values are not valid: " + str(exc.detail)
     elif isinstance(exc, NotAuthorizedException):
@@ -39,4 +47,4 @@ def api_error_response(request: Request, exc: Exception) -> Response:
         code, detail = _CODES.get(status, "error"), exc.detail
     else:
         status, code, detail = 500, "internal_error", "Something went wrong on our side; nothing was changed."
-    return Response({"error": code, "detail": detail}, status_code=status)
+    return status, code, detail, extra

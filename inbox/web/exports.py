@@ -26,7 +26,7 @@ from inbox import export
 from inbox.accounts import StaffMember
 from inbox.models import Staff as StaffRow
 from inbox.models import utcnow
-from inbox.web.auth import api_staff, identify, login_redirect, page_identity, runtime_of
+from inbox.web.auth import api_staff, identify, login_redirect, page_identity, refusal, runtime_of
 from inbox.web.errors import ApiError
 
 log = structlog.get_logger(__name__)
@@ -80,6 +80,7 @@ async def export_history(request: Request, staff: Staff) -> Stream:
             direction=params.get("direction"),
             staff=params.get("staff"),
             bom=params.get("bom"),
+            country=runtime.settings.default_country,
         )
         query = await export.resolve_staff(runtime.db, query)
     except export.ExportInputError as exc:
@@ -134,8 +135,10 @@ async def export_page(request: Request) -> Template | Redirect | Response:
         "export.html",
         context={
             "staff": identity.staff,
+            "csrf_token": identity.csrf_token,
             "business_name": runtime.settings.business_name,
             "staff_members": staff,
+            "default_country": runtime.settings.default_country,
             "audit": audit,
             "formats": export.FORMATS,
         },
@@ -151,11 +154,12 @@ async def transcript_page(request: Request, conversation_id: FromPath[int]) -> T
     async with runtime.db.read() as session:
         conversation = await export.transcript(session, conversation_id)
     if conversation is None:
-        return Response("There is no such conversation.\n", status_code=404, media_type="text/plain")
+        return refusal(request, 404, "not_found", "There is no such conversation: it may have been a mistyped link.")
     return Template(
         "transcript.html",
         context={
             "staff": identity.staff,
+            "csrf_token": identity.csrf_token,
             "business_name": runtime.settings.business_name,
             "conversation": conversation,
             "generated_at": utcnow(),

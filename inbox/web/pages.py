@@ -3,21 +3,31 @@ and everything the scripts add goes through `textContent`."""
 
 from __future__ import annotations
 
-from litestar import Request, Response, get
+import re
+
+from litestar import HttpMethod, Request, Response, route
 from litestar.response import Redirect, Template
 
 from inbox import store
-from inbox.web.auth import page_identity, runtime_of
+from inbox.web.auth import page_identity, refusal, runtime_of
 
 
-@get("/")
+@route("/", http_method=[HttpMethod.GET, HttpMethod.HEAD])  # HEAD: the same answer without a body
 async def inbox_page(request: Request) -> Template | Redirect | Response:
     identity = await page_identity(request)
     if isinstance(identity, Response):
         return identity
     runtime = runtime_of(request)
+    wanted = request.query_params.get("c")
     async with runtime.db.read() as session:
         last_event_id = await store.latest_event_id(session)
+        missing = wanted is not None and not (
+            re.fullmatch(r"[0-9]{1,18}", wanted) and await store.conversation_exists(session, int(wanted))
+        )
+    if missing:
+        return refusal(
+            request, 404, "not_found", "There is no such conversation: the link may be mistyped or out of date."
+        )
     return Template(
         "inbox.html",
         context={

@@ -17,6 +17,7 @@ from sqlalchemy import delete, func, select
 from inbox import app_settings
 from inbox.keywords import KeywordSet
 from inbox.models import Direction, Message, MessageStatus, WhatsAppTemplate
+from inbox.outbound import MAX_TEMPLATE_VARIABLES
 from inbox.web.auth import identify, manager_form, page_identity, runtime_of
 from inbox.web.errors import ApiError
 
@@ -24,6 +25,11 @@ CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
 
 
 _MANAGERS_ONLY = "Only managers can change the inbox's settings."
+
+
+def _failed(section: str, message: str) -> Redirect:
+    """Back to the settings page, the failure shown in that section's form."""
+    return Redirect(f"/settings?error={quote(message[:300])}&section={section}#{section}", status_code=303)
 
 
 def _words(raw: str) -> list[str]:
@@ -81,6 +87,9 @@ async def settings_page(request: Request) -> Template | Response:
             "saved": request.query_params.get("saved"),
             "reconcile": {k: request.query_params.get(k, "0") for k in ("found", "present", "ingested")},
             "error": request.query_params.get("error"),
+            "error_section": request.query_params.get("section")
+            if request.query_params.get("section") in ("answers", "templates", "reconcile")
+            else None,
         },
     )
 
@@ -95,7 +104,7 @@ async def save_answers(request: Request) -> Response:
     try:
         KeywordSet.default().with_extra(**extra)
     except ValueError as exc:
-        return Redirect(f"/settings?error={str(exc)[:200]}#answers", status_code=303)
+        return _failed("answers", str(exc))
     runtime = runtime_of(request)
     async with runtime.db.write() as session:
         await app_settings.put(session, app_settings.KEYWORD_TEXTS, {k: v for k, v in texts.items() if v})
@@ -114,15 +123,17 @@ async def add_template(request: Request) -> Response:
     content_sid = str(form.get("content_sid", "")).strip()
     body = str(form.get("body", "")).strip()[:1600]
     variables = _words(str(form.get("variables", "")))
-    if not name or not CONTENT_SID.match(content_sid):
-        return Redirect(
-            "/settings?error=A template needs a name and its Content SID (HX followed by 32 hex characters).#templates",
-            status_code=303,
+    if len(variables) > MAX_TEMPLATE_VARIABLES or any(len(v) > 100 for v in variables):
+        return _failed(
+            "templates",
+            f"A template has at most {MAX_TEMPLATE_VARIABLES} variables, each named in at most 100 characters.",
         )
+    if not name or not CONTENT_SID.match(content_sid):
+        return _failed("templates", "A template needs a name and its Content SID (HX followed by 32 hex characters).")
     runtime = runtime_of(request)
     async with runtime.db.write() as session:
         if await session.scalar(select(WhatsAppTemplate.id).where(WhatsAppTemplate.content_sid == content_sid)):
-            return Redirect("/settings?error=That template is already registered.#templates", status_code=303)
+            return _failed("templates", "That template is already registered.")
         session.add(
             WhatsAppTemplate(
                 name=name, content_sid=content_sid, body=body, variables=variables, created_by=identity.staff.id
@@ -172,7 +183,7 @@ async def reconcile_now(request: Request) -> Response:
         since = parse_since(str(form.get("since") or "") or None)
         report = await reconcile(runtime_of(request), since)
     except ReconcileError as exc:
-        return Redirect(f"/settings?error={quote(str(exc)[:200])}#reconcile", status_code=303)
+        return _failed("reconcile", str(exc))
     return Redirect(
         f"/settings?saved=reconcile&found={report.found}&present={report.present}&ingested={report.ingested}#reconcile",
         status_code=303,

@@ -96,7 +96,12 @@ async def _verified_payload(scope, receive, send, kind: str, parse):
     url = signed_url(runtime.settings.public_url, scope["path"], scope.get("query_string", b""))
     if not runtime.signatures.is_valid(url, form, _header(scope, b"x-twilio-signature")):
         metrics.webhooks.labels(kind, "rejected").inc()
-        await _refuse(send, 403, "invalid_signature", "Invalid or missing X-Twilio-Signature.")
+        await _refuse(
+            send,
+            403,
+            "invalid_signature",
+            "The signature did not match this request (X-Twilio-Signature wrong or missing): nothing was stored.",
+        )
         return None
     try:
         return runtime, parse(form, account_sid=runtime.settings.twilio_account_sid)

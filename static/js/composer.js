@@ -9,14 +9,22 @@
  * appears through the live events like any message. An opted-out customer locks the composer
  * with the reason; outside WhatsApp's 24-hour window it offers the approved templates.
  * Staff can also record a consent change a customer asked for by phone or in person.
+ *
+ * An unsent reply is a draft of its conversation (drafts.js): opening another conversation shows
+ * that one's draft (empty if nobody typed there), coming back restores it, a reload keeps it.
+ * On WhatsApp the counter shows WhatsApp's limit (no SMS segments) and the 24-hour window's state
+ * before anything is sent.
  */
 
 import { api, ApiError } from "./api.js";
 import { el } from "./dom.js";
 import { live } from "./live.js";
 import { count, plainSwaps } from "./segments.js";
+import { drafts } from "./drafts.js";
 
 const MAX_BODY = 1600;
+const PASTE_ROOM = 200; // the textarea takes this much past the limit, so an over-long text can be trimmed
+const WINDOW_MS = 24 * 60 * 60 * 1000;
 const root = document.getElementById("composer");
 const state = { conversation: null, key: null, sending: false, templates: null, mode: "text" };
 
@@ -41,7 +49,7 @@ function channelName(channel) {
 function build() {
   const channel = el("select", { id: "composer-channel", "aria-label": "Send by" },
     el("option", { value: "sms" }, "SMS"), el("option", { value: "whatsapp" }, "WhatsApp"));
-  const body = el("textarea", { id: "composer-body", rows: "3", maxlength: String(MAX_BODY + 200),
+  const body = el("textarea", { id: "composer-body", rows: "3", maxlength: String(MAX_BODY + PASTE_ROOM),
     placeholder: "Write a reply… (Enter sends, Shift+Enter for a new line)", "aria-describedby": "composer-count" });
   const counter = el("p", { id: "composer-count", class: "composer-count", "aria-live": "polite" });
   const swap = el("button", { type: "button", class: "button button-quiet", id: "composer-swap", hidden: "" },
@@ -49,6 +57,8 @@ function build() {
   const send = el("button", { type: "submit", class: "button", id: "composer-send" }, "Send");
   const lock = el("p", { class: "composer-lock", id: "composer-lock", role: "status", hidden: "" });
   const error = el("p", { class: "composer-error", id: "composer-error", role: "alert", hidden: "" });
+  const notice = el("p", { class: "composer-notice", id: "composer-notice", role: "status", hidden: "" });
+  const window24 = el("p", { class: "composer-window", id: "composer-window", role: "status", hidden: "" });
   const templates = el("div", { class: "composer-templates", id: "composer-templates", hidden: "" });
   const form = el("form", { class: "composer-form", id: "composer-form" },
     el("div", { class: "composer-row" }, el("label", { for: "composer-channel", class: "visually-hidden" }, "Channel"), channel,
@@ -58,23 +68,99 @@ function build() {
   const flag = el("div", { class: "composer-flag", id: "composer-flag", role: "status", hidden: "" },
     el("p", { "data-part": "text" }),
     el("button", { type: "button", class: "button", id: "composer-flag-record" }, "Record opt-out"));
-  root.replaceChildren(flag, lock, form, templates, error, consent);
+  root.replaceChildren(flag, lock, window24, form, notice, templates, error, consent);
   flag.querySelector("button").addEventListener("click", recordFlaggedOptOut);
   form.addEventListener("submit", (event) => { event.preventDefault(); submitText(); });
-  body.addEventListener("input", () => { state.key = null; updateCount(); });
+  body.addEventListener("input", () => {
+    state.key = null;
+    showError("");
+    if (body.value.length < MAX_BODY + PASTE_ROOM) showNotice("");
+    drafts.set(state.conversation?.id, body.value);
+    updateCount();
+  });
+  body.addEventListener("paste", onPaste);
   body.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
-      form.requestSubmit();
+      // Enter sends only what the Send button would: never an over-long or locked reply.
+      if (!parts().send.disabled) form.requestSubmit();
     }
   });
-  channel.addEventListener("change", () => { state.key = null; updateLock(); updateCount(); });
+  channel.addEventListener("change", () => { state.key = null; showError(""); updateLock(); updateCount(); });
   swap.addEventListener("click", () => {
     body.value = plainSwaps(body.value);
+    drafts.set(state.conversation?.id, body.value);
     state.key = null;
     updateCount();
     body.focus();
   });
+}
+
+/** A paste that does not fit is cut by us, not silently by the browser, and says so. */
+function onPaste(event) {
+  const body = event.currentTarget;
+  const text = event.clipboardData?.getData("text/plain");
+  if (!text) return;
+  const limit = MAX_BODY + PASTE_ROOM;
+  const room = limit - (body.value.length - (body.selectionEnd - body.selectionStart));
+  if (text.length <= room) return;
+  event.preventDefault();
+  const kept = text.slice(0, Math.max(0, room));
+  body.setRangeText(kept, body.selectionStart, body.selectionEnd, "end");
+  body.dispatchEvent(new Event("input", { bubbles: true }));
+  showNotice(`The pasted text was cut: ${(text.length - kept.length).toLocaleString()} characters did not fit `
+    + `(replies are limited to ${MAX_BODY.toLocaleString()} characters).`);
+}
+
+function showNotice(message) {
+  const notice = document.getElementById("composer-notice");
+  if (!notice) return;
+  notice.textContent = message || "";
+  notice.hidden = !message;
+}
+
+/** The customer's last WhatsApp message: the 24-hour window runs from it. */
+function lastWhatsAppInbound(conversation) {
+  return (conversation?.messages || []).filter((m) => m.direction === "inbound" && m.channel === "whatsapp").at(-1);
+}
+
+/** {open: bool, text} for the WhatsApp window now, or null when the channel is not WhatsApp. */
+export function whatsappWindow(conversation, now = Date.now()) {
+  const last = lastWhatsAppInbound(conversation);
+  if (!last) {
+    return { open: false, text: "This customer has not written on WhatsApp, so only an approved template can start a WhatsApp conversation." };
+  }
+  const left = Date.parse(last.created_at) + WINDOW_MS - now;
+  if (left <= 0) {
+    return { open: false, text: "WhatsApp window closed: the customer last wrote on WhatsApp more than 24 hours ago. Use an approved template." };
+  }
+  const totalMinutes = Math.floor(left / 60_000);
+  const hours = Math.floor(totalMinutes / 60);
+  const minutes = totalMinutes % 60;
+  let when = hours ? `${hours} h${minutes ? ` ${minutes} min` : ""}` : `${minutes} min`;
+  if (!totalMinutes) when = "less than a minute";
+  return { open: true, text: `WhatsApp window open: it closes in ${when}; after that only an approved template can be sent.` };
+}
+
+function updateWindow() {
+  const { channel } = parts();
+  const box = document.getElementById("composer-window");
+  const whatsapp = channel.value === "whatsapp" && !isLocked();
+  const info = whatsapp ? whatsappWindow(state.conversation) : null;
+  box.hidden = !info;
+  box.textContent = info ? info.text : "";
+  box.dataset.state = info ? (info.open ? "open" : "closed") : "";
+  const { templates } = parts();
+  if (info && !info.open) {
+    if (templates.hidden) offerTemplates(); // not again on every update: it would wipe typed variables
+  } else {
+    templates.hidden = true;
+  }
+}
+
+function windowClosed() {
+  const { channel } = parts();
+  return channel.value === "whatsapp" && !whatsappWindow(state.conversation).open;
 }
 
 function flaggedMessage() {
@@ -171,17 +257,24 @@ function parts() {
 }
 
 function updateCount() {
-  const { body, counter, swap, send } = parts();
+  const { body, counter, swap, send, channel } = parts();
   const info = count(body.value);
   const over = info.characters > MAX_BODY;
-  let text = `${info.characters.toLocaleString()} / ${MAX_BODY.toLocaleString()} characters · ${info.encoding} · `
-    + `${info.segments} segment${info.segments === 1 ? "" : "s"}`;
-  if (info.encoding === "UCS-2" && info.nonGsm.length) text += ` (because of ${info.nonGsm.slice(0, 6).join(" ")})`;
+  const whatsapp = channel.value === "whatsapp";
+  let text = `${info.characters.toLocaleString()} / ${MAX_BODY.toLocaleString()} characters`;
+  if (whatsapp) {
+    // WhatsApp has no SMS segments or GSM-7/UCS-2 encodings: one message whatever the characters.
+    text += " · WhatsApp message";
+    counter.dataset.encoding = "";
+  } else {
+    text += ` · ${info.encoding} · ${info.segments} segment${info.segments === 1 ? "" : "s"}`;
+    if (info.encoding === "UCS-2" && info.nonGsm.length) text += ` (because of ${info.nonGsm.slice(0, 6).join(" ")})`;
+    counter.dataset.encoding = info.encoding;
+  }
   counter.textContent = text;
-  counter.dataset.encoding = info.encoding;
   counter.classList.toggle("is-over", over);
-  swap.hidden = plainSwaps(body.value) === body.value;
-  send.disabled = state.sending || over || !body.value.trim() || isLocked();
+  swap.hidden = whatsapp || plainSwaps(body.value) === body.value;
+  send.disabled = state.sending || over || !body.value.trim() || isLocked() || windowClosed();
 }
 
 function isLocked() {
@@ -198,6 +291,7 @@ function updateLock() {
     ? `${whoIs(state.conversation)} has opted out of ${channelName(channel.value)} messages. `
       + "Nobody can message them there until they text START."
     : "";
+  updateWindow();
   updateCount();
 }
 
@@ -232,12 +326,18 @@ async function post(payload) {
 }
 
 async function submitText() {
-  const { body, channel } = parts();
-  if (!body.value.trim() || isLocked()) return;
-  if (await post({ body: body.value, channel: channel.value })) {
-    body.value = "";
-    updateCount();
-    body.focus();
+  const { body, channel, send } = parts();
+  if (send.disabled) return;
+  const conversationId = state.conversation.id;
+  const text = body.value;
+  if (await post({ body: text, channel: channel.value })) {
+    drafts.set(conversationId, "");
+    // Only clear the box if it still shows this conversation's reply.
+    if (state.conversation && String(state.conversation.id) === String(conversationId) && body.value === text) {
+      body.value = "";
+      updateCount();
+      body.focus();
+    }
   }
 }
 
@@ -260,18 +360,35 @@ async function offerTemplates() {
   const fields = el("div", { class: "template-fields" });
   const preview = el("p", { class: "template-preview" });
   const sendTemplate = el("button", { type: "button", class: "button" }, "Send template");
+  const values = () => Object.fromEntries([...fields.querySelectorAll("input")].map((i) => [i.dataset.index, i.value]));
+  const showPreview = () => {
+    const template = state.templates[Number(select.value)];
+    const filled = values();
+    preview.textContent = (template.body || "").replace(/\{\{\s*(\d{1,2})\s*\}\}/g,
+      (whole, n) => (filled[n] || "").trim() || whole);
+  };
   const render = () => {
     const template = state.templates[Number(select.value)];
-    fields.replaceChildren(...template.variables.map((name, index) =>
-      el("label", {}, `${name} `, el("input", { "data-index": String(index + 1), required: "" }))));
-    preview.textContent = template.body;
+    const count = Math.max(template.variables.length,
+      ...[...(template.body || "").matchAll(/\{\{\s*(\d{1,2})\s*\}\}/g)].map((m) => Number(m[1])));
+    const names = Array.from({ length: count }, (_, i) => template.variables[i] || `Variable ${i + 1}`);
+    fields.replaceChildren(...names.map((name, index) =>
+      el("label", {}, `${name} `, el("input", { "data-index": String(index + 1), "data-name": name, required: "",
+        maxlength: "1024", autocomplete: "off" }))));
+    showPreview();
   };
-  select.addEventListener("change", render);
+  select.addEventListener("change", () => { showError(""); render(); });
+  fields.addEventListener("input", () => { showError(""); showPreview(); });
   sendTemplate.addEventListener("click", async () => {
     const template = state.templates[Number(select.value)];
-    const variables = {};
-    for (const input of fields.querySelectorAll("input")) variables[input.dataset.index] = input.value;
-    if (await post({ channel: "whatsapp", content_sid: template.content_sid, content_variables: variables })) {
+    const blank = [...fields.querySelectorAll("input")].filter((input) => !input.value.trim());
+    if (blank.length) {
+      // Every variable is required: a blank one would reach the customer as a gap.
+      showError(`Fill in every variable: ${blank.map((input) => input.dataset.name).join(", ")}.`);
+      blank[0].focus();
+      return;
+    }
+    if (await post({ channel: "whatsapp", content_sid: template.content_sid, content_variables: values() })) {
       templates.hidden = true;
     }
   });
@@ -284,13 +401,17 @@ async function offerTemplates() {
 function show(conversation, { fresh }) {
   state.conversation = conversation;
   if (!document.getElementById("composer-form")) build();
-  const { channel, templates } = parts();
+  const { channel, templates, body } = parts();
   if (fresh) {
     channel.value = defaultChannel(conversation);
     templates.hidden = true;
     showError("");
+    showNotice("");
     state.key = null;
+    state.sending = false;
+    body.value = drafts.get(conversation.id);
   }
+  root.dataset.conversationId = String(conversation.id);
   root.hidden = false;
   updateLock();
   updateFlag();
@@ -313,9 +434,17 @@ if (root) {
     const messages = state.conversation.messages || (state.conversation.messages = []);
     if (!messages.some((m) => m.id === message.id)) messages.push(message);
     updateFlag();
+    if (message.direction === "inbound") updateLock(); // a WhatsApp message opens the window
   });
-  document.addEventListener("inbox:conversation-closed", () => {
-    state.conversation = null;
-    root.hidden = true;
-  });
+  // The window's countdown, once a minute.
+  setInterval(() => { if (state.conversation && !root.hidden) updateLock(); }, 60_000);
+  // While another conversation loads, the box is hidden: Enter can never send the previous
+  // conversation's text under the next one's name.
+  for (const name of ["inbox:conversation-loading", "inbox:conversation-closed"]) {
+    document.addEventListener(name, () => {
+      state.conversation = null;
+      root.hidden = true;
+      root.dataset.conversationId = "";
+    });
+  }
 }

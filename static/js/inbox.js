@@ -11,6 +11,7 @@
  * and opening a thread (POST …/read) resets it. The page's other modules learn about the open
  * thread from #thread's data-* hooks and from these document events:
  *
+ *   inbox:conversation-loading  detail {id}                (another thread is being fetched)
  *   inbox:conversation-opened   detail {id, conversation}  (after its messages are rendered)
  *   inbox:conversation-changed  detail {id, conversation}  (header data changed: name, consent)
  *   inbox:conversation-closed   detail {id}
@@ -192,6 +193,7 @@ async function openConversation(id, { push = true, focus = false } = {}) {
   list.setCurrent(key);
   setView();
   thread.showLoading(list.get(key) || { id: key, customer: {} });
+  document.dispatchEvent(new CustomEvent("inbox:conversation-loading", { detail: { id: key } }));
   if (focus) ui.threadTitle.focus();
   try {
     const conversation = await getConversation(key);

@@ -217,6 +217,14 @@ export class Thread {
     mediaList.replaceChildren(...media.map(mediaItem));
     mediaList.hidden = media.length === 0;
 
+    // Who sent it: the staff member's name, or the inbox's own automatic answer. An update that
+    // does not know the name (another process sent it) keeps the one already shown.
+    const author = part(item, "author");
+    const who = authorLabel(message.author);
+    if (who) item.dataset.author = who;
+    author.hidden = !outbound || !item.dataset.author;
+    setText(author, outbound ? item.dataset.author || "" : "");
+
     const channel = part(item, "channel");
     channel.dataset.channel = message.channel || "";
     setText(channel, channelLabel(message.channel));
@@ -231,6 +239,13 @@ export class Thread {
     error.hidden = !failed;
     setText(error, failed ? errorText(message) : "");
   }
+}
+
+export function authorLabel(author) {
+  if (!author) return "";
+  if (author.type === "automatic") return "Automatic answer";
+  if (author.type === "staff") return author.name || "";
+  return "";
 }
 
 function errorText(message) {

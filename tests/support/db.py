@@ -26,7 +26,7 @@ def scalar(database_url: str, sql: str, **params):
 
 
 def execute(database_url: str, sql: str, **params) -> None:
-    """One statement, committed."""
+    """A committed write, as an operator's script would make it."""
 
     async def run() -> None:
         engine = create_async_engine(database_url)
@@ -37,3 +37,18 @@ def execute(database_url: str, sql: str, **params) -> None:
             await engine.dispose()
 
     asyncio.run(run())
+
+
+def add_template(database_url: str, name: str, content_sid: str, body: str, variables: list[str]) -> None:
+    """Registers an approved WhatsApp template, as a manager does in Settings."""
+    import json
+
+    execute(
+        database_url,
+        "INSERT INTO whatsapp_templates (name, content_sid, body, variables, created_at) "
+        "VALUES (:name, :sid, :body, :variables, CURRENT_TIMESTAMP)",
+        name=name,
+        sid=content_sid,
+        body=body,
+        variables=json.dumps(variables),
+    )
