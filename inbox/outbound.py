@@ -64,7 +64,8 @@ def check_body(body: str | None, content_sid: str | None, content_variables: Any
             raise ReplyRefused(422, "invalid_template", "Template variables must be text.")
         if content_variables and (
             len(content_variables) > MAX_TEMPLATE_VARIABLES
-            or any(len(k) > MAX_VARIABLE_NAME or len(v) > MAX_VARIABLE_LENGTH for k, v in content_variables.items())
+            # a value over MAX_VARIABLE_LENGTH is refused by name once the template is known
+            or any(len(k) > MAX_VARIABLE_NAME or len(v) > MAX_BODY for k, v in content_variables.items())
         ):
             raise ReplyRefused(
                 422,

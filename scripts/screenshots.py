@@ -97,6 +97,8 @@ def main() -> None:
                         for path, file in (
                             ("/settings", "settings"),
                             ("/export", "export"),
+                            ("/reports", "reports"),
+                            ("/staff", "staff"),
                             (f"/conversations/{conversation}/transcript", "transcript"),
                         ):
                             page.goto(base + path)

@@ -180,10 +180,10 @@ def test_every_page_fits_a_phone_and_passes_axe(serve, sqlite_url, scheme) -> No
         log_in(page, inbox.url, "maria@example.com")
         expect(page.locator("#conversation-list [data-conversation-id]").first).to_be_visible()
         check(page, "inbox list", failures)
-        # At phone width a manager still reaches Export, Settings and the transcript.
+        # At phone width a manager still reaches every page of the navigation and the transcript.
         nav = page.get_by_role("navigation", name="Pages")
-        expect(nav.get_by_role("link", name="Export")).to_be_visible()
-        expect(nav.get_by_role("link", name="Settings")).to_be_visible()
+        for name in ("Export", "Reports", "Settings", "Staff"):
+            expect(nav.get_by_role("link", name=name)).to_be_visible()
         page.locator("#conversation-list .conversation-link").first.click()
         expect(page.locator("#composer-body")).to_be_visible()
         expect(page.locator("#thread-transcript")).to_be_visible()
@@ -191,6 +191,8 @@ def test_every_page_fits_a_phone_and_passes_axe(serve, sqlite_url, scheme) -> No
         for path, label in [
             ("/settings", "settings"),
             ("/export", "export"),
+            ("/reports", "reports"),
+            ("/staff", "staff"),
             ("/conversations/1/transcript", "transcript"),
             ("/?c=424242", "error page"),
         ]:
