@@ -16,7 +16,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from twilio.base.exceptions import TwilioRestException
@@ -57,6 +57,21 @@ class SendError(Exception):
         self.kind, self.code, self.status = kind, code, status
 
 
+class TwilioAccount(Protocol):
+    """The part of the app's settings a sender needs (inbox.twilio imports nothing else of the inbox)."""
+
+    @property
+    def twilio_account_sid(self) -> str | None: ...
+    @property
+    def twilio_auth_token(self) -> str | None: ...
+    @property
+    def twilio_api_key_sid(self) -> str | None: ...
+    @property
+    def twilio_api_key_secret(self) -> str | None: ...
+    @property
+    def twilio_api_base_url(self) -> str: ...
+
+
 class TwilioSender:
     def __init__(
         self,
@@ -76,7 +91,9 @@ class TwilioSender:
         self._client: Client | None = None
 
     @classmethod
-    def from_settings(cls, settings) -> TwilioSender:
+    def from_settings(cls, settings: TwilioAccount) -> TwilioSender:
+        if settings.twilio_account_sid is None:  # callers check Settings.twilio_configured first
+            raise ValueError("TWILIO_ACCOUNT_SID is not set")
         return cls(
             account_sid=settings.twilio_account_sid,
             auth_token=settings.twilio_auth_token,
