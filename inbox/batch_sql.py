@@ -291,7 +291,7 @@ async def insert_messages(connection: AsyncConnection, messages: list[InboundRow
     )
 
 
-async def touch_conversations(connection: AsyncConnection, touches: list[tuple[int, int, datetime]]) -> None:
+async def touch_conversations(connection: AsyncConnection, touches: list[tuple[int, int | None, datetime]]) -> None:
     """[(conversation id, its new latest message id, that message's time)]: open again, too."""
     if not touches:
         return

@@ -32,6 +32,11 @@ for _name in ("twilio.http_client", "twilio.async_http_client"):
     logging.getLogger(_name).setLevel(logging.WARNING)
 
 
+# One message of Twilio's list, by Twilio's field names ("from", "date_sent", …). The values are
+# what twilio-python read (it ships no types): str, datetime, int or None, as Twilio sent them.
+ListedMessage = dict[str, Any]
+
+
 @dataclass(frozen=True)
 class OutgoingMessage:
     to: str
@@ -158,7 +163,7 @@ class TwilioSender:
         from_: str | None = None,
         date_sent_after: datetime | None = None,
         limit: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[ListedMessage]:
         """Twilio's message list (newest first), every page, as plain dicts."""
         params: dict[str, Any] = {}
         if to:
