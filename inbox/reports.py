@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, SupportsFloat, TypedDict
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
@@ -279,7 +279,7 @@ class _Sql:
     def __init__(self, dialect: str) -> None:
         self.pg = dialect == "postgresql"
 
-    def bind(self, moment: datetime) -> Any:
+    def bind(self, moment: datetime) -> datetime | str:
         # SQLite holds SQLAlchemy's text form of naive UTC; PostgreSQL a timestamptz.
         return moment if self.pg else moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
@@ -484,7 +484,7 @@ def _consent_sql(sql: _Sql, period: Period, params: dict[str, Any]) -> str:
     )
 
 
-def _round(value: Any) -> float | None:
+def _round(value: SupportsFloat | None) -> float | None:
     return None if value is None else round(float(value), 3)
 
 
