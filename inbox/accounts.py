@@ -11,10 +11,11 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import CursorResult, Result, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.models import ApiToken, Role, Staff, WebSession, utcnow
@@ -117,10 +118,15 @@ async def record_login(session: AsyncSession, staff_id: int, new_hash: str | Non
     await purge_expired_sessions(session)
 
 
+def _rowcount(result: Result[Any]) -> int:
+    # A DELETE without RETURNING answers a CursorResult; AsyncSession.execute is typed as Result.
+    return cast(CursorResult[Any], result).rowcount or 0
+
+
 async def purge_expired_sessions(session: AsyncSession) -> int:
     """Deletes web sessions past their expiry (run at each sign-in and by the socket watcher)."""
     result = await session.execute(delete(WebSession).where(WebSession.expires_at <= utcnow()))
-    return result.rowcount or 0
+    return _rowcount(result)
 
 
 @dataclass(frozen=True)
@@ -273,7 +279,7 @@ async def set_password_hash(session: AsyncSession, email: str, password_hash: st
 async def revoke_tokens(session: AsyncSession, email: str) -> int:
     staff = await _staff_by_email(session, email)
     result = await session.execute(delete(ApiToken).where(ApiToken.staff_id == staff.id))
-    return result.rowcount or 0
+    return _rowcount(result)
 
 
 async def valid_credentials(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inbox.keywords import Keyword, KeywordSet
 from inbox.models import AppSetting, utcnow
 from inbox.store import _insert
+
+if TYPE_CHECKING:
+    from inbox.db import Database
+    from inbox.settings import Settings
 
 KEYWORD_TEXTS = "keyword_texts"  # {"help": str, "opt_out": str, "opt_in": str}
 EXTRA_KEYWORDS = "extra_keywords"  # {"opt_out": [...], "opt_in": [...], "help": [...]}
@@ -48,7 +52,7 @@ _POLICY_TTL = 1.0  # seconds: a manager's edit reaches every instance within a s
 _policy_cache: dict[int, tuple[float, KeywordPolicy]] = {}
 
 
-async def cached_keyword_policy(session: AsyncSession, settings) -> KeywordPolicy:
+async def cached_keyword_policy(session: AsyncSession, settings: Settings) -> KeywordPolicy:
     """keyword_policy, read at most once a second per process (it is asked for on every webhook batch)."""
     now = time.monotonic()
     cached = _policy_cache.get(id(settings))
@@ -63,8 +67,8 @@ def forget_keyword_policy() -> None:
     _policy_cache.clear()
 
 
-async def keyword_policy(session: AsyncSession, settings) -> KeywordPolicy:
-    rows = dict(
+async def keyword_policy(session: AsyncSession, settings: Settings) -> KeywordPolicy:
+    rows: dict[str, Any] = dict(  # key -> its JSON value
         (
             await session.execute(
                 select(AppSetting.key, AppSetting.value).where(AppSetting.key.in_([KEYWORD_TEXTS, EXTRA_KEYWORDS]))
@@ -84,7 +88,7 @@ async def keyword_policy(session: AsyncSession, settings) -> KeywordPolicy:
     return KeywordPolicy(words, answers, settings.keyword_replies == "inbox")
 
 
-async def installation_id(db) -> str:
+async def installation_id(db: Database) -> str:
     """A random id made once per database: every instance on that database reads the same one."""
     import secrets
 

@@ -125,12 +125,20 @@ class _PostgreSQL:
         return bool(value)
 
 
-def _dialect(connection: AsyncConnection):
-    return _PostgreSQL if connection.dialect.name == "postgresql" else _SQLite
+# One instance of each: hashable (the statement cache below keys on it), like the classes.
+_SQLITE, _POSTGRESQL = _SQLite(), _PostgreSQL()
+_Dialect = _SQLite | _PostgreSQL
+
+# One row of driver parameters, or of what a statement RETURNs: the driver's own values.
+_DriverRow = tuple[Any, ...]
+
+
+def _dialect(connection: AsyncConnection) -> _Dialect:
+    return _POSTGRESQL if connection.dialect.name == "postgresql" else _SQLITE
 
 
 @functools.lru_cache(maxsize=1024)
-def _sql(template: str, dialect, rows: int, columns: int) -> str:
+def _sql(template: str, dialect: _Dialect, rows: int, columns: int) -> str:
     """`template` with its `{values}` replaced by `rows` tuples of `columns` placeholders
     (or, for `{list}`, one list of `rows` placeholders)."""
     if "{list}" in template:
@@ -144,9 +152,9 @@ def _sql(template: str, dialect, rows: int, columns: int) -> str:
 MAX_ROWS = 1000  # per statement: SQLite and PostgreSQL both take up to 32,766 parameters
 
 
-async def _fetch(connection: AsyncConnection, template: str, rows: list[tuple]) -> list[tuple]:
+async def _fetch(connection: AsyncConnection, template: str, rows: list[_DriverRow]) -> list[_DriverRow]:
     """One multi-row statement per MAX_ROWS of `rows`, in order; the rows they RETURN."""
-    returned = []
+    returned: list[_DriverRow] = []
     for start in range(0, len(rows), MAX_ROWS):
         chunk = rows[start : start + MAX_ROWS]
         sql = _sql(template, _dialect(connection), len(chunk), len(chunk[0]))
@@ -283,7 +291,7 @@ async def insert_messages(connection: AsyncConnection, messages: list[InboundRow
     )
 
 
-async def touch_conversations(connection: AsyncConnection, touches: list[tuple[int, int, datetime]]) -> None:
+async def touch_conversations(connection: AsyncConnection, touches: list[tuple[int, int | None, datetime]]) -> None:
     """[(conversation id, its new latest message id, that message's time)]: open again, too."""
     if not touches:
         return

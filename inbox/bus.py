@@ -55,7 +55,7 @@ async def commit(session: AsyncSession, bus: Bus) -> list[Frame]:
     pending: list[LiveEvent] = session.info.pop(_PENDING, [])
     frames: list[Frame] = []
     if pending:
-        if session.bind.dialect.name == "postgresql":
+        if session.get_bind().dialect.name == "postgresql":
             await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _EVENT_LOCK_KEY})
         rows = [(e.type, e.conversation_id, _encode(e.data()).decode()) for e in pending]
         # One multi-row INSERT … RETURNING. Ids are allocated in VALUES order while this

@@ -6,8 +6,9 @@ stored beside it. Writes queue a `consent.changed` live event in the same transa
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,6 +17,9 @@ from inbox import bus as events_bus
 from inbox import store
 from inbox.events import ConsentChanged
 from inbox.models import ConsentRecord, Customer, utcnow
+
+if TYPE_CHECKING:
+    from inbox.db import Database
 
 OPT_IN, OPT_OUT = "opt_in", "opt_out"
 SOURCES = ("keyword", "staff", "twilio_21610", "import")
@@ -113,7 +117,23 @@ EXPORT_COLUMNS = (
 )
 
 
-async def ledger_rows(db, batch: int = 1000):
+class LedgerRow(TypedDict):
+    """One row of the ledger export: the keys are LEDGER_COLUMNS."""
+
+    record_id: int
+    customer_id: int
+    customer_name: str
+    customer_phone: str
+    channel: str
+    action: str
+    source: str
+    evidence: dict[str, Any]
+    staff_email: str
+    occurred_at: str | None
+    created_at: str | None
+
+
+async def ledger_rows(db: Database, batch: int = 1000) -> AsyncIterator[LedgerRow]:
     """Every consent record, oldest first, as export rows; read in keyset batches."""
     from inbox.models import Staff
 

@@ -26,8 +26,10 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from inbox import app_settings, batch_sql, consent, keywords, outbound, store
 from inbox import bus as events_bus
@@ -36,6 +38,9 @@ from inbox.keywords import Keyword
 from inbox.models import Conversation, Customer, Message, utcnow
 from inbox.phones import bare, channel_of, to_e164
 from inbox.twilio.payloads import InboundPayload
+
+if TYPE_CHECKING:
+    from inbox.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 MAX_BATCH = 128
@@ -52,11 +57,11 @@ class InboundResult:
 DUPLICATE = InboundResult(duplicate=True)
 
 
-async def handle(runtime, payload: InboundPayload) -> InboundResult:
+async def handle(runtime: Runtime, payload: InboundPayload) -> InboundResult:
     return (await handle_batch(runtime, [payload]))[0]
 
 
-async def handle_batch(runtime, payloads: list[InboundPayload]) -> list[InboundResult]:
+async def handle_batch(runtime: Runtime, payloads: list[InboundPayload]) -> list[InboundResult]:
     """Stores every new message of `payloads` in one transaction; results in the same order."""
     first_by_sid: dict[str, InboundPayload] = {}
     for payload in payloads:
@@ -71,7 +76,7 @@ async def handle_batch(runtime, payloads: list[InboundPayload]) -> list[InboundR
             await events_bus.commit(session, runtime.bus)
     # Later copies of a SID within the batch, and SIDs stored before, are duplicates.
     answered: set[str] = set()
-    ordered = []
+    ordered: list[InboundResult] = []
     for payload in payloads:
         result = results.get(payload.sid, DUPLICATE) if payload.sid not in answered else DUPLICATE
         answered.add(payload.sid)
@@ -90,7 +95,9 @@ class _Thread:
     last_activity_at: datetime
 
 
-async def _store(runtime, session, connection, payloads: list[InboundPayload]) -> dict[str, InboundResult]:
+async def _store(
+    runtime: Runtime, session: AsyncSession, connection: AsyncConnection, payloads: list[InboundPayload]
+) -> dict[str, InboundResult]:
     """Customers, conversations, messages and their events in a handful of multi-row statements
     (`inbox.batch_sql`: this is the webhook's hot path). Keyword messages, which are rare, then
     go through the consent ledger and the outbox like any other write."""
@@ -105,7 +112,8 @@ async def _store(runtime, session, connection, payloads: list[InboundPayload]) -
         c.customer_id: _Thread(**c._asdict())
         for c in await batch_sql.ensure_conversations(connection, [c.id for c in customers.values()], now)
     }
-    rows, keyword_of_sid = [], {}
+    rows: list[batch_sql.InboundRow] = []
+    keyword_of_sid: dict[str, Keyword | None] = {}
     for p in payloads:
         keyword = _keyword_of(p, policy)
         keyword_of_sid[p.sid] = keyword
@@ -129,18 +137,18 @@ async def _store(runtime, session, connection, payloads: list[InboundPayload]) -
         return {}
     thread_by_id = {t.id: t for t in threads.values()}
     latest: dict[int, batch_sql.MessageRow] = {}  # conversation id -> its newest message of this batch
-    message_json: dict[int, dict] = {}
+    message_json: dict[int, dict[str, Any]] = {}
     for message in inserted:
         thread = thread_by_id[message.conversation_id]
         if store.is_latest(thread, message):
             thread.last_message_id, thread.last_activity_at = message.id, message.created_at
             latest[thread.id] = message
         thread.status = "open"
-        message_json[message.id] = store.message_dict(message)
+        message_json[message.id] = _message_json(message)
         events_bus.record(session, MessageCreated(thread.id, message_json[message.id]))
     touched = dict.fromkeys(message.conversation_id for message in inserted)  # in message order
     await batch_sql.touch_conversations(
-        connection, [(t.id, t.last_message_id, t.last_activity_at) for t in map(thread_by_id.get, touched)]
+        connection, [(t.id, t.last_message_id, t.last_activity_at) for t in (thread_by_id[cid] for cid in touched)]
     )
     customer_by_id = {c.id: c for c in customers.values()}
     answers: dict[str, tuple[int, str]] = {}
@@ -149,37 +157,62 @@ async def _store(runtime, session, connection, payloads: list[InboundPayload]) -
         keyword = keyword_of_sid[message.sid]
         if keyword is None:
             continue
-        customer = await session.get(Customer, thread_by_id[message.conversation_id].customer_id)
+        customer = _found(await session.get(Customer, thread_by_id[message.conversation_id].customer_id))
         answer = await _apply_keyword(
-            runtime, session, policy, await session.get(Message, message.id), customer, keyword
+            runtime, session, policy, _found(await session.get(Message, message.id)), customer, keyword
         )
         answered_threads.add(message.conversation_id)
         if answer is not None:
             answers[message.sid] = answer
     consent = await store.consent_states(session, [thread_by_id[cid].customer_id for cid in touched])
     for conversation_id in touched:
-        thread = thread_by_id[conversation_id]
-        customer, last = customer_by_id[thread.customer_id], latest.get(conversation_id)
+        conversation: _Thread | Conversation = thread_by_id[conversation_id]
+        customer_row = customer_by_id[conversation.customer_id]
+        last: batch_sql.MessageRow | Message | None = latest.get(conversation_id)
         if conversation_id in answered_threads:  # the outbox's answer may follow the message
-            thread = await session.get(Conversation, conversation_id)
-            last = await session.get(Message, thread.last_message_id)
+            conversation = _found(await session.get(Conversation, conversation_id))
+            last = await session.get(Message, conversation.last_message_id)
         elif last is None:  # recovered messages older than the thread's latest activity
-            last = await session.get(Message, thread.last_message_id)
+            last = await session.get(Message, conversation.last_message_id)
+        if last is None:
+            raise LookupError("a conversation this batch touched has no last message")
         events_bus.record(
             session,
             ConversationUpdated(
                 conversation_id,
-                store.conversation_dict(
-                    thread,
-                    customer,
-                    consent[thread.customer_id],
-                    last,
-                    None,
-                    last_message_json=message_json.get(last.id),
+                _conversation_json(
+                    conversation, customer_row, consent[conversation.customer_id], last, message_json.get(last.id)
                 ),
             ),
         )
     return {m.sid: InboundResult(False, m.id, m.conversation_id, answers.get(m.sid)) for m in inserted}
+
+
+_T = TypeVar("_T")
+
+
+def _found(row: _T | None) -> _T:
+    """A row this transaction wrote or read a moment ago (session.get answers None if it is gone)."""
+    if row is None:
+        raise LookupError("a row of this batch is missing from its own transaction")
+    return row
+
+
+# store's dicts read the fields that batch_sql's rows share with the models (MessageRow and
+# CustomerRow are named tuples, _Thread a dataclass, of the same names); store.py, being changed
+# elsewhere, still annotates the models alone, so these two calls say so.
+def _message_json(message: batch_sql.MessageRow) -> dict[str, Any]:
+    return store.message_dict(message)  # type: ignore[arg-type]  # a MessageRow has the fields it reads
+
+
+def _conversation_json(
+    thread: _Thread | Conversation,
+    customer: batch_sql.CustomerRow,
+    consent: dict[str, str],
+    last: batch_sql.MessageRow | Message,
+    last_json: dict[str, Any] | None,
+) -> dict[str, Any]:
+    return store.conversation_dict(thread, customer, consent, last, None, last_message_json=last_json)  # type: ignore[arg-type]  # same fields
 
 
 _OPT_OUT_TYPES = {"STOP": Keyword.OPT_OUT, "START": Keyword.OPT_IN, "HELP": Keyword.HELP}
@@ -193,7 +226,12 @@ def _keyword_of(payload: InboundPayload, policy: app_settings.KeywordPolicy) -> 
 
 
 async def _apply_keyword(
-    runtime, session, policy, message: Message, customer: Customer, keyword: Keyword
+    runtime: Runtime,
+    session: AsyncSession,
+    policy: app_settings.KeywordPolicy,
+    message: Message,
+    customer: Customer,
+    keyword: Keyword,
 ) -> tuple[int, str] | None:
     """Consent, and the one automatic answer for a keyword message: (its message id, its text)."""
     evidence = {"message_sid": message.sid, "message_id": message.id, "body": message.body[:160]}
@@ -227,13 +265,17 @@ async def _apply_keyword(
     return answer["id"], answer["body"]
 
 
+# A webhook's payload, and the future its request awaits.
+_Waiting = tuple[InboundPayload, asyncio.Future[InboundResult]]
+
+
 class InboundWriter:
     """Group commit for the webhook: whoever arrives while a transaction is open joins the next one."""
 
-    def __init__(self, runtime, max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, runtime: Runtime, max_batch: int = MAX_BATCH) -> None:
         self.runtime, self.max_batch = runtime, max_batch
-        self._queue: asyncio.Queue[tuple[InboundPayload, asyncio.Future]] = asyncio.Queue()
-        self._task: asyncio.Task | None = None
+        self._queue: asyncio.Queue[_Waiting] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="inbound-writer")
@@ -251,7 +293,7 @@ class InboundWriter:
     async def submit(self, payload: InboundPayload) -> InboundResult:
         if self._task is None:  # not started (a script, a test): no batching
             return await handle(self.runtime, payload)
-        future = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[InboundResult] = asyncio.get_running_loop().create_future()
         await self._queue.put((payload, future))
         return await future
 
@@ -271,7 +313,7 @@ class InboundWriter:
                 if not future.done():
                     future.set_result(result)
 
-    async def _one_by_one(self, batch) -> None:
+    async def _one_by_one(self, batch: list[_Waiting]) -> None:
         """One bad webhook must not fail the others that shared its transaction."""
         for payload, future in batch:
             try:

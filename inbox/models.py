@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
     DateTime,
+    Dialect,
     ForeignKey,
     Index,
     Integer,
@@ -40,7 +42,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
@@ -48,7 +50,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
-    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -209,7 +211,7 @@ class Message(Base):
     from_addr: Mapped[str] = mapped_column(String(64))
     to_addr: Mapped[str] = mapped_column(String(64))
     body: Mapped[str] = mapped_column(Text, default="")
-    media: Mapped[list] = mapped_column(JSON, default=list)  # [{"url", "content_type"}]
+    media: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)  # [{"url", "content_type"}]
     status: Mapped[str] = mapped_column(String(16))
     error_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -217,7 +219,7 @@ class Message(Base):
     # Outbound only: what the outbox needs to send it once.
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
     content_sid: Mapped[str | None] = mapped_column(String(64), nullable=True)  # WhatsApp template
-    content_variables: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    content_variables: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # a worker holds it
@@ -266,7 +268,7 @@ class ConsentRecord(Base):
     channel: Mapped[str] = mapped_column(String(10))  # sms | whatsapp
     action: Mapped[str] = mapped_column(String(10))  # opt_in | opt_out
     source: Mapped[str] = mapped_column(String(20))  # keyword | staff | twilio_21610 | import
-    evidence: Mapped[dict] = mapped_column(JSON, default=dict)  # message SID, or staff id + note
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # message SID, or staff id + note
     staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), nullable=True)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)  # Twilio's time where known
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -293,7 +295,7 @@ class WhatsAppTemplate(Base):
     name: Mapped[str] = mapped_column(String(200))
     content_sid: Mapped[str] = mapped_column(String(64), unique=True)  # HX…
     body: Mapped[str] = mapped_column(Text, default="")  # the approved text, with {{1}} placeholders
-    variables: Mapped[list] = mapped_column(JSON, default=list)  # names of the placeholders, in order
+    variables: Mapped[list[str]] = mapped_column(JSON, default=list)  # names of the placeholders, in order
     created_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -305,7 +307,7 @@ class AppSetting(Base):
     __tablename__ = "app_settings"
 
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
-    value: Mapped[dict | list | str | None] = mapped_column(JSON, nullable=True)
+    value: Mapped[dict[str, Any] | list[Any] | str | None] = mapped_column(JSON, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -318,7 +320,7 @@ class ExportAudit(Base):
     staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), nullable=True)  # None: the CLI
     actor: Mapped[str] = mapped_column(String(320))  # staff email, or "cli:<user>"
     format: Mapped[str] = mapped_column(String(10))
-    filters: Mapped[dict] = mapped_column(JSON, default=dict)
+    filters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     row_count: Mapped[int | None] = mapped_column(Integer, nullable=True)  # set when the stream finished
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

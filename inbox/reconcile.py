@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 
 import structlog
 from prometheus_client import Counter
@@ -33,8 +34,11 @@ from inbox import metrics, store
 from inbox.events import MessageUpdated
 from inbox.inbound import handle_batch
 from inbox.models import Message, MessageStatus, utcnow
-from inbox.twilio.client import SendError
+from inbox.twilio.client import ListedMessage, SendError, TwilioSender
 from inbox.twilio.payloads import InboundPayload
+
+if TYPE_CHECKING:
+    from inbox.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 
@@ -96,7 +100,7 @@ def parse_since(value: str | None, *, now: datetime | None = None) -> datetime:
     return moment
 
 
-def payload_of(listed: dict, media: list[dict[str, str]] | None = None) -> InboundPayload:
+def payload_of(listed: ListedMessage, media: list[dict[str, str]] | None = None) -> InboundPayload:
     """Twilio's list entry as the webhook's payload (the fields the webhook would have carried)."""
     return InboundPayload(
         sid=listed["sid"],
@@ -110,7 +114,7 @@ def payload_of(listed: dict, media: list[dict[str, str]] | None = None) -> Inbou
     )
 
 
-async def reconcile(runtime, since: datetime | None = None) -> ReconcileReport:
+async def reconcile(runtime: Runtime, since: datetime | None = None) -> ReconcileReport:
     """Lists Twilio's inbound messages since `since` and ingests the missing ones, once each."""
     since = since or datetime.now(UTC) - DEFAULT_WINDOW
     sender = runtime.sender
@@ -123,7 +127,7 @@ async def reconcile(runtime, since: datetime | None = None) -> ReconcileReport:
     inbound = [m for m in listed if str(m.get("direction")) == "inbound" and m.get("sid") and m.get("from")]
     inbound.reverse()  # Twilio lists newest first; ingest in the order they arrived
     sids = [m["sid"] for m in inbound]
-    known: set[str] = set()
+    known: set[str | None] = set()  # Message.sid is nullable; these are the listed SIDs found
     async with runtime.db.read() as session:
         for start in range(0, len(sids), 500):
             chunk = sids[start : start + 500]
@@ -152,7 +156,7 @@ async def reconcile(runtime, since: datetime | None = None) -> ReconcileReport:
     return report
 
 
-async def _media(sender, listed: dict) -> list[dict[str, str]]:
+async def _media(sender: TwilioSender, listed: ListedMessage) -> list[dict[str, str]]:
     """The MMS media of a listed message, as webhook MediaUrlN/MediaContentTypeN; [] if unknown."""
     try:
         count = int(listed.get("num_media") or 0)
@@ -165,7 +169,7 @@ async def _media(sender, listed: dict) -> list[dict[str, str]]:
     except Exception as exc:  # media are a bonus: the message itself must not be lost over them
         log.warning("media of a reconciled message could not be listed", sid=listed["sid"], error=type(exc).__name__)
         return []
-    media = []
+    media: list[dict[str, str]] = []
     for record in records:
         uri = (getattr(record, "uri", None) or "").removesuffix(".json")
         if uri:
@@ -178,7 +182,7 @@ async def _media(sender, listed: dict) -> list[dict[str, str]]:
     return media
 
 
-async def _hand_answers_to_outbox(runtime, message_ids: list[int]) -> None:
+async def _hand_answers_to_outbox(runtime: Runtime, message_ids: list[int]) -> None:
     """Keyword answers stored for a TwiML response that will never be sent: queue them instead."""
     async with runtime.db.write() as session:
         result = await session.execute(

@@ -16,15 +16,19 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
 
 from inbox.export import neutralise_formula
+
+if TYPE_CHECKING:
+    from inbox.reports import ByChannel, Report
 
 OUTCOME_NAMES = {
     "delivered": "Delivered",
@@ -90,7 +94,7 @@ def percent(share: float) -> str:
 # ---- tables -------------------------------------------------------------------------------
 
 
-def tables(figures: dict[str, Any], zone: ZoneInfo) -> dict[str, Table]:
+def tables(figures: Report, zone: ZoneInfo) -> dict[str, Table]:
     first = figures["first_response"]
     waiting_rows, waiting_links = [], []
     for entry in figures["waiting"]:
@@ -189,7 +193,7 @@ def _nice_max(value: float) -> float:
         top = step * 4
         if top >= value:
             return top
-    magnitude = 10 ** (len(str(int(value))) - 1)
+    magnitude: int = 10 ** (len(str(int(value))) - 1)
     return -(-value // magnitude) * magnitude
 
 
@@ -211,7 +215,7 @@ def _hatch(pattern_id: str, css_class: str) -> str:
     )
 
 
-def _y_axis(top_value: float, label=str) -> list[str]:
+def _y_axis(top_value: float, label: Callable[[float], str] = str) -> list[str]:
     parts = []
     for fraction in (0, 0.5, 1):
         y = TOP + PLOT_HEIGHT * (1 - fraction)
@@ -223,7 +227,7 @@ def _y_axis(top_value: float, label=str) -> list[str]:
     return parts
 
 
-def _x_labels(labels: list[str], x_of) -> list[str]:
+def _x_labels(labels: list[str], x_of: Callable[[int], float]) -> list[str]:
     every = max(1, -(-len(labels) // 10))
     parts = []
     for i, text in enumerate(labels):
@@ -237,7 +241,8 @@ def _x_labels(labels: list[str], x_of) -> list[str]:
 
 def _legend(items: list[tuple[str, str]], y: float) -> list[str]:
     """(swatch markup at 0,0 of a 14x14 box, words) in a row."""
-    parts, x = [], LEFT
+    parts: list[str] = []
+    x: float = LEFT
     for swatch, words in items:
         parts.append(f'<g transform="translate({x},{y - 11})">{swatch}</g>')
         parts.append(f'<text class="chart-legend" x="{x + 20}" y="{y}">{escape(words)}</text>')
@@ -249,15 +254,19 @@ def _count(value: float) -> str:
     return f"{value:,.0f}" if value == int(value) else f"{value:,.1f}"
 
 
-def messages_chart(figures: dict[str, Any]) -> str:
+def _both(counts: ByChannel) -> int:
+    return counts["sms"] + counts["whatsapp"]
+
+
+def messages_chart(figures: Report) -> str:
     days = figures["days"]
-    top = _nice_max(max([max(sum(d["inbound"].values()), sum(d["outbound"].values())) for d in days] + [0]))
+    top = _nice_max(max([max(_both(d["inbound"]), _both(d["outbound"])) for d in days] + [0]))
     slot = (WIDTH - LEFT - RIGHT) / max(1, len(days))
     bar = max(1.5, min(18, slot * 0.38))
     height = TOP + PLOT_HEIGHT + BOTTOM + 30
     defs = _hatch("hatch-in", "hatch-in") + _hatch("hatch-out", "hatch-out")
-    total_in = sum(sum(d["inbound"].values()) for d in days)
-    total_out = sum(sum(d["outbound"].values()) for d in days)
+    total_in = sum(_both(d["inbound"]) for d in days)
+    total_out = sum(_both(d["outbound"]) for d in days)
     parts = _svg_open(
         "messages",
         "Messages received and sent per day, by channel",
@@ -272,9 +281,13 @@ def messages_chart(figures: dict[str, Any]) -> str:
         return PLOT_HEIGHT * value / top
 
     show_numbers = len(days) <= 14
+    sides: tuple[tuple[int, Literal["inbound", "outbound"], str], ...] = (
+        (-1, "inbound", "received"),
+        (1, "outbound", "sent"),
+    )
     for i, d in enumerate(days):
         centre = LEFT + slot * (i + 0.5)
-        for side, direction, words in ((-1, "inbound", "received"), (1, "outbound", "sent")):
+        for side, direction, words in sides:
             x = centre + (side - 1) * bar / 2 + side * 1
             base = TOP + PLOT_HEIGHT
             sms, whatsapp = d[direction]["sms"], d[direction]["whatsapp"]
@@ -317,9 +330,9 @@ def _line_chart(
     title: str,
     description: str,
     labels: list[str],
-    series: list[tuple[str, str, list[float | None]]],
-    value_label,
-    axis_label=None,
+    series: list[tuple[str, str, Sequence[float | None]]],
+    value_label: Callable[[float], str],
+    axis_label: Callable[[int], Callable[[float], str]] | None = None,
 ) -> str:
     """Lines over `labels`; a None is a gap. series: (css class, words, values)."""
     values = [v for _, _, vs in series for v in vs if v is not None]
@@ -381,7 +394,7 @@ def _marker(css: str, x: float, y: float) -> str:
     return f'<rect class="marker {css}" x="{x - 3.5:.1f}" y="{y - 3.5:.1f}" width="7" height="7"/>'
 
 
-def _duration_axis(size: int):
+def _duration_axis(size: int) -> Callable[[float], str]:
     """A label for the y axis of durations, in one unit of `size` seconds."""
     unit = {60: "min", 3600: "h", 86400: "d"}[size]
 
@@ -394,7 +407,7 @@ def _duration_axis(size: int):
     return label
 
 
-def response_chart(figures: dict[str, Any]) -> str:
+def response_chart(figures: Report) -> str:
     first = figures["first_response"]
     days = first["days"]
     return _line_chart(
@@ -413,7 +426,7 @@ def response_chart(figures: dict[str, Any]) -> str:
     )
 
 
-def consent_chart(figures: dict[str, Any]) -> str:
+def consent_chart(figures: Report) -> str:
     weeks = figures["consent"]
     return _line_chart(
         "consent",
@@ -429,7 +442,7 @@ def consent_chart(figures: dict[str, Any]) -> str:
     )
 
 
-def delivery_chart(figures: dict[str, Any]) -> str:
+def delivery_chart(figures: Report) -> str:
     rows = figures["delivery"]
     row_height = 30
     label_width = 190
@@ -467,7 +480,7 @@ def delivery_chart(figures: dict[str, Any]) -> str:
     return "".join(parts)
 
 
-def charts(figures: dict[str, Any]) -> dict[str, Markup]:
+def charts(figures: Report) -> dict[str, Markup]:
     return {
         "messages": Markup(messages_chart(figures)),  # noqa: S704 - every text inside went through escape()
         "response-times": Markup(response_chart(figures)),  # noqa: S704

@@ -38,13 +38,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, SupportsFloat, TypedDict
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from inbox.twilio.errors import EXPLANATIONS
+
+if TYPE_CHECKING:
+    from inbox.db import Database
 
 MAX_DAYS = 366  # one year and a day: the bucket table stays small
 DEFAULT_DAYS = 30
@@ -77,13 +80,99 @@ class ReportInputError(ValueError):
         self.name = name
 
 
+# One day or week of a period: (its local date, or Monday; lo; hi), lo and hi UTC instants.
+Bucket = tuple[date, datetime, datetime]
+# (replies, median seconds, 90th percentile seconds); no replies: (0, None, None).
+Figures = tuple[int, float | None, float | None]
+
+
+# ---- the shape of `build`'s answer (GET /api/reports; README, "Reports") --------------------
+
+
+class ByChannel(TypedDict):
+    sms: int
+    whatsapp: int
+
+
+class DayCounts(TypedDict):
+    date: str
+    inbound: ByChannel
+    outbound: ByChannel
+
+
+class DayResponses(TypedDict):
+    date: str
+    responses: int
+    median_s: float | None
+    p90_s: float | None
+
+
+class StaffRef(TypedDict):
+    id: int
+    name: str
+
+
+class StaffResponses(TypedDict):
+    staff: StaffRef
+    replies: int
+    median_s: float | None
+
+
+class FirstResponse(TypedDict):
+    responses: int
+    median_s: float | None
+    p90_s: float | None
+    days: list[DayResponses]
+    by_staff: list[StaffResponses]
+
+
+class CustomerRef(TypedDict):
+    id: int
+    name: str | None
+    phone: str
+
+
+class Waiting(TypedDict):
+    conversation_id: int
+    customer: CustomerRef
+    since: str
+    waiting_s: int
+
+
+class Delivery(TypedDict):
+    status: str
+    error_code: int | None
+    reason: str
+    count: int
+    share: float
+
+
+class ConsentWeek(TypedDict):
+    week: str
+    opt_out: int
+    opt_in: int
+
+
+class Report(TypedDict):
+    since: str
+    until: str
+    timezone: str
+    days: list[DayCounts]
+    first_response: FirstResponse
+    waiting: list[Waiting]
+    waiting_total: int
+    delivery: list[Delivery]
+    delivery_total: int
+    consent: list[ConsentWeek]
+
+
 @dataclass(frozen=True)
 class Period:
     since: datetime  # inclusive, UTC
     until: datetime  # exclusive, UTC
     zone: ZoneInfo
-    days: tuple[tuple[date, datetime, datetime], ...]  # (local date, lo, hi), clipped to the period
-    weeks: tuple[tuple[date, datetime, datetime], ...]  # (Monday, lo, hi), clipped to the period
+    days: tuple[Bucket, ...]  # (local date, lo, hi), clipped to the period
+    weeks: tuple[Bucket, ...]  # (Monday, lo, hi), clipped to the period
 
 
 def local_midnight(day: date, zone: ZoneInfo) -> datetime:
@@ -110,8 +199,8 @@ def _moment(value: str, name: str, zone: ZoneInfo, *, end: bool) -> datetime:
         raise ReportInputError(name, sentence) from None
 
 
-def _buckets(starts: list[date], since: datetime, until: datetime, zone: ZoneInfo, step: int) -> tuple:
-    buckets = []
+def _buckets(starts: list[date], since: datetime, until: datetime, zone: ZoneInfo, step: int) -> tuple[Bucket, ...]:
+    buckets: list[Bucket] = []
     for start in starts:
         lo = max(local_midnight(start, zone), since)
         hi = min(local_midnight(start + timedelta(days=step), zone), until)
@@ -159,12 +248,15 @@ def preset(name: str, zone: ZoneInfo, now: datetime) -> Period:
 
 
 def _offset(zone: ZoneInfo, moment: datetime) -> int:
-    return int(moment.astimezone(zone).utcoffset().total_seconds())
+    offset = moment.astimezone(zone).utcoffset()
+    if offset is None:  # never: a moment in a ZoneInfo always has an offset
+        raise ValueError(f"{zone.key} gives {moment} no UTC offset")
+    return int(offset.total_seconds())
 
 
 def _offset_changes(period: Period) -> list[tuple[datetime, int]]:
     """(the first instant of a new UTC offset, that offset) for each change inside the period."""
-    changes = []
+    changes: list[tuple[datetime, int]] = []
     for _, lo, hi in period.days:
         end = hi - timedelta(seconds=1)
         if _offset(period.zone, lo) == _offset(period.zone, end):
@@ -187,7 +279,7 @@ class _Sql:
     def __init__(self, dialect: str) -> None:
         self.pg = dialect == "postgresql"
 
-    def bind(self, moment: datetime) -> Any:
+    def bind(self, moment: datetime) -> datetime | str:
         # SQLite holds SQLAlchemy's text form of naive UTC; PostgreSQL a timestamptz.
         return moment if self.pg else moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
@@ -212,7 +304,8 @@ class _Sql:
         first = period.days[0][0]
         midnight = local_midnight(first, period.zone)
         base = int(midnight.timestamp()) + _offset(period.zone, midnight)
-        branches, instant = [], period.since
+        branches: list[tuple[str, int]] = []  # (the bound instant an offset starts at, that offset)
+        instant = period.since
         for change, _ in _offset_changes(period):
             params[f"change{len(branches)}"] = self.bind(change)
             branches.append((self.param(f"change{len(branches)}"), _offset(period.zone, instant)))
@@ -225,12 +318,16 @@ class _Sql:
         cases = " ".join(f"WHEN {column} < {at} THEN {day.format(s=seconds, o=o, b=base)}" for at, o in branches)
         return f"CASE {cases} ELSE {day.format(s=seconds, o=last, b=base)} END"
 
-    def read(self, value: Any) -> datetime | None:
-        if value is None or isinstance(value, datetime):
-            return value.astimezone(UTC) if value is not None else None
+    def read(self, value: datetime | str | None) -> datetime | None:
+        return None if value is None else self.instant(value)
+
+    def instant(self, value: datetime | str) -> datetime:
+        """A column's instant as the driver gives it (SQLite: SQLAlchemy's text of naive UTC)."""
+        if isinstance(value, datetime):
+            return value.astimezone(UTC)
         return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
-    def buckets(self, buckets: tuple, prefix: str, params: dict[str, Any]) -> str:
+    def buckets(self, buckets: tuple[Bucket, ...], prefix: str, params: dict[str, Any]) -> str:
         """`name(k, lo, hi) AS (VALUES ...)` with the instants bound as parameters."""
         rows = []
         for k, (_, lo, hi) in enumerate(buckets):
@@ -255,7 +352,7 @@ FIRST_UNANSWERED = (
 )
 
 
-def _days_sql(sql: _Sql, period: Period, params: dict) -> str:
+def _days_sql(sql: _Sql, period: Period, params: dict[str, Any]) -> str:
     """Messages per day, direction, channel, outcome and error code: the per-day chart and the
     delivery outcomes both add these up (one pass over the period's rows, index-only)."""
     return (
@@ -277,7 +374,7 @@ def _percentile(p10: int) -> str:
     )
 
 
-def _first_response_sql(sql: _Sql, period: Period, params: dict) -> str:
+def _first_response_sql(sql: _Sql, period: Period, params: dict[str, Any]) -> str:
     since, until = sql.param("since"), sql.param("until")
     return f"""
 WITH resp AS (
@@ -290,7 +387,7 @@ WITH resp AS (
 {_PERCENTILES_PG if sql.pg else _PERCENTILES}"""
 
 
-async def wait_started(session, conversation_id: int, before: datetime) -> datetime | None:
+async def wait_started(session: AsyncSession, conversation_id: int, before: datetime) -> datetime | None:
     """When the wait that a staff reply written at `before` ends began: the customer's first
     message since the last staff reply, or None (then the reply is not a first response).
     Called as the reply is queued (inbox.outbound), stored on it as `wait_started_at`."""
@@ -379,7 +476,7 @@ ORDER BY w.since, w.conversation_id
 """
 
 
-def _consent_sql(sql: _Sql, period: Period, params: dict) -> str:
+def _consent_sql(sql: _Sql, period: Period, params: dict[str, Any]) -> str:
     return (
         f"WITH {sql.buckets(period.weeks, 'w', params)} "
         "SELECT b.k, r.action, COUNT(*) FROM wbuckets b CROSS JOIN consent_records r "
@@ -387,7 +484,7 @@ def _consent_sql(sql: _Sql, period: Period, params: dict) -> str:
     )
 
 
-def _round(value: Any) -> float | None:
+def _round(value: SupportsFloat | None) -> float | None:
     return None if value is None else round(float(value), 3)
 
 
@@ -401,13 +498,13 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-async def build(connection: AsyncConnection, period: Period, now: datetime) -> dict[str, Any]:
+async def build(connection: AsyncConnection, period: Period, now: datetime) -> Report:
     """Every figure of the period, in `GET /api/reports`'s shape (README, "Reports")."""
     sql = _Sql(connection.dialect.name)
     base = {"since": sql.bind(period.since), "until": sql.bind(period.until), "epoch": sql.bind(EPOCH)}
 
     # Messages in and out per day, by channel: zeros for the days with none.
-    days = [
+    days: list[DayCounts] = [
         {"date": day.isoformat(), "inbound": {"sms": 0, "whatsapp": 0}, "outbound": {"sms": 0, "whatsapp": 0}}
         for day, _, _ in period.days
     ]
@@ -423,11 +520,11 @@ async def build(connection: AsyncConnection, period: Period, now: datetime) -> d
 
     # First responses: per day, per staff member, and over the whole period.
     params = dict(base)
-    per_day: dict[int, tuple] = {}
-    per_staff: dict[int, tuple] = {}
-    overall = (0, None, None)
+    per_day: dict[int, Figures] = {}
+    per_staff: dict[int, Figures] = {}
+    overall: Figures = (0, None, None)
     for kind, k, n, median, p90 in await connection.execute(text(_first_response_sql(sql, period, params)), params):
-        figures = (int(n), _round(median), _round(p90))
+        figures: Figures = (int(n), _round(median), _round(p90))
         if kind == 0:
             per_day[int(k)] = figures
         elif kind == 1:
@@ -442,14 +539,14 @@ async def build(connection: AsyncConnection, period: Period, now: datetime) -> d
             text(f"SELECT id, name, email FROM staff WHERE id IN ({marks})"), {f"s{i}": v for i, v in enumerate(ids)}
         )
         names = {row.id: row.name or row.email for row in result}
-    by_staff = sorted(
+    by_staff: list[StaffResponses] = sorted(
         (
             {"staff": {"id": sid, "name": names.get(sid, f"Staff #{sid}")}, "replies": n, "median_s": median}
             for sid, (n, median, _) in per_staff.items()
         ),
         key=lambda entry: (-entry["replies"], entry["staff"]["name"], entry["staff"]["id"]),
     )
-    first_response = {
+    first_response: FirstResponse = {
         "responses": overall[0],
         "median_s": overall[1],
         "p90_s": overall[2],
@@ -466,13 +563,14 @@ async def build(connection: AsyncConnection, period: Period, now: datetime) -> d
     }
 
     # Conversations waiting for an answer now, oldest first.
-    waiting, waiting_total = [], 0
+    waiting: list[Waiting] = []
+    waiting_total = 0
     result = await connection.execute(
         text(_waiting_sql(sql)), {"now": sql.bind(now), "epoch": base["epoch"], "limit": WAITING_LIMIT}
     )
     for row in result:
         waiting_total = row.total
-        since = sql.read(row.since)
+        since = sql.instant(row.since)  # never NULL: the query keeps waits that have begun
         waiting.append(
             {
                 "conversation_id": row.conversation_id,
@@ -486,7 +584,7 @@ async def build(connection: AsyncConnection, period: Period, now: datetime) -> d
     outcomes = [(outcome, code, count) for (outcome, code), count in outcome_counts.items()]
     sent = sum(count for _, _, count in outcomes)
     outcomes.sort(key=lambda o: (OUTCOMES.index(o[0]), -o[2], o[1] if o[1] is not None else -1))
-    delivery = [
+    delivery: list[Delivery] = [
         {
             "status": outcome,
             "error_code": code,
@@ -498,7 +596,9 @@ async def build(connection: AsyncConnection, period: Period, now: datetime) -> d
     ]
 
     # Opt-outs and opt-ins per week.
-    consent = [{"week": monday.isoformat(), "opt_out": 0, "opt_in": 0} for monday, _, _ in period.weeks]
+    consent: list[ConsentWeek] = [
+        {"week": monday.isoformat(), "opt_out": 0, "opt_in": 0} for monday, _, _ in period.weeks
+    ]
     params = {}
     for k, action, count in await connection.execute(text(_consent_sql(sql, period, params)), params):
         if action in ("opt_out", "opt_in"):
@@ -518,7 +618,7 @@ async def build(connection: AsyncConnection, period: Period, now: datetime) -> d
     }
 
 
-async def report(db, period: Period, now: datetime) -> dict[str, Any]:
+async def report(db: Database, period: Period, now: datetime) -> Report:
     """`build` on a read connection of the app's database (one snapshot on PostgreSQL)."""
     async with db.read_engine.connect() as connection:
         if connection.dialect.name == "postgresql":

@@ -31,17 +31,21 @@ import asyncio
 import contextlib
 import sqlite3
 import time
+from collections.abc import Callable, Generator
+from typing import Any, TypeVar
 
 import aiosqlite
 
 LOCK_WAIT = 10.0  # seconds a write may wait for another process's lock, as busy_timeout did
 CHECKPOINT_INTERVAL = 1.0  # seconds between checkpoints while writes go on
 
+_T = TypeVar("_T")
+
 
 class _CallNow:
     """Stands in for aiosqlite's queue to its worker thread: each call is made as it is queued."""
 
-    def put_nowait(self, item) -> None:
+    def put_nowait(self, item: tuple[asyncio.Future[Any] | None, Callable[[], Any]]) -> None:
         future, function = item
         try:
             result = function()
@@ -60,17 +64,18 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
 class InlineConnection(aiosqlite.Connection):
     def __init__(self, path: str) -> None:
         super().__init__(lambda: sqlite3.connect(path, check_same_thread=False), 64)
-        self._tx = _CallNow()
+        # aiosqlite types its queue as a SimpleQueue, of which it only ever calls put_nowait.
+        self._tx = _CallNow()  # type: ignore[assignment]
         self._path = path
         self._last_checkpoint = time.monotonic()
         self._checkpointer: sqlite3.Connection | None = None  # used on worker threads only
-        self._checkpointing: asyncio.Task | None = None
+        self._checkpointing: asyncio.Task[None] | None = None
         self._finish_checkpoint = False  # the next commit copies what was written meanwhile
 
-    def __await__(self):
+    def __await__(self) -> Generator[Any, None, aiosqlite.Connection]:
         return self._connect().__await__()  # no worker thread to start
 
-    async def _execute(self, fn, *args, **kwargs):
+    async def _execute(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
         if not self._running or not self._connection:
             raise ValueError("Connection closed")
         deadline, delay = None, 0.001

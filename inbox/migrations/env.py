@@ -3,6 +3,7 @@
 import asyncio
 
 from alembic import context
+from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from inbox.models import Base
@@ -10,7 +11,7 @@ from inbox.models import Base
 target_metadata = Base.metadata
 
 
-def _run(connection) -> None:
+def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
@@ -33,7 +34,10 @@ def run_migrations_online() -> None:
     if connection is not None:  # handed in by a caller that already holds a connection
         _run(connection)
         return
-    asyncio.run(_run_async(context.config.get_main_option("sqlalchemy.url")))
+    url = context.config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("alembic: no sqlalchemy.url and no connection handed in")
+    asyncio.run(_run_async(url))
 
 
 run_migrations_online()

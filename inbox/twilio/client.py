@@ -16,7 +16,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from twilio.base.exceptions import TwilioRestException
@@ -30,6 +30,11 @@ SEND_TIMEOUT = 15.0
 # twilio-python logs every request's form (message bodies, numbers) at INFO: not in our logs.
 for _name in ("twilio.http_client", "twilio.async_http_client"):
     logging.getLogger(_name).setLevel(logging.WARNING)
+
+
+# One message of Twilio's list, by Twilio's field names ("from", "date_sent", …). The values are
+# what twilio-python read (it ships no types): str, datetime, int or None, as Twilio sent them.
+ListedMessage = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,21 @@ class SendError(Exception):
         self.kind, self.code, self.status = kind, code, status
 
 
+class TwilioAccount(Protocol):
+    """The part of the app's settings a sender needs (inbox.twilio imports nothing else of the inbox)."""
+
+    @property
+    def twilio_account_sid(self) -> str | None: ...
+    @property
+    def twilio_auth_token(self) -> str | None: ...
+    @property
+    def twilio_api_key_sid(self) -> str | None: ...
+    @property
+    def twilio_api_key_secret(self) -> str | None: ...
+    @property
+    def twilio_api_base_url(self) -> str: ...
+
+
 class TwilioSender:
     def __init__(
         self,
@@ -76,7 +96,9 @@ class TwilioSender:
         self._client: Client | None = None
 
     @classmethod
-    def from_settings(cls, settings) -> TwilioSender:
+    def from_settings(cls, settings: TwilioAccount) -> TwilioSender:
+        if settings.twilio_account_sid is None:  # callers check Settings.twilio_configured first
+            raise ValueError("TWILIO_ACCOUNT_SID is not set")
         return cls(
             account_sid=settings.twilio_account_sid,
             auth_token=settings.twilio_auth_token,
@@ -141,7 +163,7 @@ class TwilioSender:
         from_: str | None = None,
         date_sent_after: datetime | None = None,
         limit: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[ListedMessage]:
         """Twilio's message list (newest first), every page, as plain dicts."""
         params: dict[str, Any] = {}
         if to:

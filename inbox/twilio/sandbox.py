@@ -31,7 +31,7 @@ import time
 import uuid
 import xml.etree.ElementTree as ET
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
@@ -155,7 +155,7 @@ def bare(address: str) -> str:
 
 
 def is_whatsapp(address: str | None) -> bool:
-    return bool(address) and address.startswith(WA)
+    return address is not None and address.startswith(WA)
 
 
 def count_segments(body: str) -> int:
@@ -245,7 +245,7 @@ def _matches(message: dict[str, Any], filters: dict[str, str]) -> bool:
     return True
 
 
-def _twilio_error(status: int, code: int, message: str, headers: dict[str, str] | None = None) -> Response:
+def _twilio_error(status: int, code: int, message: str, headers: dict[str, str] | None = None) -> Response[Any]:
     content = {
         "code": code,
         "message": message,
@@ -295,7 +295,7 @@ class TwilioSandbox:
         self._callback_urls: dict[str, str] = {}  # sid -> StatusCallback
         self._last_inbound_whatsapp: dict[str, float] = {}  # "whatsapp:+…" -> epoch seconds
         self._opted_out: set[str] = set()  # bare numbers that texted STOP
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._ssl: ssl.SSLContext | None = None  # shared by the short-lived clients of _request
         self._serving_loop: asyncio.AbstractEventLoop | None = None  # the loop the app runs on, once known
         self.app = self._build_app()
@@ -420,19 +420,19 @@ class TwilioSandbox:
 
         # Path parameters are read from request.path_params (Twilio's names, no Litestar validation).
         @post(f"{base}/Messages.json", status_code=201)
-        async def create_message(request: Request) -> Response:
+        async def create_message(request: Request[Any, Any, Any]) -> Response[Any]:
             return await self._guarded(request, self._create)
 
         @get(f"{base}/Messages.json")
-        async def list_messages(request: Request) -> Response:
+        async def list_messages(request: Request[Any, Any, Any]) -> Response[Any]:
             return await self._guarded(request, self._list)
 
         # Litestar parameters are whole path segments, so "SM….json" arrives in one piece.
         @get(f"{base}/Messages/{{sid_json:str}}")
-        async def fetch_message(request: Request) -> Response:
+        async def fetch_message(request: Request[Any, Any, Any]) -> Response[Any]:
             return await self._guarded(request, self._fetch)
 
-        def not_found(request: Request, exc: HTTPException) -> Response:
+        def not_found(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
             if exc.status_code == 405:
                 return _twilio_error(405, 20004, "Method not allowed")
             return _twilio_error(404, 20404, f"The requested resource {request.url.path} was not found")
@@ -445,7 +445,9 @@ class TwilioSandbox:
             logging_config=None,
         )
 
-    async def _guarded(self, request: Request, handler) -> Response:
+    async def _guarded(
+        self, request: Request[Any, Any, Any], handler: Callable[[Request[Any, Any, Any]], Awaitable[Response[Any]]]
+    ) -> Response[Any]:
         """Basic auth, the account in the path, then the handler; a _Reject becomes Twilio's error JSON."""
         self._remember_loop()
         if not self._authorized(request.headers.get("authorization")):
@@ -470,7 +472,7 @@ class TwilioSandbox:
         expected = self.config.auth_token if username == self.config.account_sid else self.config.api_keys.get(username)
         return expected is not None and hmac.compare_digest(password.encode(), expected.encode())
 
-    async def _fetch(self, request: Request) -> Response:
+    async def _fetch(self, request: Request[Any, Any, Any]) -> Response[Any]:
         sid_json = request.path_params["sid_json"]
         message = self.messages.get(sid_json.removesuffix(".json"))
         if message is None or not sid_json.endswith(".json"):
@@ -479,7 +481,7 @@ class TwilioSandbox:
 
     # -- POST Messages.json ------------------------------------------------------------------------
 
-    async def _create(self, request: Request) -> Response:
+    async def _create(self, request: Request[Any, Any, Any]) -> Response[Any]:
         form = _MultiForm(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
         failure = self._take_failure()
         if failure is not None and not failure.create_anyway:
@@ -844,7 +846,7 @@ class TwilioSandbox:
 
     # -- GET Messages.json -------------------------------------------------------------------------
 
-    async def _list(self, request: Request) -> Response:
+    async def _list(self, request: Request[Any, Any, Any]) -> Response[Any]:
         query = dict(
             parse_qsl(request.scope.get("query_string", b"").decode("utf-8", "replace"), keep_blank_values=True)
         )

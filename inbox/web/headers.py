@@ -19,6 +19,19 @@ elsewhere to pages still work; programs and Twilio send no Sec-Fetch-Site and ar
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
+
+from litestar.enums import ScopeType
+from litestar.types import (
+    ASGIApp,
+    HTTPResponseBodyEvent,
+    HTTPResponseStartEvent,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    WebSocketCloseEvent,
+)
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; "
@@ -36,12 +49,12 @@ ALWAYS_ACTING = ("/api/", "/ws")
 FOREIGN = frozenset({b"cross-site", b"same-site"})
 
 
-def security_headers_hook(public_url: str):
+def security_headers_hook(public_url: str) -> Callable[[Message, Scope], Awaitable[None]]:
     extra = dict(BASE_HEADERS)
     if public_url.startswith("https://"):
         extra[b"strict-transport-security"] = HSTS
 
-    async def security_headers(message, scope) -> None:
+    async def security_headers(message: Message, scope: Scope) -> None:
         if message["type"] != "http.response.start":
             return
         headers = list(message.get("headers") or [])
@@ -54,7 +67,7 @@ def security_headers_hook(public_url: str):
     return security_headers
 
 
-def _fetch_site(scope) -> bytes | None:
+def _fetch_site(scope: Scope) -> bytes | None:
     for name, value in scope.get("headers", ()):
         if name == b"sec-fetch-site":
             return value.lower()
@@ -62,31 +75,33 @@ def _fetch_site(scope) -> bytes | None:
 
 
 class FetchMetadataGuard:
-    def __init__(self, app) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket") and _fetch_site(scope) in FOREIGN:
             path = scope.get("path", "")
-            acting = scope["type"] == "websocket" or scope.get("method") not in SAFE_METHODS
+            acting = scope["type"] == ScopeType.WEBSOCKET or scope.get("method") not in SAFE_METHODS
             if acting or path.startswith(ALWAYS_ACTING):
                 await _refuse(scope, send)
                 return
         await self.app(scope, receive, send)
 
 
-async def _refuse(scope, send) -> None:
-    if scope["type"] == "websocket":
-        await send({"type": "websocket.close", "code": 4403})
+async def _refuse(scope: Scope, send: Send) -> None:
+    if scope["type"] == ScopeType.WEBSOCKET:  # a str enum: equal to the server's "websocket"
+        close: WebSocketCloseEvent = {"type": "websocket.close", "code": 4403, "reason": None}
+        await send(close)
         return
     body = json.dumps(
         {"error": "cross_site", "detail": "Requests from other sites cannot act in the inbox; open it directly."}
     ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 403,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    start: HTTPResponseStartEvent = {
+        "type": "http.response.start",
+        "status": 403,
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+    }
+    await send(start)
+    # more_body and reason (above) spelled out at the ASGI defaults, which the TypedDicts require.
+    end: HTTPResponseBodyEvent = {"type": "http.response.body", "body": body, "more_body": False}
+    await send(end)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from typing import Any
 
 import structlog
 from litestar import Request, Response, get
@@ -21,7 +22,7 @@ async def healthz() -> dict[str, str]:
 
 
 @get("/readyz")
-async def readyz(request: Request) -> Response:
+async def readyz(request: Request[Any, Any, Any]) -> Response[Any]:
     runtime = runtime_of(request)
     checks: dict[str, str] = {}
     for name, probe in (
@@ -42,7 +43,7 @@ async def readyz(request: Request) -> Response:
 
 
 @get("/metrics")
-async def metrics(request: Request) -> Response:
+async def metrics(request: Request[Any, Any, Any]) -> Response[Any]:
     """Only at exactly /metrics (not /metrics/, //metrics or /%6detrics, which a proxy rule for
     /metrics would miss), and with `Authorization: Bearer <INBOX_METRICS_TOKEN>` when that is set."""
     runtime = runtime_of(request)

@@ -28,9 +28,30 @@ import signal
 import sys
 import time
 import uuid
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import structlog
+from litestar.enums import ScopeType
+from litestar.types import (
+    ASGIApp,
+    HTTPResponseStartEvent,
+    HTTPScope,
+    Message,
+    Receive,
+    ReceiveMessage,
+    Scope,
+    Send,
+    WebSocketCloseEvent,
+    WebSocketDisconnectEvent,
+    WebSocketScope,
+)
+
+if TYPE_CHECKING:
+    import socket
+
+    import uvicorn
+    from litestar import Litestar
 
 log = structlog.get_logger("inbox.web")
 access_log = structlog.get_logger("inbox.access")
@@ -49,7 +70,7 @@ class _Socket:
 
     __slots__ = ("accepted", "closed", "closing", "scope", "send")
 
-    def __init__(self, send, scope=None) -> None:
+    def __init__(self, send: Send, scope: Scope | None = None) -> None:
         self.send = send
         self.scope = scope  # its state holds the identity the handshake was let in with
         self.accepted = False
@@ -62,7 +83,8 @@ class _Socket:
         self.closed = True
         self.closing.set()
         with contextlib.suppress(Exception):  # the peer may be gone already
-            await self.send({"type": "websocket.close", "code": code, "reason": reason})
+            close: WebSocketCloseEvent = {"type": "websocket.close", "code": code, "reason": reason}
+            await self.send(close)
 
 
 class LiveSockets:
@@ -86,19 +108,24 @@ class LiveSockets:
         return len(targets)
 
 
-def live_sockets(app) -> LiveSockets:
+def live_sockets(app: Litestar) -> LiveSockets:
     """The app's registry, made on first use."""
-    registry = getattr(app.state, "live_sockets", None)
+    registry: LiveSockets | None = getattr(app.state, "live_sockets", None)
     if registry is None:
         registry = LiveSockets()
         app.state.live_sockets = registry
     return registry
 
 
+def _going_away() -> WebSocketDisconnectEvent:
+    """What the handler receives once the server closed its socket."""
+    return {"type": "websocket.disconnect", "code": GOING_AWAY}
+
+
 # ---- the middleware -------------------------------------------------------------------------
 
 
-def _request_id(scope) -> str:
+def _request_id(scope: Scope) -> str:
     for name, value in scope.get("headers", ()):
         if name == b"x-request-id":
             candidate = value.decode("latin-1").strip()
@@ -111,10 +138,10 @@ def _request_id(scope) -> str:
 class RequestContext:
     """ASGI middleware for every route: request id, access log, websockets registered for draining."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind not in ("http", "websocket"):
             await self.app(scope, receive, send)
@@ -123,23 +150,24 @@ class RequestContext:
         scope.setdefault("state", {})["request_id"] = request_id
         tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
-            if kind == "http":
+            if scope["type"] == ScopeType.HTTP:  # a str enum: equal to the server's "http"
                 await self._http(scope, receive, send, request_id)
             else:
                 await self._websocket(scope, receive, send)
         finally:
             structlog.contextvars.reset_contextvars(**tokens)
 
-    async def _http(self, scope, receive, send, request_id: str) -> None:
+    async def _http(self, scope: HTTPScope, receive: Receive, send: Send, request_id: str) -> None:
         started = time.perf_counter()
         status = 500
         header = (b"x-request-id", request_id.encode("latin-1"))
 
-        async def send_with_id(message) -> None:
+        async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message = {**message, "headers": [*message.get("headers", ()), header]}
+                start: HTTPResponseStartEvent = {**message, "headers": [*message.get("headers", ()), header]}
+                message = start
             await send(message)
 
         try:
@@ -155,14 +183,15 @@ class RequestContext:
                     duration_ms=round((time.perf_counter() - started) * 1000, 2),
                 )
 
-    async def _websocket(self, scope, receive, send) -> None:
+    async def _websocket(self, scope: WebSocketScope, receive: Receive, send: Send) -> None:
         registry = live_sockets(scope["litestar_app"])
         handle = _Socket(send, scope)
         if registry.draining:  # shutting down: go to another instance
-            await send({"type": "websocket.close", "code": GOING_AWAY, "reason": "going away"})
+            refused: WebSocketCloseEvent = {"type": "websocket.close", "code": GOING_AWAY, "reason": "going away"}
+            await send(refused)
             return
 
-        async def guarded_send(message) -> None:
+        async def guarded_send(message: Message) -> None:
             if handle.closed:
                 return  # closed by the server (draining): the handler's late frames go nowhere
             if message["type"] == "websocket.accept":
@@ -171,9 +200,9 @@ class RequestContext:
                 handle.closed = True
             await send(message)
 
-        async def guarded_receive():
+        async def guarded_receive() -> ReceiveMessage:
             if handle.closing.is_set():
-                return {"type": "websocket.disconnect", "code": GOING_AWAY}
+                return _going_away()
             receiving = asyncio.ensure_future(receive())
             closing = asyncio.ensure_future(handle.closing.wait())
             try:
@@ -184,7 +213,7 @@ class RequestContext:
                     receiving.cancel()
             if receiving.done() and not receiving.cancelled():
                 return receiving.result()
-            return {"type": "websocket.disconnect", "code": GOING_AWAY}
+            return _going_away()
 
         registry.open.add(handle)
         started = time.perf_counter()
@@ -204,18 +233,18 @@ class RequestContext:
 # ---- the server -----------------------------------------------------------------------------
 
 
-def _server_class():
+def _server_class() -> Callable[[uvicorn.Config, Litestar], uvicorn.Server]:
     import uvicorn
 
     class GracefulServer(uvicorn.Server):
         """uvicorn's Server, draining the inbox's own work first and exiting 0 on SIGTERM."""
 
-        def __init__(self, config, app) -> None:
+        def __init__(self, config: uvicorn.Config, app: Litestar) -> None:
             super().__init__(config)
             self.inbox_app = app
-            self._early: list[asyncio.Task] = []
+            self._early: list[asyncio.Future[None]] = []
 
-        async def startup(self, sockets=None) -> None:
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets)
             # What start-up made (modules, routes, mappers, pools) lives as long as the process:
             # frozen, the collector stops walking it, and a full collection no longer stalls
@@ -223,7 +252,7 @@ def _server_class():
             gc.collect()
             gc.freeze()
 
-        async def shutdown(self, sockets=None) -> None:
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
             runtime = getattr(self.inbox_app.state, "runtime", None)
             if runtime is not None and runtime.outbox is not None:  # stop claiming; in-flight sends finish
                 self._early.append(asyncio.ensure_future(runtime.outbox.stop()))
@@ -235,7 +264,7 @@ def _server_class():
                     await task
 
         @contextlib.contextmanager
-        def capture_signals(self):
+        def capture_signals(self) -> Iterator[None]:
             with super().capture_signals():
                 yield
                 # uvicorn re-raises a caught signal after shutting down; SIGTERM's default action
@@ -245,7 +274,7 @@ def _server_class():
     return GracefulServer
 
 
-def serve(app, **options: Any) -> None:
+def serve(app: Litestar, **options: Any) -> None:
     """`uvicorn.run(app, **options)` with the graceful shutdown above and logging left to
     `inbox.logs` (uvicorn's own log config would bypass the JSON renderer)."""
     import uvicorn

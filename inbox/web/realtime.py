@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import structlog
@@ -20,7 +21,16 @@ from litestar.exceptions import WebSocketDisconnect
 from inbox import accounts, metrics, store
 from inbox.bus import frame_text
 from inbox.web.auth import identify, runtime_of
-from inbox.web.middleware import live_sockets
+from inbox.web.middleware import LiveSockets, live_sockets
+
+if TYPE_CHECKING:
+    from litestar import Litestar
+
+    from inbox.bus import Subscription
+    from inbox.runtime import Runtime
+    from inbox.web.middleware import _Socket
+
+LiveSocket = WebSocket[Any, Any, Any]
 
 CLOSE_RESYNC = 4000  # fell behind: reconnect with ?after=<last id seen>
 CLOSE_BAD_REQUEST = 4400  # ?after= is not an event id
@@ -40,9 +50,9 @@ class SessionWatcher:
     are closed with 4401 and the browser shows the sign-in page. It runs only while sockets are open.
     """
 
-    def __init__(self, app) -> None:
+    def __init__(self, app: Litestar) -> None:
         self.app = app
-        self.task: asyncio.Task | None = None
+        self.task: asyncio.Task[None] | None = None
         self.wakeup = asyncio.Event()
 
     def ensure_running(self) -> None:
@@ -63,10 +73,10 @@ class SessionWatcher:
             except Exception as exc:  # a database hiccup: try again next round
                 log.warning("could not re-check the open sockets' sessions", error=type(exc).__name__)
 
-    async def check(self, registry) -> int:
-        watched = []
+    async def check(self, registry: LiveSockets) -> int:
+        watched: list[tuple[_Socket, tuple[str, str]]] = []  # (socket, its credential)
         for handle in list(registry.open):
-            identity = (handle.scope or {}).get("state", {}).get("identity")
+            identity = None if handle.scope is None else handle.scope.get("state", {}).get("identity")
             if handle.accepted and not handle.closed and identity is not None:
                 watched.append((handle, identity.credential))
         if not watched:
@@ -84,12 +94,13 @@ class SessionWatcher:
         return len(ended)
 
 
-def runtime_of_app(app):
-    return app.state.runtime
+def runtime_of_app(app: Litestar) -> Runtime:
+    runtime: Runtime = app.state.runtime
+    return runtime
 
 
-def session_watcher(app) -> SessionWatcher:
-    watcher = getattr(app.state, "session_watcher", None)
+def session_watcher(app: Litestar) -> SessionWatcher:
+    watcher: SessionWatcher | None = getattr(app.state, "session_watcher", None)
     if watcher is None:
         watcher = app.state.session_watcher = SessionWatcher(app)
     return watcher
@@ -107,7 +118,7 @@ class _BadAfter(ValueError):
     pass
 
 
-def _after(socket: WebSocket) -> int | None:
+def _after(socket: LiveSocket) -> int | None:
     """The event id to replay after; None: live only. _BadAfter unless digits of a 64-bit id."""
     raw = socket.query_params.get("after")
     if raw in (None, ""):
@@ -118,7 +129,7 @@ def _after(socket: WebSocket) -> int | None:
 
 
 @websocket("/ws")
-async def live_events(socket: WebSocket) -> None:
+async def live_events(socket: LiveSocket) -> None:
     runtime = runtime_of(socket)
     if not _origin_allowed(socket.headers.get("origin"), runtime.settings.public_url) or await identify(socket) is None:
         await socket.close(code=CLOSE_FORBIDDEN)  # before accept: the browser sees an HTTP 403
@@ -151,7 +162,7 @@ async def live_events(socket: WebSocket) -> None:
         metrics.open_sockets.dec()
 
 
-async def _replay(socket: WebSocket, after: int | None) -> int:
+async def _replay(socket: LiveSocket, after: int | None) -> int:
     """Sends every stored event after `after`; returns the last id sent (0 when live-only)."""
     if after is None:
         return 0
@@ -167,7 +178,7 @@ async def _replay(socket: WebSocket, after: int | None) -> int:
             return last
 
 
-async def _wait_for_close(socket: WebSocket) -> None:
+async def _wait_for_close(socket: LiveSocket) -> None:
     """Clients send nothing we need; reading is how a closed socket is noticed."""
     while True:
         message = await socket.receive()
@@ -175,7 +186,9 @@ async def _wait_for_close(socket: WebSocket) -> None:
             return
 
 
-async def _forward_live(socket: WebSocket, subscription, sent_upto: int, reader: asyncio.Task) -> None:
+async def _forward_live(
+    socket: LiveSocket, subscription: Subscription, sent_upto: int, reader: asyncio.Task[None]
+) -> None:
     queue = subscription.queue
     while True:
         getter = asyncio.ensure_future(queue.get())

@@ -10,10 +10,13 @@ Receptionists get 403: JSON `forbidden` from the API, the refused page from the 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from litestar import Request, Response, get
 from litestar.di import NamedDependency, Provide
+from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
@@ -29,7 +32,7 @@ PERIODS = {"30d": "Last 30 days", "week": "This week", "custom": "Dates"}
 
 
 @get("/api/reports", dependencies={"staff": Provide(api_staff)})
-async def reports_api(request: Request, staff: Staff) -> dict[str, Any]:
+async def reports_api(request: Request[Any, Any, Any], staff: Staff) -> reports.Report:
     if not staff.is_manager:
         raise ApiError(403, "forbidden", _NOT_A_MANAGER)
     runtime = runtime_of(request)
@@ -42,7 +45,7 @@ async def reports_api(request: Request, staff: Staff) -> dict[str, Any]:
     return await reports.report(runtime.db, period, now)
 
 
-def _page_period(request: Request, zone, now) -> tuple[str, reports.Period]:
+def _page_period(request: Request[Any, Any, Any], zone: ZoneInfo, now: datetime) -> tuple[str, reports.Period]:
     """(which choice, the period) from the page's form; ReportInputError on a bad custom range."""
     params = request.query_params
     choice = params.get("period") or ("custom" if params.get("since") or params.get("until") else "30d")
@@ -54,7 +57,7 @@ def _page_period(request: Request, zone, now) -> tuple[str, reports.Period]:
 
 
 @get("/reports")
-async def reports_page(request: Request) -> Template | Redirect | Response:
+async def reports_page(request: Request[Any, Any, Any]) -> Template | Redirect | Response[Any]:
     identity = await page_identity(request, managers_only=_NOT_A_MANAGER)
     if isinstance(identity, Response):
         return identity
@@ -96,7 +99,7 @@ async def reports_page(request: Request) -> Template | Redirect | Response:
 
 
 @get("/reports/csv/{chart:str}")
-async def report_csv(request: Request, chart: FromPath[str]) -> Response | Redirect:
+async def report_csv(request: Request[Any, Any, Any], chart: FromPath[str]) -> Response[Any] | Redirect:
     identity = await page_identity(request, managers_only=_NOT_A_MANAGER)
     if isinstance(identity, Response):
         return identity
@@ -118,4 +121,4 @@ async def report_csv(request: Request, chart: FromPath[str]) -> Response | Redir
     )
 
 
-route_handlers: list = [reports_api, reports_page, report_csv]
+route_handlers: list[HTTPRouteHandler] = [reports_api, reports_page, report_csv]
