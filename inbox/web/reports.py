@@ -53,7 +53,7 @@ def _page_period(request: Request, zone, now) -> tuple[str, reports.Period]:
     return choice, reports.parse_period(params.get("since"), params.get("until"), zone, now)
 
 
-@get("/reports")
+@get("/reports", include_in_schema=False)
 async def reports_page(request: Request) -> Template | Redirect | Response:
     identity = await page_identity(request, managers_only=_NOT_A_MANAGER)
     if isinstance(identity, Response):
@@ -95,7 +95,7 @@ async def reports_page(request: Request) -> Template | Redirect | Response:
     )
 
 
-@get("/reports/csv/{chart:str}")
+@get("/reports/csv/{chart:str}", include_in_schema=False)
 async def report_csv(request: Request, chart: FromPath[str]) -> Response | Redirect:
     identity = await page_identity(request, managers_only=_NOT_A_MANAGER)
     if isinstance(identity, Response):

@@ -1,0 +1,47 @@
+"""The OpenAPI schema Litestar generates from the JSON API's handlers, for signed-in staff only.
+
+    GET /schema/openapi.json      (and /schema/) the schema as JSON; 401 without a session or token
+
+docs/API.md is the reference written for people; tests/test_api_docs.py holds it and this schema
+to the same set of routes. Pages, the Twilio webhooks, /ws and /static/ are not in the schema
+(pages and static files are marked `include_in_schema=False`; the webhooks are plain ASGI
+handlers and /ws a websocket, which OpenAPI does not describe).
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from litestar import Router
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+
+from inbox.web.auth import identify
+from inbox.web.errors import ApiError
+
+SCHEMA_PATH = "/schema"
+
+
+async def _signed_in(connection: ASGIConnection, _handler: BaseRouteHandler) -> None:
+    """The schema names every route and parameter: staff (session or bearer token) only."""
+    if await identify(connection) is None:
+        raise ApiError(401, "not_authenticated", "Sign in, or send a valid API token.")
+
+
+def _version() -> str:
+    try:
+        return version("inbox")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0"
+
+
+def openapi_config() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="The inbox",
+        version=_version(),
+        description="The inbox's JSON API. The reference, with the error codes and live events: docs/API.md.",
+        render_plugins=[JsonRenderPlugin()],
+        openapi_router=Router(SCHEMA_PATH, route_handlers=[], include_in_schema=False, guards=[_signed_in]),
+    )
