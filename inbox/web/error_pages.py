@@ -1,7 +1,7 @@
 """Refusals as pages for people and as JSON for programs.
 
     wants_html(request)                      a browser navigating (Accept names text/html), not a program
-    error_response(request, status, code, detail)   the page in the frame, or CONTRACT.md's JSON error
+    error_response(request, status, code, detail)   the page in the frame, or the JSON error (docs/API.md)
 
 A browser asking for `/settings` as a receptionist, an export with a bad date range or
 `/?c=<no such conversation>` gets a page that says what happened and links back; a program
