@@ -100,3 +100,5 @@ def test_the_schema_is_served_to_staff_only(serve, sqlite_url, schema) -> None:
     served = httpx.get(server.url + "/schema/openapi.json", headers={"Authorization": f"Bearer {token}"})
     assert served.status_code == 200, served.text
     assert served.json()["paths"].keys() == schema["paths"].keys()
+    elsewhere = httpx.get(server.url + "/schema/redoc", headers={"Authorization": f"Bearer {token}"})
+    assert elsewhere.status_code == 404 and elsewhere.json()["error"] == "not_found"

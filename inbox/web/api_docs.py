@@ -1,6 +1,7 @@
 """The OpenAPI schema Litestar generates from the JSON API's handlers, for signed-in staff only.
 
-    GET /schema/openapi.json      (and /schema/) the schema as JSON; 401 without a session or token
+    GET /schema/openapi.json      (and /schema/) the schema as JSON; 401 without a session or token;
+                                  any other path under /schema/ is a 404 in the JSON error shape
 
 docs/API.md is the reference written for people; tests/test_api_docs.py holds it and this schema
 to the same set of routes. Pages, the Twilio webhooks, /ws and /static/ are not in the schema
@@ -24,10 +25,16 @@ from inbox.web.errors import ApiError
 SCHEMA_PATH = "/schema"
 
 
+SERVED = frozenset({SCHEMA_PATH, SCHEMA_PATH + "/", SCHEMA_PATH + "/openapi.json"})
+
+
 async def _signed_in(connection: ASGIConnection, _handler: BaseRouteHandler) -> None:
-    """The schema names every route and parameter: staff (session or bearer token) only."""
+    """The schema names every route and parameter: staff (session or bearer token) only. Any other
+    path under /schema is our own 404 (Litestar's router would answer it with its own HTML page)."""
     if await identify(connection) is None:
         raise ApiError(401, "not_authenticated", "Sign in, or send a valid API token.")
+    if connection.scope.get("path") not in SERVED:
+        raise ApiError(404, "not_found", "There is nothing at this address.")
 
 
 def _version() -> str:
