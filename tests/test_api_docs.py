@@ -59,6 +59,17 @@ def test_the_schema_holds_the_json_api_and_no_pages(schema) -> None:
     assert all(path.startswith("/api/") or path in ("/healthz", "/readyz", "/metrics") for path in paths), paths
 
 
+def test_the_schema_says_who_may_call(schema) -> None:
+    """The API needs a token or a session (the document's default); only the probes are open."""
+    assert schema["security"] == [{"apiToken": []}, {"session": []}]
+    for path, item in schema["paths"].items():
+        for method in METHODS:
+            if method in item:
+                override = item[method].get("security")
+                assert (override is None) == path.startswith("/api/"), (method, path, override)
+                assert override is None or {} in override, (method, path, override)
+
+
 def test_every_query_parameter_is_documented(schema) -> None:
     for path, item in schema["paths"].items():
         for method in METHODS:

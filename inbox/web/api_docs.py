@@ -18,11 +18,24 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 
 from inbox.web.auth import identify
 from inbox.web.errors import ApiError
 
 SCHEMA_PATH = "/schema"
+# Every operation needs one of these unless it says otherwise (the probes: `OPEN`).
+SECURITY_SCHEMES = {
+    "apiToken": SecurityScheme(type="http", scheme="bearer", description="A token from `inbox staff token EMAIL`."),
+    "session": SecurityScheme(
+        type="apiKey",
+        name="inbox_session",
+        security_scheme_in="cookie",
+        description="A browser session from POST /login; unsafe methods also send X-CSRF-Token.",
+    ),
+    "metricsToken": SecurityScheme(type="http", scheme="bearer", description="INBOX_METRICS_TOKEN, when it is set."),
+}
+OPEN: list = [{}]  # anyone may call it
 
 
 SERVED = frozenset({SCHEMA_PATH, SCHEMA_PATH + "/", SCHEMA_PATH + "/openapi.json"})
@@ -50,5 +63,7 @@ def openapi_config() -> OpenAPIConfig:
         version=_version(),
         description="The inbox's JSON API. The reference, with the error codes and live events: docs/API.md.",
         render_plugins=[JsonRenderPlugin()],
+        components=Components(security_schemes=SECURITY_SCHEMES),
+        security=[{"apiToken": []}, {"session": []}],
         openapi_router=Router(SCHEMA_PATH, route_handlers=[], include_in_schema=False, guards=[_signed_in]),
     )
