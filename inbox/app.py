@@ -29,6 +29,7 @@ from inbox.web import (
     webhooks,
 )
 from inbox.web import middleware as web_middleware
+from inbox.web.api_docs import openapi_config
 from inbox.web.error_pages import html_error, wants_html
 from inbox.web.errors import ApiError, api_error_response, describe
 
@@ -95,7 +96,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None, extra_handler
         exception_handlers={Exception: _error_handler},
         before_request=_sane_request,
         logging_config=litestar_logging_config(),
-        openapi_config=None,
+        openapi_config=openapi_config(),  # docs/API.md; GET /schema/openapi.json for staff
     )
     app.state.runtime = runtime
     return app

@@ -59,7 +59,7 @@ def demo_settings(port: int, host: str, folder: Path):
 def phone_handlers(sandbox: TwilioSandbox, settings) -> list:
     """The customer's side: /dev/phone and its two JSON routes (demo only, no staff login)."""
 
-    @get("/dev/phone")
+    @get("/dev/phone", include_in_schema=False)
     async def phone_page() -> Template:
         return Template(
             "phone.html",
@@ -69,7 +69,7 @@ def phone_handlers(sandbox: TwilioSandbox, settings) -> list:
             },
         )
 
-    @get("/dev/phone/messages")
+    @get("/dev/phone/messages", include_in_schema=False)
     async def phone_messages(request: Request) -> dict[str, Any]:
         number = request.query_params.get("number", "")
         messages = sandbox.conversation_with(number) if number else []
@@ -88,7 +88,7 @@ def phone_handlers(sandbox: TwilioSandbox, settings) -> list:
             ]
         }
 
-    @post("/dev/phone/send", status_code=200)
+    @post("/dev/phone/send", status_code=200, include_in_schema=False)
     async def phone_send(data: dict[str, str]) -> Response:
         number = str(data.get("number", "")).strip()
         channel = data.get("channel", "sms")

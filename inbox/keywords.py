@@ -1,7 +1,8 @@
 """Opt-out, opt-in and help keywords: recognising them in an inbound message body.
 
-Pure: no I/O and nothing imported from the rest of ``inbox``. The rules are Twilio's (see
-shared/TWILIO.md, "Keywords and consent"):
+Pure: no I/O and nothing imported from the rest of ``inbox``. The rules are those Twilio applies
+to its own opt-out keywords (its "Advanced Opt-Out" feature), and the ones US carriers hold
+senders to; docs/API.md lists the words:
 
 - a keyword counts only when it is the whole message, ignoring case, surrounding white space,
   trailing punctuation, full-width letters and invisible zero-width characters ("sToP\\n",

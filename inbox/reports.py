@@ -499,7 +499,7 @@ def iso(moment: datetime) -> str:
 
 
 async def build(connection: AsyncConnection, period: Period, now: datetime) -> Report:
-    """Every figure of the period, in `GET /api/reports`'s shape (README, "Reports")."""
+    """Every figure of the period, in `GET /api/reports`'s shape (docs/API.md)."""
     sql = _Sql(connection.dialect.name)
     base = {"since": sql.bind(period.since), "until": sql.bind(period.until), "epoch": sql.bind(EPOCH)}
 

@@ -3,7 +3,7 @@
 Pure. static/js/segments.js is the same code for the composer and must give identical results
 (tests/test_segments_js.py runs both over one table); change the two together.
 
-The rules (shared/TWILIO.md, "Segments"):
+The rules (GSM 03.38 / 3GPP TS 23.038 for the alphabet, as Twilio bills SMS segments):
 
 - A body made only of GSM 03.38 characters is sent as GSM-7: 160 septets in one segment, 153 per
   segment once split. The extension characters (^ { } \\ [ ~ ] | € and form feed) are an escape

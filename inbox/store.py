@@ -1,7 +1,7 @@
 """The SQL of conversations, customers, messages and events: one function per question or command.
 
 Functions take an open session and never commit: the caller owns the transaction (see bus.commit).
-The `*_dict` functions give the JSON shapes of CONTRACT.md.
+The `*_dict` functions give the JSON shapes the API and the live events use (docs/API.md, "Objects").
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ async def learn_authors(session: AsyncSession, messages) -> None:
 
 
 def author_of(message) -> dict[str, Any]:
-    """Who wrote it, as CONTRACT.md names it: the customer, a staff member, or the inbox itself."""
+    """Who wrote it (docs/API.md, `author`): the customer, a staff member, or the inbox itself."""
     if message.direction == Direction.INBOUND:
         return {"type": "customer"}
     if message.staff_id is None:  # the inbox's own answers (HELP/STOP/START) and anything without a sender

@@ -127,7 +127,7 @@ async def send_reply(request: Request, staff: Staff, conversation_id: FromPath[i
         message, created = await outbound.queue_reply(runtime_of(request), reply)
     except outbound.ReplyRefused as refused:
         raise ApiError(refused.status, refused.code, refused.detail, **refused.extra) from None
-    # The message itself, as CONTRACT.md says; a replayed key is marked in a header.
+    # The message itself (docs/API.md); a replayed key is marked in a header.
     return Response(message, status_code=202, headers={"Idempotent-Replayed": "false" if created else "true"})
 
 

@@ -163,7 +163,7 @@ def _login_page(request: Request, *, error: str | None = None, email: str = "", 
     )
 
 
-@get("/login")
+@get("/login", include_in_schema=False)
 async def login_page(request: Request) -> Template:
     return _login_page(request)
 
@@ -198,7 +198,7 @@ def _too_many(request: Request, email: str, refusal: Refusal) -> Template:
     return page
 
 
-@post("/login", status_code=303)
+@post("/login", status_code=303, include_in_schema=False)
 async def login(request: Request) -> Response:
     """Throttled per client address and per email (inbox/throttle.py); the argon2 check runs in a
     worker thread, one at a time, with no transaction open; known and unknown emails answer alike."""
@@ -249,7 +249,7 @@ async def login(request: Request) -> Response:
     return response
 
 
-@post("/logout", status_code=303)
+@post("/logout", status_code=303, include_in_schema=False)
 async def logout(request: Request) -> Response:
     runtime = runtime_of(request)
     identity = await identify(request)

@@ -1,7 +1,7 @@
 """Refusals as pages for people and as JSON for programs.
 
     wants_html(request)                      a browser navigating (Accept names text/html), not a program
-    error_response(request, status, code, detail)   the page in the frame, or CONTRACT.md's JSON error
+    error_response(request, status, code, detail)   the page in the frame, or the JSON error (docs/API.md)
 
 A browser asking for `/settings` as a receptionist, an export with a bad date range or
 `/?c=<no such conversation>` gets a page that says what happened and links back; a program
@@ -10,6 +10,8 @@ The frame shows the signed-in person when the request was identified (auth.ident
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from litestar import Request, Response
 
@@ -27,7 +29,7 @@ TITLES = {
 }
 
 
-def wants_html(request: Request) -> bool:
+def wants_html(request: Request[Any, Any, Any]) -> bool:
     if request.url.path.startswith(("/webhooks/", "/ws")):
         return False
     accept = request.headers.get("accept", "").lower()
@@ -37,7 +39,7 @@ def wants_html(request: Request) -> bool:
     return accept.find("text/html") < accept.find("application/json") or "application/json" not in accept
 
 
-def _back(request: Request, status: int) -> tuple[str, str]:
+def _back(request: Request[Any, Any, Any], status: int) -> tuple[str, str]:
     path = request.url.path
     if path.startswith(("/api/export", "/export")):
         return "/export", "Back to Export"
@@ -46,12 +48,15 @@ def _back(request: Request, status: int) -> tuple[str, str]:
     return "/", "Back to the inbox"
 
 
-def html_error(request: Request, status: int, detail: str, *, title: str | None = None) -> Response:
+def html_error(request: Request[Any, Any, Any], status: int, detail: str, *, title: str | None = None) -> Response[Any]:
     identity = request.scope.get("state", {}).get("identity")
     staff = identity.staff if identity is not None and identity.csrf_token is not None else None
     back_url, back_label = _back(request, status)
     runtime = request.app.state.runtime
-    template = request.app.template_engine.get_template("error.html")
+    engine = request.app.template_engine
+    if engine is None:  # create_app always configures one
+        raise RuntimeError("the app has no template engine")
+    template = engine.get_template("error.html")
     html = template.render(
         status=status,
         title=title or TITLES.get(status, "Something went wrong"),
@@ -59,13 +64,15 @@ def html_error(request: Request, status: int, detail: str, *, title: str | None 
         back_url=back_url,
         back_label=back_label,
         staff=staff,
-        csrf_token=identity.csrf_token if staff else None,
+        csrf_token=identity.csrf_token if staff is not None and identity is not None else None,
         business_name=runtime.settings.business_name,
     )
     return Response(html, status_code=status, media_type="text/html; charset=utf-8")
 
 
-def error_response(request: Request, status: int, code: str, detail: str, *, title: str | None = None) -> Response:
+def error_response(
+    request: Request[Any, Any, Any], status: int, code: str, detail: str, *, title: str | None = None
+) -> Response[Any]:
     if wants_html(request):
         return html_error(request, status, detail, title=title)
     return Response({"error": code, "detail": detail}, status_code=status)

@@ -120,7 +120,7 @@ async def export_audit(request: Request, staff: Staff) -> dict[str, Any]:
     return {"exports": entries, "next_before": entries[-1]["id"] if more and entries else None}
 
 
-@get("/export")
+@get("/export", include_in_schema=False)
 async def export_page(request: Request) -> Template | Redirect | Response:
     identity = await page_identity(request, managers_only=_NOT_A_MANAGER)
     if isinstance(identity, Response):
@@ -145,7 +145,7 @@ async def export_page(request: Request) -> Template | Redirect | Response:
     )
 
 
-@get("/conversations/{conversation_id:int}/transcript")
+@get("/conversations/{conversation_id:int}/transcript", include_in_schema=False)
 async def transcript_page(request: Request, conversation_id: FromPath[int]) -> Template | Redirect | Response:
     identity = await identify(request)
     if identity is None:

@@ -10,18 +10,19 @@ import structlog
 from litestar import Request, Response, get
 
 from inbox import metrics as m
+from inbox.web.api_docs import OPEN
 from inbox.web.auth import runtime_of
 from inbox.web.errors import ApiError
 
 log = structlog.get_logger(__name__)
 
 
-@get("/healthz")
+@get("/healthz", security=OPEN)
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/readyz")
+@get("/readyz", security=OPEN)
 async def readyz(request: Request[Any, Any, Any]) -> Response[Any]:
     runtime = runtime_of(request)
     checks: dict[str, str] = {}
@@ -42,7 +43,7 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[Any]:
     )
 
 
-@get("/metrics")
+@get("/metrics", security=[*OPEN, {"metricsToken": []}])
 async def metrics(request: Request[Any, Any, Any]) -> Response[Any]:
     """Only at exactly /metrics (not /metrics/, //metrics or /%6detrics, which a proxy rule for
     /metrics would miss), and with `Authorization: Bearer <INBOX_METRICS_TOKEN>` when that is set."""

@@ -12,7 +12,8 @@ from inbox import store
 from inbox.web.auth import page_identity, refusal, runtime_of
 
 
-@route("/", http_method=[HttpMethod.GET, HttpMethod.HEAD])  # HEAD: the same answer without a body
+# HEAD: the same answer without a body
+@route("/", http_method=[HttpMethod.GET, HttpMethod.HEAD], include_in_schema=False)
 async def inbox_page(request: Request) -> Template | Redirect | Response:
     identity = await page_identity(request)
     if isinstance(identity, Response):

@@ -56,7 +56,7 @@ def _page_period(request: Request[Any, Any, Any], zone: ZoneInfo, now: datetime)
     return choice, reports.parse_period(params.get("since"), params.get("until"), zone, now)
 
 
-@get("/reports")
+@get("/reports", include_in_schema=False)
 async def reports_page(request: Request[Any, Any, Any]) -> Template | Redirect | Response[Any]:
     identity = await page_identity(request, managers_only=_NOT_A_MANAGER)
     if isinstance(identity, Response):
@@ -98,7 +98,7 @@ async def reports_page(request: Request[Any, Any, Any]) -> Template | Redirect |
     )
 
 
-@get("/reports/csv/{chart:str}")
+@get("/reports/csv/{chart:str}", include_in_schema=False)
 async def report_csv(request: Request[Any, Any, Any], chart: FromPath[str]) -> Response[Any] | Redirect:
     identity = await page_identity(request, managers_only=_NOT_A_MANAGER)
     if isinstance(identity, Response):

@@ -36,7 +36,7 @@ def _words(raw: str) -> list[str]:
     return [word.strip() for word in re.split(r"[,\n]", raw) if word.strip()][:50]
 
 
-@get("/settings")
+@get("/settings", include_in_schema=False)
 async def settings_page(request: Request) -> Template | Response:
     identity = await page_identity(request, managers_only=_MANAGERS_ONLY)
     if isinstance(identity, Response):
@@ -94,7 +94,7 @@ async def settings_page(request: Request) -> Template | Response:
     )
 
 
-@post("/settings/answers", status_code=303)
+@post("/settings/answers", status_code=303, include_in_schema=False)
 async def save_answers(request: Request) -> Response:
     identity, form = await manager_form(request, _MANAGERS_ONLY)
     if isinstance(identity, Response):
@@ -114,7 +114,7 @@ async def save_answers(request: Request) -> Response:
     return Redirect("/settings?saved=answers#answers", status_code=303)
 
 
-@post("/settings/templates", status_code=303)
+@post("/settings/templates", status_code=303, include_in_schema=False)
 async def add_template(request: Request) -> Response:
     identity, form = await manager_form(request, _MANAGERS_ONLY)
     if isinstance(identity, Response):
@@ -143,7 +143,7 @@ async def add_template(request: Request) -> Response:
     return Redirect("/settings?saved=templates#templates", status_code=303)
 
 
-@post("/settings/templates/{template_id:int}/delete", status_code=303)
+@post("/settings/templates/{template_id:int}/delete", status_code=303, include_in_schema=False)
 async def delete_template(request: Request, template_id: FromPath[int]) -> Response:
     identity, _ = await manager_form(request, _MANAGERS_ONLY)
     if isinstance(identity, Response):
@@ -170,7 +170,7 @@ async def list_templates(request: Request) -> dict:
     }
 
 
-@post("/settings/reconcile", status_code=303)
+@post("/settings/reconcile", status_code=303, include_in_schema=False)
 async def reconcile_now(request: Request) -> Response:
     """Runs `inbox reconcile` for the default window (or the form's `since`) and returns to the
     settings page: `?saved=reconcile&found=F&present=P&ingested=I#reconcile`, or `?error=…`."""

@@ -38,7 +38,7 @@ class _Operation(Protocol[_Prepared]):
     async def apply(self, session: AsyncSession, email: str, prepared: _Prepared) -> None: ...
 
 
-@get("/staff")
+@get("/staff", include_in_schema=False)
 async def staff_page(request: Request[Any, Any, Any]) -> Template | Response[Any]:
     identity = await page_identity(request, managers_only=_MANAGERS_ONLY)
     if isinstance(identity, Response):
@@ -120,22 +120,22 @@ class _RevokeTokens:
         await accounts.revoke_tokens(session, email)
 
 
-@post("/staff/{staff_id:int}/disable", status_code=303)
+@post("/staff/{staff_id:int}/disable", status_code=303, include_in_schema=False)
 async def disable_staff(request: Request[Any, Any, Any], staff_id: FromPath[int]) -> Response[Any]:
     return await _change(request, staff_id, _SetEnabled(False), "{email} is disabled; its sessions are ended.")
 
 
-@post("/staff/{staff_id:int}/enable", status_code=303)
+@post("/staff/{staff_id:int}/enable", status_code=303, include_in_schema=False)
 async def enable_staff(request: Request[Any, Any, Any], staff_id: FromPath[int]) -> Response[Any]:
     return await _change(request, staff_id, _SetEnabled(True), "{email} can sign in again.")
 
 
-@post("/staff/{staff_id:int}/password", status_code=303)
+@post("/staff/{staff_id:int}/password", status_code=303, include_in_schema=False)
 async def set_staff_password(request: Request[Any, Any, Any], staff_id: FromPath[int]) -> Response[Any]:
     return await _change(request, staff_id, _SetPassword(), "New password set for {email}; its sessions are ended.")
 
 
-@post("/staff/{staff_id:int}/revoke-tokens", status_code=303)
+@post("/staff/{staff_id:int}/revoke-tokens", status_code=303, include_in_schema=False)
 async def revoke_staff_tokens(request: Request[Any, Any, Any], staff_id: FromPath[int]) -> Response[Any]:
     return await _change(request, staff_id, _RevokeTokens(), "Every API token of {email} is revoked.")
 

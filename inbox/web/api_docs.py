@@ -1,0 +1,70 @@
+"""The OpenAPI schema Litestar generates from the JSON API's handlers, for signed-in staff only.
+
+    GET /schema/openapi.json      (and /schema/) the schema as JSON; 401 without a session or token;
+                                  any other path under /schema/ is a 404 in the JSON error shape
+
+docs/API.md is the reference written for people; tests/test_api_docs.py holds it and this schema
+to the same set of routes. Pages, the Twilio webhooks, /ws and /static/ are not in the schema
+(pages and static files are marked `include_in_schema=False`; the webhooks are plain ASGI
+handlers and /ws a websocket, which OpenAPI does not describe).
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from litestar import Router
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.openapi.spec import Components, Reference, SecurityScheme
+
+from inbox.web.auth import identify
+from inbox.web.errors import ApiError
+
+SCHEMA_PATH = "/schema"
+# Every operation needs one of these unless it says otherwise (the probes: `OPEN`).
+SECURITY_SCHEMES: dict[str, SecurityScheme | Reference] = {
+    "apiToken": SecurityScheme(type="http", scheme="bearer", description="A token from `inbox staff token EMAIL`."),
+    "session": SecurityScheme(
+        type="apiKey",
+        name="inbox_session",
+        security_scheme_in="cookie",
+        description="A browser session from POST /login; unsafe methods also send X-CSRF-Token.",
+    ),
+    "metricsToken": SecurityScheme(type="http", scheme="bearer", description="INBOX_METRICS_TOKEN, when it is set."),
+}
+OPEN: list[dict[str, list[str]]] = [{}]  # anyone may call it
+
+
+SERVED = frozenset({SCHEMA_PATH, SCHEMA_PATH + "/", SCHEMA_PATH + "/openapi.json"})
+
+
+async def _signed_in(connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler) -> None:
+    """The schema names every route and parameter: staff (session or bearer token) only. Any other
+    path under /schema is our own 404 (Litestar's router would answer it with its own HTML page)."""
+    if await identify(connection) is None:
+        raise ApiError(401, "not_authenticated", "Sign in, or send a valid API token.")
+    if connection.scope.get("path") not in SERVED:
+        raise ApiError(404, "not_found", "There is nothing at this address.")
+
+
+def _version() -> str:
+    try:
+        return version("inbox")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0"
+
+
+def openapi_config() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="The inbox",
+        version=_version(),
+        description="The inbox's JSON API. The reference, with the error codes and live events: docs/API.md.",
+        render_plugins=[JsonRenderPlugin()],
+        components=Components(security_schemes=SECURITY_SCHEMES),
+        security=[{"apiToken": []}, {"session": []}],
+        openapi_router=Router(SCHEMA_PATH, route_handlers=[], include_in_schema=False, guards=[_signed_in]),
+    )
