@@ -11,7 +11,6 @@ import ipaddress
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from ipaddress import IPv4Network, IPv6Network
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -192,7 +191,7 @@ def client_address(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
     return peer
 
 
-def _in(address: str, networks: Sequence[IPv4Network | IPv6Network]) -> bool:
+def _in(address: str, networks: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:

@@ -61,9 +61,8 @@ async def _counted(
     size = 0
     try:
         # export.stream is an async generator (it says AsyncIterator): closable.
-        async with contextlib.aclosing(
-            cast(AsyncGenerator[bytes, None], chunks)
-        ):  # its snapshot connection goes back at once, even on a hang-up
+        closable = cast(AsyncGenerator[bytes, None], chunks)
+        async with contextlib.aclosing(closable):  # its snapshot connection goes back at once, even on a hang-up
             async for chunk in chunks:
                 size += len(chunk)
                 yield chunk
