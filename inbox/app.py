@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from litestar import Litestar, Request, Response
 from litestar.exceptions import HTTPException
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
+from litestar.types import ControllerRouterHandler
 
 from inbox.logs import litestar_logging_config
 from inbox.paths import STATIC, TEMPLATES
@@ -36,7 +38,7 @@ from inbox.web.errors import ApiError, api_error_response, describe
 MAX_ID = 2**63 - 1  # every id is a 64-bit integer
 
 
-async def _sane_request(request: Request) -> None:
+async def _sane_request(request: Request[Any, Any, Any]) -> None:
     """404 for what names nothing: an id beyond 64 bits (before the database overflows on it), and a
     static path with a NUL byte or a `.`/`..` segment (before the file system sees it)."""
     path = request.scope.get("path", "")
@@ -47,7 +49,7 @@ async def _sane_request(request: Request) -> None:
             raise ApiError(404, "not_found", "There is nothing with that id.")
 
 
-def _error_handler(request: Request, exc: Exception) -> Response:
+def _error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """A browser gets an HTML page in the frame; programs (API paths, webhooks, asking for JSON)
     the JSON error shape. A 404 never repeats the path or names a file on disk."""
     if isinstance(exc, HTTPException) and not isinstance(exc, ApiError) and exc.status_code == 404:
@@ -58,7 +60,9 @@ def _error_handler(request: Request, exc: Exception) -> Response:
     return api_error_response(request, exc)
 
 
-def create_app(settings: Settings, runtime: Runtime | None = None, extra_handlers: list | None = None) -> Litestar:
+def create_app(
+    settings: Settings, runtime: Runtime | None = None, extra_handlers: Sequence[ControllerRouterHandler] | None = None
+) -> Litestar:
     runtime = runtime or Runtime.build(settings)
 
     @asynccontextmanager

@@ -6,13 +6,24 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, TypeVar
 
 from inbox.cli_errors import CommandError
 from inbox.settings import Settings, SettingsError, load_settings
 
+if TYPE_CHECKING:  # imported where used: each command loads only what it needs
+    from litestar.types import ControllerRouterHandler
+    from sqlalchemy.ext.asyncio import AsyncSession
 
-def _settings(**overrides) -> Settings:
+    from inbox.reconcile import ReconcileReport
+    from inbox.runtime import Runtime
+
+_T = TypeVar("_T")
+
+
+def _settings(**overrides: object) -> Settings:
     return load_settings(**overrides)
 
 
@@ -28,7 +39,12 @@ def cmd_migrate(args: argparse.Namespace) -> None:
 
 
 def run_server(
-    settings: Settings, host: str, port: int, runtime=None, extra_handlers=None, log_level: int = logging.INFO
+    settings: Settings,
+    host: str,
+    port: int,
+    runtime: Runtime | None = None,
+    extra_handlers: Sequence[ControllerRouterHandler] | None = None,
+    log_level: int = logging.INFO,
 ) -> None:
     from inbox.app import create_app
     from inbox.logs import configure_logging
@@ -94,7 +110,7 @@ def cmd_staff_add(args: argparse.Namespace) -> None:
     print(f"added {member.role} {member.email}")
 
 
-def _staff_command(operation):
+def _staff_command(operation: Callable[[AsyncSession], Awaitable[_T]]) -> _T:
     """Runs `operation(session)` in one committed transaction on the configured database; an
     AccountError becomes the command's one-line error (and nothing is written)."""
     from inbox import accounts
@@ -103,7 +119,7 @@ def _staff_command(operation):
     settings = _settings()
     migrate(settings.database_url)
 
-    async def run():
+    async def run() -> _T:
         db = Database(settings.database_url)
         try:
             async with db.write() as session:
@@ -130,7 +146,7 @@ def cmd_staff_list(args: argparse.Namespace) -> None:
 
     rows = _staff_command(accounts.list_staff)
 
-    def when(moment) -> str:
+    def when(moment: datetime | None) -> str:
         return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
 
     table = [("EMAIL", "NAME", "ROLE", "ENABLED", "LAST SIGN-IN", "TOKENS")]
@@ -226,7 +242,7 @@ def cmd_reconcile(args: argparse.Namespace) -> None:
     configure_logging()
     migrate(settings.database_url)
 
-    async def run():
+    async def run() -> ReconcileReport:
         runtime = Runtime.build(settings, run_outbox=False)  # the serving instances send any answers
         await runtime.start()
         try:

@@ -8,9 +8,10 @@ of deferred transactions in WAL mode on aiosqlite's threads. PostgreSQL uses one
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import event, make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -18,12 +19,31 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from inbox.sqlite_inline import InlineConnection
 from inbox.text_fold import fold
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.engine.interfaces import DBAPICursor
+    from sqlalchemy.pool import ConnectionPoolEntry
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class _SQLiteDBAPIConnection(Protocol):
+    """What the connect hook uses of the DBAPI connection SQLAlchemy hands it: aiosqlite's adapter
+    for the readers, inbox.sqlite_inline's for the writer; both mirror sqlite3.Connection."""
+
+    isolation_level: str | None
+
+    def create_function(
+        self, name: str, num_params: int, func: Callable[[str | None], str | None], *, deterministic: bool = ...
+    ) -> None: ...
+
+    def cursor(self) -> DBAPICursor: ...
 
 
 def _sqlite_pragmas(engine: AsyncEngine, *, writer: bool) -> None:
     @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection, _record) -> None:
+    def _on_connect(dbapi_connection: _SQLiteDBAPIConnection, _record: ConnectionPoolEntry) -> None:
         # Let SQLAlchemy's begin event issue BEGIN itself (pysqlite's implicit one is deferred).
         dbapi_connection.isolation_level = None
         # Accent-blind search (inbox/store.py folded()): PostgreSQL has translate(), SQLite gets this.
@@ -41,7 +61,7 @@ def _sqlite_pragmas(engine: AsyncEngine, *, writer: bool) -> None:
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(connection) -> None:
+    def _on_begin(connection: Connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
 
@@ -98,7 +118,7 @@ class Database:
             await self.read_engine.dispose()
 
 
-def alembic_config(url: str):
+def alembic_config(url: str) -> Config:
     from alembic.config import Config
 
     config = Config()

@@ -13,14 +13,18 @@ import logging
 import secrets
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from litestar import Request, Response, asgi, get, post
+from litestar.handlers import ASGIRouteHandler, HTTPRouteHandler
 from litestar.response import Template
 from litestar.types import Receive, Scope, Send
 
-from inbox.settings import load_settings
+from inbox.settings import Settings, load_settings
 from inbox.twilio.sandbox import SandboxConfig, TwilioSandbox
+
+if TYPE_CHECKING:
+    from inbox.runtime import Runtime
 
 DEMO_STAFF = (
     ("reception@demo.test", "receptionist", "Rita Reception"),
@@ -39,7 +43,7 @@ def _hex(n: int) -> str:
     return secrets.token_hex(n // 2)
 
 
-def demo_settings(port: int, host: str, folder: Path):
+def demo_settings(port: int, host: str, folder: Path) -> Settings:
     public = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104 - read, not bound
     return load_settings(
         _env_file=None,
@@ -56,7 +60,14 @@ def demo_settings(port: int, host: str, folder: Path):
     )
 
 
-def phone_handlers(sandbox: TwilioSandbox, settings) -> list:
+def _set(value: str | None) -> str:
+    """A Twilio setting demo_settings always gives (Settings types them all as optional)."""
+    if value is None:
+        raise RuntimeError("demo_settings left a Twilio setting unset")
+    return value
+
+
+def phone_handlers(sandbox: TwilioSandbox, settings: Settings) -> list[HTTPRouteHandler]:
     """The customer's side: /dev/phone and its two JSON routes (demo only, no staff login)."""
 
     @get("/dev/phone", include_in_schema=False)
@@ -70,7 +81,7 @@ def phone_handlers(sandbox: TwilioSandbox, settings) -> list:
         )
 
     @get("/dev/phone/messages", include_in_schema=False)
-    async def phone_messages(request: Request) -> dict[str, Any]:
+    async def phone_messages(request: Request[Any, Any, Any]) -> dict[str, Any]:  # the sandbox's dicts
         number = request.query_params.get("number", "")
         messages = sandbox.conversation_with(number) if number else []
         return {
@@ -89,7 +100,7 @@ def phone_handlers(sandbox: TwilioSandbox, settings) -> list:
         }
 
     @post("/dev/phone/send", status_code=200, include_in_schema=False)
-    async def phone_send(data: dict[str, str]) -> Response:
+    async def phone_send(data: dict[str, str]) -> Response[dict[str, Any]]:
         number = str(data.get("number", "")).strip()
         channel = data.get("channel", "sms")
         to = str(data.get("to", SMS_NUMBERS[0]))
@@ -109,16 +120,18 @@ def phone_handlers(sandbox: TwilioSandbox, settings) -> list:
     return [phone_page, phone_messages, phone_send]
 
 
-def sandbox_mount(sandbox: TwilioSandbox):
+def sandbox_mount(sandbox: TwilioSandbox) -> ASGIRouteHandler:
     @asgi("/2010-04-01", is_mount=True, copy_scope=True)
     async def twilio_api(scope: Scope, receive: Receive, send: Send) -> None:
-        scope = {**scope, "path": "/2010-04-01" + scope["path"], "root_path": ""}
-        await sandbox.app(scope, receive, send)
+        mounted = scope.copy()
+        mounted["path"] = "/2010-04-01" + scope["path"]
+        mounted["root_path"] = ""
+        await sandbox.app(mounted, receive, send)
 
     return twilio_api
 
 
-async def seed(runtime, sandbox: TwilioSandbox, base_url: str) -> None:
+async def seed(runtime: Runtime, sandbox: TwilioSandbox, base_url: str) -> None:
     """Waits for the server to answer, then plays the first customers' messages through the sandbox
     and answers one of them, so the inbox opens on a lived-in morning."""
     import httpx
@@ -140,7 +153,9 @@ async def seed(runtime, sandbox: TwilioSandbox, base_url: str) -> None:
     async with runtime.db.read() as session:
         reception = await session.scalar(select(Staff.id).where(Staff.email == DEMO_STAFF[0][0]))
         customer_id = await session.scalar(select(Customer.id).where(Customer.phone == SEED[0][0]))
-        conversation_id = await store.conversation_id_of(session, customer_id)
+        conversation_id = await store.conversation_id_of(session, customer_id) if customer_id is not None else None
+    if conversation_id is None:
+        raise RuntimeError("the demo's first customer message was not stored")
     await outbound.queue_reply(
         runtime,
         outbound.ReplyRequest(
@@ -159,7 +174,7 @@ DEMO_TEMPLATE = (
 )
 
 
-def demo_env(settings) -> str:
+def demo_env(settings: Settings) -> str:
     """The settings `inbox simulate` and `inbox export` need to talk to this demo, as a .env file."""
     return "".join(
         f"{name}='{value}'\n"  # quoted for the shell and for .env readers alike
@@ -200,9 +215,9 @@ def run_demo(port: int = 8000, host: str = "127.0.0.1") -> None:
     asyncio.run(create_staff())
     sandbox = TwilioSandbox(
         SandboxConfig(
-            account_sid=settings.twilio_account_sid,
-            auth_token=settings.twilio_auth_token,
-            service_numbers={settings.twilio_messaging_service_sid: [*SMS_NUMBERS, WHATSAPP_NUMBER]},
+            account_sid=_set(settings.twilio_account_sid),
+            auth_token=_set(settings.twilio_auth_token),
+            service_numbers={_set(settings.twilio_messaging_service_sid): [*SMS_NUMBERS, WHATSAPP_NUMBER]},
             inbound_webhook_url=settings.public_url + "/webhooks/twilio/inbound",
             callback_delays=(0.6, 1.2),  # slow enough to watch the ticks move
         )

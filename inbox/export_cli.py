@@ -19,10 +19,19 @@ import getpass
 import os
 import sys
 import tempfile
+from collections.abc import AsyncGenerator, Coroutine
 from pathlib import Path
-from typing import BinaryIO
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 
 from inbox.cli_errors import CommandError
+
+if TYPE_CHECKING:  # both imported where used: the CLI starts without them
+    from rich.progress import Progress, TaskID
+
+    from inbox.export import ExportInputError, ExportQuery
+
+_T = TypeVar("_T")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,8 +86,8 @@ class _Progress:
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
-        self.bar = None
-        self.task = None
+        self.bar: Progress | None = None
+        self.task: TaskID | None = None
 
     def __enter__(self) -> _Progress:
         if self.enabled:
@@ -97,18 +106,22 @@ class _Progress:
             self.bar.__enter__()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         if self.bar is not None:
-            self.bar.__exit__(*exc)
+            self.bar.__exit__(exc_type, exc, traceback)
 
-    def total(self, count: int) -> None:
-        self.task = self.bar.add_task("export", total=count)
+    def total(self, count: int) -> None:  # called only with a bar (see run_export)
+        if self.bar is not None:
+            self.task = self.bar.add_task("export", total=count)
 
-    def advance(self, count: int) -> None:
-        self.bar.advance(self.task, count)
+    def advance(self, count: int) -> None:  # called only with a bar, after total()
+        if self.bar is not None and self.task is not None:
+            self.bar.advance(self.task, count)
 
 
-async def run_export(database_url: str, query, out: BinaryIO, *, progress: _Progress | None = None) -> int:
+async def run_export(database_url: str, query: ExportQuery, out: BinaryIO, *, progress: _Progress | None = None) -> int:
     """Writes the export to `out`, audited as `cli:<user>`; returns the row count."""
     from inbox import export
     from inbox.db import Database
@@ -127,7 +140,9 @@ async def run_export(database_url: str, query, out: BinaryIO, *, progress: _Prog
         audit_id = await export.start_audit(db, query, staff_id=None, actor=_actor())
         on_total = progress.total if progress is not None and progress.bar is not None else None
         chunks = export.stream(db, query, audit_id=audit_id, on_total=on_total, on_rows=counted)
-        async with contextlib.aclosing(chunks):  # a failed write still returns the connection first
+        # export.stream is an async generator (it says AsyncIterator): closable.
+        closable = cast(AsyncGenerator[bytes, None], chunks)
+        async with contextlib.aclosing(closable):  # a failed write still returns the connection first
             async for chunk in chunks:
                 out.write(chunk)
         out.flush()
@@ -136,13 +151,13 @@ async def run_export(database_url: str, query, out: BinaryIO, *, progress: _Prog
     return rows
 
 
-def _option_error(exc) -> str:
+def _option_error(exc: ExportInputError) -> str:
     """'since must be ...' becomes '--since must be ...': the option as the user typed it."""
     text = str(exc)
     return f"--{text}" if text.startswith(exc.name) else f"--{exc.name}: {text}"
 
 
-def _run(coroutine):
+def _run(coroutine: Coroutine[Any, Any, _T]) -> _T:
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvicorn[standard] brings it

@@ -24,11 +24,17 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import msgspec
 import structlog
 from litestar.logging import LoggingConfig
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+if TYPE_CHECKING:
+    from litestar.types import Scope
+    from litestar.types.callable_types import GetLogger
+    from litestar.types.protocols import Logger
 
 from inbox.phones import mask
 
@@ -94,7 +100,7 @@ def _normal(key: str) -> str:
     return key.lower().replace("-", "_")
 
 
-def _scrub(value: Any, depth: int = 0) -> Any:
+def _scrub(value: object, depth: int = 0) -> object:
     if isinstance(value, str):
         return scrub_text(value)
     if depth > 4:
@@ -106,7 +112,7 @@ def _scrub(value: Any, depth: int = 0) -> Any:
     return value
 
 
-def _scrub_item(key: Any, value: Any, depth: int) -> Any:
+def _scrub_item(key: object, value: object, depth: int) -> object:
     name = _normal(str(key))
     if name in SECRET_KEYS:
         return REDACTED if value not in (None, "") else value
@@ -118,7 +124,7 @@ def _scrub_item(key: Any, value: Any, depth: int) -> Any:
 _OWN_FIELDS = frozenset({"timestamp", "level", "logger"})  # added by the pipeline itself
 
 
-def redact(logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def redact(logger: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
     """structlog processor: the last step before rendering (see the module docstring)."""
     for key in list(event_dict):
         if key.startswith("_") or key in _OWN_FIELDS:
@@ -143,13 +149,17 @@ def configure_logging(level: int = logging.INFO, stream: TextIO | None = None) -
     cost); stdlib loggers' records (uvicorn, Litestar, …) go through a handler that renders them
     the same way."""
     stream = stream or sys.stderr
-    shared = [
+    shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
-    render = [structlog.processors.format_exc_info, redact, structlog.processors.JSONRenderer(serializer=_json)]
+    render: list[Processor] = [
+        structlog.processors.format_exc_info,
+        redact,
+        structlog.processors.JSONRenderer(serializer=_json),
+    ]
     structlog.reset_defaults()
     structlog.configure(
         processors=[*shared, *render],
@@ -194,7 +204,7 @@ class _ThroughRoot(LoggingConfig):
     """Litestar's logging config without its own handlers or dictConfig: its records (uncaught
     exceptions, with their traceback) propagate to the root handler of `configure_logging`."""
 
-    def configure(self):
+    def configure(self) -> GetLogger:
         logger = logging.getLogger("litestar")
         for old in logger.handlers[:]:
             logger.removeHandler(old)
@@ -202,7 +212,7 @@ class _ThroughRoot(LoggingConfig):
         return logging.getLogger
 
 
-def _log_exception(logger: Any, scope: Any, _traceback: list[str]) -> None:
+def _log_exception(logger: Logger, scope: Scope, _traceback: list[str]) -> None:
     """A 4xx (a refused login, a 404, a bad form, a 409) is an answer, not an error: the request's
     own info line (inbox.web.middleware) is all it gets. Anything else: an error with its traceback.
 

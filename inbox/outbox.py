@@ -20,17 +20,22 @@ import contextlib
 import random
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import structlog
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox import bus as events_bus
 from inbox import consent, metrics, outbound, status, store
 from inbox.events import MessageUpdated
 from inbox.models import Conversation, Customer, Direction, Message, MessageStatus, utcnow
 from inbox.phones import mask
-from inbox.twilio.client import OutgoingMessage, SendError, SendResult, TwilioSender
+from inbox.twilio.client import ListedMessage, OutgoingMessage, SendError, SendResult, TwilioSender
 from inbox.twilio.errors import explain
+
+if TYPE_CHECKING:
+    from inbox.runtime import Runtime  # which builds the outbox
 
 log = structlog.get_logger(__name__)
 STATUS_PATH = "/webhooks/twilio/status"
@@ -49,13 +54,13 @@ class OutboxConfig:
 
 
 class Outbox:
-    def __init__(self, runtime, sender: TwilioSender, config: OutboxConfig | None = None) -> None:
+    def __init__(self, runtime: Runtime, sender: TwilioSender, config: OutboxConfig | None = None) -> None:
         self.runtime = runtime
         self.sender = sender
         self.config = config or OutboxConfig()
         self._wake = asyncio.Event()
         self._stopping = False
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self._limit = asyncio.Semaphore(self.config.concurrency)
         self._next_sweep = 0.0
 
@@ -151,7 +156,7 @@ class Outbox:
             .limit(self.config.batch)
         )
         async with self.runtime.db.write() as session:
-            if session.bind.dialect.name == "postgresql":
+            if session.get_bind().dialect.name == "postgresql":
                 due = due.with_for_update(skip_locked=True)
             claimed = await session.execute(
                 update(Message)
@@ -235,7 +240,12 @@ class Outbox:
                 )
                 return error
 
-    async def _record(self, rows, refusals, outcomes) -> None:
+    async def _record(
+        self,
+        rows: list[tuple[Message, Customer]],
+        refusals: dict[int, outbound.ReplyRefused],
+        outcomes: dict[int, SendResult | SendError],
+    ) -> None:
         async with self.runtime.db.write() as session:
             fresh = {
                 m.id: m
@@ -264,7 +274,7 @@ class Outbox:
                         await self._record_twilio_opt_out(session, message, customer)
             await events_bus.commit(session, self.runtime.bus)
 
-    async def _accepted(self, session, message: Message, result: SendResult) -> None:
+    async def _accepted(self, session: AsyncSession, message: Message, result: SendResult) -> None:
         await store.learn_authors(session, [message])
         message.sid = result.sid
         message.needs_reconcile = False
@@ -278,7 +288,7 @@ class Outbox:
             events_bus.record(session, MessageUpdated(message.conversation_id, store.message_dict(message)))
         await status.apply_pending(session, message)
 
-    def _fail(self, session, message: Message, code: int | None, reason: str) -> None:
+    def _fail(self, session: AsyncSession, message: Message, code: int | None, reason: str | None) -> None:
         message.status = MessageStatus.FAILED
         message.error_code = code
         message.error_message = reason
@@ -287,7 +297,7 @@ class Outbox:
         message.updated_at = utcnow()
         events_bus.record(session, MessageUpdated(message.conversation_id, store.message_dict(message)))
 
-    async def _record_twilio_opt_out(self, session, message: Message, customer: Customer) -> None:
+    async def _record_twilio_opt_out(self, session: AsyncSession, message: Message, customer: Customer) -> None:
         if await consent.state(session, customer.id, message.channel) == "opted_out":
             return
         await consent.append(
@@ -300,7 +310,8 @@ class Outbox:
         )
 
     def _backoff(self, attempts: int) -> float:
-        delay = min(self.config.backoff_cap, self.config.backoff_base * 2 ** max(0, attempts - 1))
+        factor: int = 2 ** max(0, attempts - 1)  # typeshed: int ** int is Any (a negative power is a float)
+        delay = min(self.config.backoff_cap, self.config.backoff_base * factor)
         return delay * random.uniform(0.5, 1.0)  # full jitter halves stampedes after an outage
 
     # ---- reconciling --------------------------------------------------------------------
@@ -312,7 +323,7 @@ class Outbox:
         rows = await self._load(ids)
         async with self.runtime.db.write() as session:
             for claimed, _customer in rows:
-                message = await session.get(Message, claimed.id)
+                message = await session.get_one(Message, claimed.id)  # just claimed: it is there
                 message.claimed_until = None
                 try:
                     found = await self._find_at_twilio(session, message)
@@ -330,7 +341,7 @@ class Outbox:
         self.wake()
         return len(ids)
 
-    async def _find_at_twilio(self, session, message: Message) -> dict | None:
+    async def _find_at_twilio(self, session: AsyncSession, message: Message) -> ListedMessage | None:
         since = message.created_at - timedelta(minutes=1)
         candidates = await self.sender.list_messages(to=message.to_addr, limit=200)
         for candidate in candidates:

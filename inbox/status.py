@@ -7,9 +7,10 @@ pending_statuses and applied the moment the SID is recorded.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox import bus as events_bus
@@ -78,12 +79,12 @@ async def apply_callback(
 PENDING_TTL = timedelta(minutes=15)  # a send's SID is known within seconds; older rows are for SIDs never sent
 
 
-async def expire_pending(session: AsyncSession, now=None) -> int:
+async def expire_pending(session: AsyncSession, now: datetime | None = None) -> int:
     """Deletes callbacks kept for SIDs that never became a message of ours (a Messaging Service's
     callbacks for other senders, say): without this they would pile up for ever."""
     cutoff = (now or utcnow()) - PENDING_TTL
     result = await session.execute(delete(PendingStatus).where(PendingStatus.created_at < cutoff))
-    return result.rowcount or 0
+    return cast(CursorResult[Any], result).rowcount or 0  # a DELETE's result is a CursorResult
 
 
 async def apply_pending(session: AsyncSession, message: Message) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -16,7 +17,7 @@ from urllib.parse import quote, urlsplit
 import anyio
 from litestar import Request, Response, get, post
 from litestar.connection import ASGIConnection
-from litestar.datastructures import Cookie
+from litestar.datastructures import Cookie, FormMultiDict
 from litestar.response import Redirect, Template
 
 from inbox import accounts
@@ -31,8 +32,9 @@ LOGIN_CSRF_COOKIE = "inbox_login_csrf"
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
 
-def runtime_of(connection: ASGIConnection) -> Runtime:
-    return connection.app.state.runtime
+def runtime_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Runtime:
+    runtime: Runtime = connection.app.state.runtime  # set by create_app
+    return runtime
 
 
 @dataclass(frozen=True)
@@ -43,12 +45,12 @@ class Identity:
     credential: tuple[str, str] = ("", "")
 
 
-async def identify(connection: ASGIConnection) -> Identity | None:
+async def identify(connection: ASGIConnection[Any, Any, Any, Any]) -> Identity | None:
     """The staff member behind this request or socket handshake, or None. A disabled account,
     an ended session or a revoked token is None at once: every request asks the database."""
-    cached = connection.scope.get("state", {}).get("identity", False)
+    cached: Identity | bool | None = connection.scope.get("state", {}).get("identity", False)
     if cached is not False:
-        return cached
+        return cached if isinstance(cached, Identity) else None
     runtime = runtime_of(connection)
     identity = None
     authorization = connection.headers.get("authorization", "")
@@ -70,7 +72,7 @@ async def identify(connection: ASGIConnection) -> Identity | None:
     return identity
 
 
-async def api_staff(request: Request) -> StaffMember:
+async def api_staff(request: Request[Any, Any, Any]) -> StaffMember:
     """Dependency of every API route: 401 without a session or token, 403 without CSRF."""
     identity = await identify(request)
     if identity is None:
@@ -82,7 +84,9 @@ async def api_staff(request: Request) -> StaffMember:
     return identity.staff
 
 
-async def page_identity(request: Request, *, managers_only: str | None = None) -> Identity | Response:
+async def page_identity(
+    request: Request[Any, Any, Any], *, managers_only: str | None = None
+) -> Identity | Response[Any]:
     """The signed-in browser session behind a page, or the answer to give instead: a redirect to
     sign in, or (with `managers_only`, the sentence to show) a 403 for receptionists."""
     identity = await identify(request)
@@ -93,25 +97,28 @@ async def page_identity(request: Request, *, managers_only: str | None = None) -
     return identity
 
 
-def refusal(request: Request, status: int, code: str, detail: str) -> Response:
+def refusal(request: Request[Any, Any, Any], status: int, code: str, detail: str) -> Response[Any]:
     """A page in the frame for a browser, JSON for a program that asks for it, else one line of text."""
     if wants_html(request) or "json" in request.headers.get("accept", ""):
         return error_response(request, status, code, detail)
     return Response(detail + "\n", status_code=status, media_type="text/plain")
 
 
-async def manager_form(request: Request, managers_only: str) -> tuple[Identity | Response, Any]:
-    """A manager's form post with its session's CSRF token checked: (identity, form) or (answer, None)."""
+async def manager_form(
+    request: Request[Any, Any, Any], managers_only: str
+) -> tuple[Identity | Response[Any], FormMultiDict]:
+    """A manager's form post with its session's CSRF token checked: (identity, form), or (answer, an
+    empty form) when the request is refused: callers return the answer without reading the form."""
     identity = await page_identity(request, managers_only=managers_only)
     if isinstance(identity, Response):
-        return identity, None
+        return identity, FormMultiDict()
     form = await request.form()
     if not secrets.compare_digest(str(form.get("csrf_token", "")), identity.csrf_token or ""):
-        return refusal(request, 403, "csrf_failed", "The form expired: reload the page and try again."), None
+        return refusal(request, 403, "csrf_failed", "The form expired: reload the page and try again."), FormMultiDict()
     return identity, form
 
 
-def sessions_ended(connection: ASGIConnection) -> None:
+def sessions_ended(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
     """Sessions or tokens were just taken back here: re-check the open sockets now, not in a while."""
     watcher = getattr(connection.app.state, "session_watcher", None)
     if watcher is not None:
@@ -132,12 +139,14 @@ def _cookie_secure(runtime: Runtime) -> bool:
     return runtime.settings.public_url.startswith("https://")
 
 
-def login_redirect(request: Request) -> Redirect:
+def login_redirect(request: Request[Any, Any, Any]) -> Redirect:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return Redirect(f"/login?next={quote(target)}")
 
 
-def _login_page(request: Request, *, error: str | None = None, email: str = "", status: int = 200) -> Template:
+def _login_page(
+    request: Request[Any, Any, Any], *, error: str | None = None, email: str = "", status: int = 200
+) -> Template:
     token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
     runtime = runtime_of(request)
     return Template(
@@ -164,11 +173,11 @@ def _login_page(request: Request, *, error: str | None = None, email: str = "", 
 
 
 @get("/login", include_in_schema=False)
-async def login_page(request: Request) -> Template:
+async def login_page(request: Request[Any, Any, Any]) -> Template:
     return _login_page(request)
 
 
-def client_address(connection: ASGIConnection) -> str:
+def client_address(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
     """The client's address: the peer, or, when the peer is a trusted proxy (INBOX_TRUSTED_PROXIES),
     the right-most address in X-Forwarded-For that is not itself a trusted proxy."""
     peer = connection.client.host if connection.client else ""
@@ -182,7 +191,7 @@ def client_address(connection: ASGIConnection) -> str:
     return peer
 
 
-def _in(address: str, networks) -> bool:
+def _in(address: str, networks: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
@@ -190,7 +199,7 @@ def _in(address: str, networks) -> bool:
     return any(ip in network for network in networks)
 
 
-def _too_many(request: Request, email: str, refusal: Refusal) -> Template:
+def _too_many(request: Request[Any, Any, Any], email: str, refusal: Refusal) -> Template:
     minutes = max(1, round(refusal.retry_after / 60))
     message = f"Too many failed attempts. Try again in {minutes} minute{'s' if minutes != 1 else ''}."
     page = _login_page(request, error=message, email=email, status=429)
@@ -199,7 +208,7 @@ def _too_many(request: Request, email: str, refusal: Refusal) -> Template:
 
 
 @post("/login", status_code=303, include_in_schema=False)
-async def login(request: Request) -> Response:
+async def login(request: Request[Any, Any, Any]) -> Response[Any]:
     """Throttled per client address and per email (inbox/throttle.py); the argon2 check runs in a
     worker thread, one at a time, with no transaction open; known and unknown emails answer alike."""
     runtime = runtime_of(request)
@@ -250,7 +259,7 @@ async def login(request: Request) -> Response:
 
 
 @post("/logout", status_code=303, include_in_schema=False)
-async def logout(request: Request) -> Response:
+async def logout(request: Request[Any, Any, Any]) -> Response[Any]:
     runtime = runtime_of(request)
     identity = await identify(request)
     form = await request.form()

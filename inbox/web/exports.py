@@ -13,11 +13,13 @@ The export page's form is a plain GET to /api/export, so the browser's session c
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any, TypedDict, cast
 
 import structlog
 from litestar import Request, Response, get
 from litestar.di import NamedDependency, Provide
+from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
 from litestar.response import Redirect, Stream, Template
 from sqlalchemy import select
@@ -26,6 +28,7 @@ from inbox import export
 from inbox.accounts import StaffMember
 from inbox.models import Staff as StaffRow
 from inbox.models import utcnow
+from inbox.runtime import Runtime
 from inbox.web.auth import api_staff, identify, login_redirect, page_identity, refusal, runtime_of
 from inbox.web.errors import ApiError
 
@@ -45,12 +48,21 @@ def _filename(query: export.ExportQuery) -> str:
     return f"inbox-export-{utcnow().strftime('%Y%m%dT%H%M%SZ')}.{query.format}"
 
 
-async def _counted(runtime, chunks, audit_id: int, query: export.ExportQuery):
+class AuditPage(TypedDict):
+    exports: list[dict[str, Any]]  # export.audit_dict's rows
+    next_before: int | None
+
+
+async def _counted(
+    runtime: Runtime, chunks: AsyncIterator[bytes], audit_id: int, query: export.ExportQuery
+) -> AsyncIterator[bytes]:
     """The chunks, counted against the process's concurrent exports, logged by ids and sizes only."""
     runtime.extras[_ACTIVE] = runtime.extras.get(_ACTIVE, 0) + 1
     size = 0
     try:
-        async with contextlib.aclosing(chunks):  # its snapshot connection goes back at once, even on a hang-up
+        # export.stream is an async generator (it says AsyncIterator): closable.
+        closable = cast(AsyncGenerator[bytes, None], chunks)
+        async with contextlib.aclosing(closable):  # its snapshot connection goes back at once, even on a hang-up
             async for chunk in chunks:
                 size += len(chunk)
                 yield chunk
@@ -66,7 +78,7 @@ async def _counted(runtime, chunks, audit_id: int, query: export.ExportQuery):
 
 
 @get("/api/export", dependencies={"staff": Provide(api_staff)})
-async def export_history(request: Request, staff: Staff) -> Stream:
+async def export_history(request: Request[Any, Any, Any], staff: Staff) -> Stream:
     _require_manager(staff)
     runtime = runtime_of(request)
     params = request.query_params
@@ -104,7 +116,7 @@ def _id_like(text: str) -> bool:
 
 
 @get("/api/export/audit", dependencies={"staff": Provide(api_staff)})
-async def export_audit(request: Request, staff: Staff) -> dict[str, Any]:
+async def export_audit(request: Request[Any, Any, Any], staff: Staff) -> AuditPage:
     _require_manager(staff)
     params = request.query_params
     raw_limit, raw_before = params.get("limit") or "50", params.get("before") or ""
@@ -121,7 +133,7 @@ async def export_audit(request: Request, staff: Staff) -> dict[str, Any]:
 
 
 @get("/export", include_in_schema=False)
-async def export_page(request: Request) -> Template | Redirect | Response:
+async def export_page(request: Request[Any, Any, Any]) -> Template | Redirect | Response[Any]:
     identity = await page_identity(request, managers_only=_NOT_A_MANAGER)
     if isinstance(identity, Response):
         return identity
@@ -146,7 +158,9 @@ async def export_page(request: Request) -> Template | Redirect | Response:
 
 
 @get("/conversations/{conversation_id:int}/transcript", include_in_schema=False)
-async def transcript_page(request: Request, conversation_id: FromPath[int]) -> Template | Redirect | Response:
+async def transcript_page(
+    request: Request[Any, Any, Any], conversation_id: FromPath[int]
+) -> Template | Redirect | Response[Any]:
     identity = await identify(request)
     if identity is None:
         return login_redirect(request)
@@ -167,4 +181,4 @@ async def transcript_page(request: Request, conversation_id: FromPath[int]) -> T
     )
 
 
-route_handlers: list = [export_history, export_audit, export_page, transcript_page]
+route_handlers: list[HTTPRouteHandler] = [export_history, export_audit, export_page, transcript_page]

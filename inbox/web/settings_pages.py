@@ -7,6 +7,7 @@ Forms post back here with the session's CSRF token. Secrets are never shown, onl
 from __future__ import annotations
 
 import re
+from typing import Any, TypedDict
 from urllib.parse import quote
 
 from litestar import Request, Response, get, post
@@ -24,6 +25,18 @@ from inbox.web.errors import ApiError
 CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
 
 
+class TemplateItem(TypedDict):
+    id: int
+    name: str
+    content_sid: str
+    body: str
+    variables: list[str]
+
+
+class TemplateList(TypedDict):
+    templates: list[TemplateItem]
+
+
 _MANAGERS_ONLY = "Only managers can change the inbox's settings."
 
 
@@ -37,7 +50,7 @@ def _words(raw: str) -> list[str]:
 
 
 @get("/settings", include_in_schema=False)
-async def settings_page(request: Request) -> Template | Response:
+async def settings_page(request: Request[Any, Any, Any]) -> Template | Response[Any]:
     identity = await page_identity(request, managers_only=_MANAGERS_ONLY)
     if isinstance(identity, Response):
         return identity
@@ -45,7 +58,7 @@ async def settings_page(request: Request) -> Template | Response:
     settings = runtime.settings
     async with runtime.db.read() as session:
         policy = await app_settings.keyword_policy(session, settings)
-        extra = await app_settings.get(session, app_settings.EXTRA_KEYWORDS, {})
+        extra: dict[str, list[str]] = await app_settings.get(session, app_settings.EXTRA_KEYWORDS, {})
         last_webhook = await session.scalar(
             select(func.max(Message.created_at)).where(Message.direction == Direction.INBOUND)
         )
@@ -95,7 +108,7 @@ async def settings_page(request: Request) -> Template | Response:
 
 
 @post("/settings/answers", status_code=303, include_in_schema=False)
-async def save_answers(request: Request) -> Response:
+async def save_answers(request: Request[Any, Any, Any]) -> Response[Any]:
     identity, form = await manager_form(request, _MANAGERS_ONLY)
     if isinstance(identity, Response):
         return identity
@@ -115,7 +128,7 @@ async def save_answers(request: Request) -> Response:
 
 
 @post("/settings/templates", status_code=303, include_in_schema=False)
-async def add_template(request: Request) -> Response:
+async def add_template(request: Request[Any, Any, Any]) -> Response[Any]:
     identity, form = await manager_form(request, _MANAGERS_ONLY)
     if isinstance(identity, Response):
         return identity
@@ -144,7 +157,7 @@ async def add_template(request: Request) -> Response:
 
 
 @post("/settings/templates/{template_id:int}/delete", status_code=303, include_in_schema=False)
-async def delete_template(request: Request, template_id: FromPath[int]) -> Response:
+async def delete_template(request: Request[Any, Any, Any], template_id: FromPath[int]) -> Response[Any]:
     identity, _ = await manager_form(request, _MANAGERS_ONLY)
     if isinstance(identity, Response):
         return identity
@@ -156,7 +169,7 @@ async def delete_template(request: Request, template_id: FromPath[int]) -> Respo
 
 
 @get("/api/whatsapp-templates")
-async def list_templates(request: Request) -> dict:
+async def list_templates(request: Request[Any, Any, Any]) -> TemplateList:
     """For the composer: the approved templates staff may send outside WhatsApp's 24-hour window."""
     if await identify(request) is None:
         raise ApiError(401, "not_authenticated", "Sign in, or send a valid API token.")
@@ -171,7 +184,7 @@ async def list_templates(request: Request) -> dict:
 
 
 @post("/settings/reconcile", status_code=303, include_in_schema=False)
-async def reconcile_now(request: Request) -> Response:
+async def reconcile_now(request: Request[Any, Any, Any]) -> Response[Any]:
     """Runs `inbox reconcile` for the default window (or the form's `since`) and returns to the
     settings page: `?saved=reconcile&found=F&present=P&ingested=I#reconcile`, or `?error=…`."""
     from inbox.reconcile import ReconcileError, parse_since, reconcile

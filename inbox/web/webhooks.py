@@ -12,15 +12,17 @@ size limit (refused before it is read), the status codes, the content types.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Protocol, TypeVar
 from urllib.parse import parse_qs
 
 from litestar import asgi
+from litestar.types import HTTPResponseBodyEvent, HTTPResponseStartEvent, HTTPScope, Receive, Send
 from twilio.twiml.messaging_response import MessagingResponse
 
 from inbox import bus as events_bus
 from inbox import metrics, status
 from inbox.phones import channel_of
+from inbox.runtime import Runtime
 from inbox.twilio.payloads import Form, PayloadError, parse_inbound, parse_status
 from inbox.twilio.signature import signed_url
 
@@ -37,17 +39,30 @@ class _TooLarge(Exception):
     pass
 
 
-async def _read_body(scope, receive) -> bytes:
+_Payload_co = TypeVar("_Payload_co", covariant=True)
+
+
+class _Parser(Protocol[_Payload_co]):
+    """parse_inbound or parse_status."""
+
+    def __call__(self, form: Form, account_sid: str | None = None) -> _Payload_co: ...
+
+
+_Payload = TypeVar("_Payload")
+
+
+async def _read_body(scope: HTTPScope, receive: Receive) -> bytes:
     """The whole body, or _TooLarge as soon as it is known to pass MAX_WEBHOOK_BODY."""
     for name, value in scope["headers"]:
         if name == b"content-length":
             if not value.isdigit() or int(value) > MAX_WEBHOOK_BODY:
                 raise _TooLarge
             break
-    chunks, size = [], 0
+    chunks: list[bytes] = []
+    size = 0
     while True:
         message = await receive()
-        if message["type"] == "http.disconnect":
+        if message["type"] != "http.request":  # http.disconnect, the only other event of an HTTP scope:
             raise _TooLarge  # nobody is left to answer; nothing was read, nothing is stored
         chunk = message.get("body", b"")
         size += len(chunk)
@@ -58,27 +73,32 @@ async def _read_body(scope, receive) -> bytes:
             return b"".join(chunks)
 
 
-def _header(scope, name: bytes) -> str | None:
+def _header(scope: HTTPScope, name: bytes) -> str | None:
     for key, value in scope["headers"]:
         if key == name:
             return value.decode("latin-1")
     return None
 
 
-async def _refuse(send, status_code: int, code: str, detail: str) -> None:
+async def _refuse(send: Send, status_code: int, code: str, detail: str) -> None:
     """The API's JSON error shape, so every refusal reads the same wherever it comes from."""
     await _answer(send, status_code, json.dumps({"error": code, "detail": detail}).encode(), _JSON)
 
 
-async def _answer(send, status_code: int, body: bytes = b"", content_type: bytes = _JSON) -> None:
+async def _answer(send: Send, status_code: int, body: bytes = b"", content_type: bytes = _JSON) -> None:
     headers = [(b"content-length", str(len(body)).encode())]
     if body:
         headers.append((b"content-type", content_type))
-    await send({"type": "http.response.start", "status": status_code, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    start: HTTPResponseStartEvent = {"type": "http.response.start", "status": status_code, "headers": headers}
+    await send(start)
+    # more_body spelled out at its ASGI default, which the TypedDict requires.
+    end: HTTPResponseBodyEvent = {"type": "http.response.body", "body": body, "more_body": False}
+    await send(end)
 
 
-async def _verified_payload(scope, receive, send, kind: str, parse):
+async def _verified_payload(
+    scope: HTTPScope, receive: Receive, send: Send, kind: str, parse: _Parser[_Payload]
+) -> tuple[Runtime, _Payload] | None:
     """(runtime, parse(form)) if this is a POST that Twilio signed, this URL and body, with a
     token in force, and the form holds what Twilio always sends; else the refusal has been sent
     and None is returned."""
@@ -91,7 +111,7 @@ async def _verified_payload(scope, receive, send, kind: str, parse):
         metrics.webhooks.labels(kind, "invalid").inc()
         await _refuse(send, 413, "too_large", "Request body too large for a Twilio webhook.")
         return None
-    runtime = scope["litestar_app"].state.runtime
+    runtime: Runtime = scope["litestar_app"].state.runtime
     form = Form.parse(body)
     url = signed_url(runtime.settings.public_url, scope["path"], scope.get("query_string", b""))
     if not runtime.signatures.is_valid(url, form, _header(scope, b"x-twilio-signature")):
@@ -112,7 +132,7 @@ async def _verified_payload(scope, receive, send, kind: str, parse):
 
 
 @asgi(INBOUND_PATH, copy_scope=False)
-async def inbound_webhook(scope: Any, receive: Any, send: Any) -> None:
+async def inbound_webhook(scope: HTTPScope, receive: Receive, send: Send) -> None:
     verified = await _verified_payload(scope, receive, send, "inbound", parse_inbound)
     if verified is None:
         return
@@ -131,7 +151,7 @@ async def inbound_webhook(scope: Any, receive: Any, send: Any) -> None:
 
 
 @asgi(STATUS_PATH, copy_scope=False)
-async def status_webhook(scope: Any, receive: Any, send: Any) -> None:
+async def status_webhook(scope: HTTPScope, receive: Receive, send: Send) -> None:
     """Delivery status for a reply; forward-only, so late or repeated callbacks change nothing."""
     verified = await _verified_payload(scope, receive, send, "status", parse_status)
     if verified is None:
@@ -152,6 +172,6 @@ async def status_webhook(scope: Any, receive: Any, send: Any) -> None:
     await _answer(send, 204)
 
 
-def _query_value(scope, name: str) -> str:
+def _query_value(scope: HTTPScope, name: str) -> str:
     values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(name)
     return values[0] if values else ""
