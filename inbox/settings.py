@@ -54,7 +54,9 @@ class Settings(BaseSettings):
         alias="INBOX_SECRET_KEY",
         description="Signs sessions and encrypts stored secrets. Random per run in demo; required by serve.",
     )
-    twilio_account_sid: str | None = Field(None, alias="TWILIO_ACCOUNT_SID")
+    twilio_account_sid: str | None = Field(
+        None, alias="TWILIO_ACCOUNT_SID", description="AC + 32 hex: the Twilio account; inbound webhooks must name it."
+    )
     twilio_auth_token: str | None = Field(
         None, alias="TWILIO_AUTH_TOKEN", description="Checks X-Twilio-Signature; REST auth unless an API key is set."
     )
@@ -63,28 +65,46 @@ class Settings(BaseSettings):
         alias="TWILIO_AUTH_TOKEN_SECONDARY",
         description="During a token rotation, signatures made with it are accepted too.",
     )
-    twilio_api_key_sid: str | None = Field(None, alias="TWILIO_API_KEY_SID")
-    twilio_api_key_secret: str | None = Field(None, alias="TWILIO_API_KEY_SECRET")
-    twilio_messaging_service_sid: str | None = Field(None, alias="TWILIO_MESSAGING_SERVICE_SID")
+    twilio_api_key_sid: str | None = Field(
+        None,
+        alias="TWILIO_API_KEY_SID",
+        description="SK + 32 hex: preferred credentials for REST calls, with its secret.",
+    )
+    twilio_api_key_secret: str | None = Field(
+        None, alias="TWILIO_API_KEY_SECRET", description="The secret of TWILIO_API_KEY_SID."
+    )
+    twilio_messaging_service_sid: str | None = Field(
+        None,
+        alias="TWILIO_MESSAGING_SERVICE_SID",
+        description="MG + 32 hex: replies go out through it, From pinned to the number the customer wrote to.",
+    )
     twilio_phone_number: str | None = Field(
         None, alias="TWILIO_PHONE_NUMBER", description="The SMS sender when there is no Messaging Service."
     )
-    twilio_whatsapp_from: str | None = Field(None, alias="TWILIO_WHATSAPP_FROM")
-    twilio_api_base_url: str = Field("https://api.twilio.com", alias="TWILIO_API_BASE_URL")
+    twilio_whatsapp_from: str | None = Field(
+        None, alias="TWILIO_WHATSAPP_FROM", description="whatsapp:+E.164: the WhatsApp sender."
+    )
+    twilio_api_base_url: str = Field(
+        "https://api.twilio.com",
+        alias="TWILIO_API_BASE_URL",
+        description="Where REST calls go; the sandbox and the tests point it at a local server.",
+    )
     keyword_replies: Literal["inbox", "twilio"] = Field(
         "inbox",
         alias="INBOX_KEYWORD_REPLIES",
         description="inbox: the inbox answers HELP/STOP/START; twilio: Advanced Opt-Out answers, the inbox records.",
     )
-    business_name: str = Field("Inbox", alias="INBOX_BUSINESS_NAME")
+    business_name: str = Field(
+        "Inbox", alias="INBOX_BUSINESS_NAME", description="Named in the default answers and the page title."
+    )
     default_country: str = Field(
         "US",
         alias="INBOX_DEFAULT_COUNTRY",
         description="ISO 3166 country for numbers typed without +country (search, export --customer).",
     )
-    help_text: str | None = Field(None, alias="INBOX_HELP_TEXT")
-    stop_text: str | None = Field(None, alias="INBOX_STOP_TEXT")
-    start_text: str | None = Field(None, alias="INBOX_START_TEXT")
+    help_text: str | None = Field(None, alias="INBOX_HELP_TEXT", description="The automatic answer to HELP.")
+    stop_text: str | None = Field(None, alias="INBOX_STOP_TEXT", description="The automatic answer to STOP.")
+    start_text: str | None = Field(None, alias="INBOX_START_TEXT", description="The automatic answer to START.")
     metrics_token: str | None = Field(
         None,
         alias="INBOX_METRICS_TOKEN",
