@@ -20,6 +20,7 @@ from litestar.handlers import ASGIRouteHandler, HTTPRouteHandler
 from litestar.response import Template
 from litestar.types import Receive, Scope, Send
 
+from inbox.paths import INBOUND_WEBHOOK
 from inbox.settings import Settings, load_settings
 from inbox.twilio.sandbox import SandboxConfig, TwilioSandbox
 
@@ -218,7 +219,7 @@ def run_demo(port: int = 8000, host: str = "127.0.0.1") -> None:
             account_sid=_set(settings.twilio_account_sid),
             auth_token=_set(settings.twilio_auth_token),
             service_numbers={_set(settings.twilio_messaging_service_sid): [*SMS_NUMBERS, WHATSAPP_NUMBER]},
-            inbound_webhook_url=settings.public_url + "/webhooks/twilio/inbound",
+            inbound_webhook_url=settings.public_url + INBOUND_WEBHOOK,
             callback_delays=(0.6, 1.2),  # slow enough to watch the ticks move
         )
     )

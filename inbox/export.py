@@ -60,7 +60,6 @@ a database error leaves the stream as ExportFailed, without the SQL statement or
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -72,6 +71,7 @@ from sqlalchemy import Text, bindparam, case, cast, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from inbox import spans
 from inbox.db import Database
 from inbox.models import Channel, Conversation, Customer, Direction, ExportAudit, Message, Staff, utcnow
 from inbox.phones import to_e164, typed_number
@@ -135,10 +135,6 @@ def _blank(value: str | None) -> str | None:
     return value or None
 
 
-_SPAN = re.compile(r"^(\d{1,5})\s*([mhdw])$")
-_SPAN_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
 def parse_moment(value: str, name: str, *, end: bool = False) -> tuple[datetime, str]:
     """An ISO 8601 date or date-time as (UTC moment, how the audit log writes it).
 
@@ -151,8 +147,7 @@ def parse_moment(value: str, name: str, *, end: bool = False) -> tuple[datetime,
         f"2024-05-01T09:30:00Z (naive times are UTC), or a span back from now such as 12h or 3d; "
         f"{value[:40]!r} is not."
     )
-    if match := _SPAN.match(value.strip().lower()):  # 90m, 12h, 3d, 2w: that long before now
-        moment = datetime.now(UTC) - timedelta(**{_SPAN_UNITS[match.group(2)]: int(match.group(1))})
+    if (moment := spans.moment_before(value, datetime.now(UTC))) is not None:  # 12h: that long ago
         return moment, iso(moment)
     try:
         day = date.fromisoformat(value)

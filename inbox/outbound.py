@@ -22,13 +22,13 @@ from inbox import reports, store
 from inbox.events import ConversationUpdated, MessageCreated
 from inbox.models import Channel, Direction, Message, MessageStatus, WhatsAppTemplate, utcnow
 from inbox.phones import address_for
+from inbox.twilio.payloads import CONTENT_SID
 
 MAX_BODY = 1600
 MAX_TEMPLATE_VARIABLES = 20  # more than any approved template we have seen uses
 MAX_VARIABLE_LENGTH = 1024  # characters in one filled-in variable
 PLACEHOLDER = re.compile(r"\{\{\s*(\d{1,2})\s*\}\}")
 WHATSAPP_WINDOW = timedelta(hours=24)
-CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
 
 
 class ReplyRefused(Exception):
@@ -56,7 +56,7 @@ class ReplyRequest:
 
 def check_body(body: str | None, content_sid: str | None, content_variables: Any) -> None:
     if content_sid is not None:
-        if not CONTENT_SID.match(content_sid):
+        if not CONTENT_SID.fullmatch(content_sid):
             raise ReplyRefused(422, "invalid_template", "That template id is not valid (it starts with HX).")
         if content_variables is not None and not (
             isinstance(content_variables, dict) and all(isinstance(v, str) for v in content_variables.values())

@@ -30,6 +30,7 @@ from inbox import bus as events_bus
 from inbox import consent, metrics, outbound, status, store
 from inbox.events import MessageUpdated
 from inbox.models import Conversation, Customer, Direction, Message, MessageStatus, utcnow
+from inbox.paths import STATUS_WEBHOOK
 from inbox.phones import mask
 from inbox.twilio.client import ListedMessage, OutgoingMessage, SendError, SendResult, TwilioSender
 from inbox.twilio.errors import explain
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from inbox.runtime import Runtime  # which builds the outbox
 
 log = structlog.get_logger(__name__)
-STATUS_PATH = "/webhooks/twilio/status"
+STATUS_PATH = STATUS_WEBHOOK
 
 
 @dataclass

@@ -16,3 +16,8 @@ def _resource(name: str) -> Path:
 
 TEMPLATES = _resource("templates")
 STATIC = _resource("static")
+
+# Where Twilio posts: the routes (inbox.web.webhooks), the status callback every reply names
+# (inbox.outbox), the URLs the settings page shows, the demo's sandbox and `inbox simulate`.
+INBOUND_WEBHOOK = "/webhooks/twilio/inbound"
+STATUS_WEBHOOK = "/webhooks/twilio/status"

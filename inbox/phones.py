@@ -10,7 +10,6 @@ import phonenumbers
 from inbox.models import Channel
 
 WHATSAPP_PREFIX = "whatsapp:"
-E164_PATTERN = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 
 def channel_of(address: str) -> Channel:

@@ -20,7 +20,6 @@ Used by `inbox reconcile [--since T]` and by the managers' `POST /settings/recon
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
@@ -30,7 +29,7 @@ from prometheus_client import Counter
 from sqlalchemy import select, update
 
 from inbox import bus as events_bus
-from inbox import metrics, store
+from inbox import metrics, spans, store
 from inbox.events import MessageUpdated
 from inbox.inbound import handle_batch
 from inbox.models import Message, MessageStatus, utcnow
@@ -44,8 +43,6 @@ log = structlog.get_logger(__name__)
 
 DEFAULT_WINDOW = timedelta(days=7)
 BATCH = 100  # payloads per transaction
-_RELATIVE = re.compile(r"^(\d{1,5})\s*([mhdw])$")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 reconciled = Counter(
     "inbox_reconciled_messages_total",
@@ -85,8 +82,8 @@ def parse_since(value: str | None, *, now: datetime | None = None) -> datetime:
         f"--since must be an ISO 8601 date or date-time (2024-05-01, 2024-05-01T09:30:00Z) or a span "
         f"such as 12h or 3d; {text[:40]!r} is not"
     )
-    if match := _RELATIVE.match(text.lower()):
-        return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    if (moment := spans.moment_before(text, now)) is not None:
+        return moment
     try:
         if len(text) == 10:
             moment = datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC)

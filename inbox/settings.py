@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from inbox.twilio.payloads import E164
+
 SID_SHAPES = {
     "TWILIO_ACCOUNT_SID": (re.compile(r"^AC[0-9a-fA-F]{32}$"), "AC followed by 32 hex characters"),
     "TWILIO_API_KEY_SID": (re.compile(r"^SK[0-9a-fA-F]{32}$"), "SK followed by 32 hex characters"),
@@ -24,7 +26,6 @@ SID_SHAPES = {
     "TWILIO_AUTH_TOKEN": (re.compile(r"^[0-9a-fA-F]{32}$"), "32 hex characters"),
     "TWILIO_AUTH_TOKEN_SECONDARY": (re.compile(r"^[0-9a-fA-F]{32}$"), "32 hex characters"),
 }
-E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 
 class SettingsError(ValueError):
@@ -142,14 +143,14 @@ class Settings(BaseSettings):
     @field_validator("twilio_phone_number")
     @classmethod
     def _e164(cls, value: str | None) -> str | None:
-        if value and not E164.match(value):
+        if value and not E164.fullmatch(value):
             raise ValueError("an E.164 number such as +15551234567")
         return value
 
     @field_validator("twilio_whatsapp_from")
     @classmethod
     def _whatsapp(cls, value: str | None) -> str | None:
-        if value and not (value.startswith("whatsapp:") and E164.match(value.removeprefix("whatsapp:"))):
+        if value and not (value.startswith("whatsapp:") and E164.fullmatch(value.removeprefix("whatsapp:"))):
             raise ValueError("whatsapp: followed by an E.164 number, such as whatsapp:+14155238886")
         return value
 

@@ -7,10 +7,11 @@ from urllib.parse import urlencode
 
 import httpx
 
-from inbox.phones import E164_PATTERN
+from inbox.paths import INBOUND_WEBHOOK
+from inbox.twilio.payloads import E164
 from inbox.twilio.signature import sign
 
-INBOUND_PATH = "/webhooks/twilio/inbound"
+INBOUND_PATH = INBOUND_WEBHOOK
 
 
 def inbound_form(
@@ -23,9 +24,9 @@ def inbound_form(
     sid: str | None = None,
     profile_name: str | None = None,
 ) -> dict[str, str]:
-    if not E164_PATTERN.match(from_):
+    if not E164.fullmatch(from_):
         raise ValueError(f"--from must be an E.164 number such as +15551234567, not {from_!r}")
-    if not E164_PATTERN.match(to.removeprefix("whatsapp:")):
+    if not E164.fullmatch(to.removeprefix("whatsapp:")):
         raise ValueError(f"--to must be an E.164 number such as +15551234567, not {to!r}")
     prefix = "whatsapp:" if channel == "whatsapp" else ""
     sid = sid or "SM" + secrets.token_hex(16)

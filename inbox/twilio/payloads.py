@@ -21,6 +21,8 @@ MESSAGE_SID = re.compile(r"(?:SM|MM)[0-9a-fA-F]{32}")
 ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
 SERVICE_SID = re.compile(r"MG[0-9a-fA-F]{32}")
 MEDIA_SID = re.compile(r"ME[0-9a-fA-F]{32}")
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")  # a phone number as Twilio writes it (fullmatch)
+CONTENT_SID = re.compile(r"HX[0-9a-fA-F]{32}")  # an approved WhatsApp template
 ERROR_CODE = re.compile(r"[0-9]{1,6}")  # Twilio's codes are five digits (30003, 63016)
 
 

@@ -43,6 +43,8 @@ from litestar import Litestar, Request, Response, get, post
 from litestar.exceptions import HTTPException
 from twilio.request_validator import RequestValidator
 
+from inbox.twilio.payloads import E164
+
 logger = logging.getLogger(__name__)
 
 API_VERSION = "2010-04-01"
@@ -74,7 +76,6 @@ OPT_OUT_REPLIES = {
     "HELP": "Reply STOP to unsubscribe. Msg&Data Rates May Apply.",
 }
 
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 ALPHA_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
 SID = {prefix: re.compile(rf"^{prefix}[0-9a-fA-F]{{32}}$") for prefix in ("MG", "HX")}
 
@@ -521,13 +522,13 @@ class TwilioSandbox:
         if not from_ and not service:
             raise _Reject(400, 21603, "A 'From' or 'MessagingServiceSid' parameter is required to send a message")
         self._check_service(service)
-        if from_ and not (E164.match(bare(from_)) or (ALPHA_SENDER.match(from_) and not is_whatsapp(to))):
+        if from_ and not (E164.fullmatch(bare(from_)) or (ALPHA_SENDER.match(from_) and not is_whatsapp(to))):
             raise _Reject(
                 400,
                 21212,
                 f"The 'From' number {from_} is not a valid phone number, shortcode, or alphanumeric sender ID.",
             )
-        if not E164.match(bare(to)):
+        if not E164.fullmatch(bare(to)):
             raise _Reject(400, 21211, f"The 'To' number {to} is not a valid phone number.")
         variables = self._check_content(body, media, content_sid, raw_variables)
         if callback and urlsplit(callback).scheme not in ("http", "https"):

@@ -19,10 +19,10 @@ from inbox import app_settings
 from inbox.keywords import KeywordSet
 from inbox.models import Direction, Message, MessageStatus, WhatsAppTemplate
 from inbox.outbound import MAX_TEMPLATE_VARIABLES
+from inbox.paths import INBOUND_WEBHOOK, STATUS_WEBHOOK
+from inbox.twilio.payloads import CONTENT_SID
 from inbox.web.auth import identify, manager_form, page_identity, runtime_of
 from inbox.web.errors import ApiError
-
-CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
 
 
 class TemplateItem(TypedDict):
@@ -88,8 +88,8 @@ async def settings_page(request: Request[Any, Any, Any]) -> Template | Response[
                 "phone_number": settings.twilio_phone_number,
                 "whatsapp_from": settings.twilio_whatsapp_from,
                 "api_base_url": settings.twilio_api_base_url,
-                "inbound_url": settings.public_url + "/webhooks/twilio/inbound",
-                "status_url": settings.public_url + "/webhooks/twilio/status",
+                "inbound_url": settings.public_url + INBOUND_WEBHOOK,
+                "status_url": settings.public_url + STATUS_WEBHOOK,
                 "keyword_replies": settings.keyword_replies,
             },
             "last_webhook": last_webhook,
@@ -141,7 +141,7 @@ async def add_template(request: Request[Any, Any, Any]) -> Response[Any]:
             "templates",
             f"A template has at most {MAX_TEMPLATE_VARIABLES} variables, each named in at most 100 characters.",
         )
-    if not name or not CONTENT_SID.match(content_sid):
+    if not name or not CONTENT_SID.fullmatch(content_sid):
         return _failed("templates", "A template needs a name and its Content SID (HX followed by 32 hex characters).")
     runtime = runtime_of(request)
     async with runtime.db.write() as session:

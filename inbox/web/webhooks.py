@@ -21,13 +21,13 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from inbox import bus as events_bus
 from inbox import metrics, status
+from inbox.paths import INBOUND_WEBHOOK, STATUS_WEBHOOK
 from inbox.phones import channel_of
 from inbox.runtime import Runtime
 from inbox.twilio.payloads import Form, PayloadError, parse_inbound, parse_status
 from inbox.twilio.signature import signed_url
 
-INBOUND_PATH = "/webhooks/twilio/inbound"
-STATUS_PATH = "/webhooks/twilio/status"
+INBOUND_PATH, STATUS_PATH = INBOUND_WEBHOOK, STATUS_WEBHOOK
 MAX_WEBHOOK_BODY = 64 * 1024  # Twilio's forms are a few KiB; refuse more before parsing
 EMPTY_TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response/>'
 _XML = b"text/xml; charset=utf-8"
