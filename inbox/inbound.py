@@ -88,6 +88,7 @@ class _Thread:
     status: str
     last_message_id: int | None
     last_activity_at: datetime
+    assignee_id: int | None  # kept: a customer's new message reopens a closed thread with its owner
 
 
 async def _store(runtime, session, connection, payloads: list[InboundPayload]) -> dict[str, InboundResult]:
@@ -157,11 +158,13 @@ async def _store(runtime, session, connection, payloads: list[InboundPayload]) -
         if answer is not None:
             answers[message.sid] = answer
     consent = await store.consent_states(session, [thread_by_id[cid].customer_id for cid in touched])
+    await store.learn_assignees(session, [thread_by_id[cid] for cid in touched])
     for conversation_id in touched:
         thread = thread_by_id[conversation_id]
         customer, last = customer_by_id[thread.customer_id], latest.get(conversation_id)
         if conversation_id in answered_threads:  # the outbox's answer may follow the message
             thread = await session.get(Conversation, conversation_id)
+            await store.learn_assignees(session, [thread])
             last = await session.get(Message, thread.last_message_id)
         elif last is None:  # recovered messages older than the thread's latest activity
             last = await session.get(Message, thread.last_message_id)
