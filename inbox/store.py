@@ -28,7 +28,7 @@ from inbox.models import (
     Staff,
     utcnow,
 )
-from inbox.phones import typed_number
+from inbox.phones import time_zone_of, typed_number
 from inbox.text_fold import ACCENTED, PLAIN, fold
 
 PAGE_SIZE = 50
@@ -149,6 +149,7 @@ def customer_dict(customer: Customer, consent: dict[str, str] | None = None) -> 
         "phone": customer.phone,
         "whatsapp_profile_name": customer.whatsapp_profile_name,
         "notes": getattr(customer, "notes", None) or "",
+        "time_zone": time_zone_of(customer.phone),  # IANA, from the number; None when unknown
         "consent": consent or {"sms": "unknown", "whatsapp": "unknown"},
     }
 

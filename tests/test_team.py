@@ -181,3 +181,37 @@ def test_a_whatsapp_profile_name_fills_an_empty_name_only(api) -> None:
     assert conversation_of(api, "+5511912345678")["customer"]["name"] == "Ana (dentist)"
     api.patch(f"/api/customers/{customer['id']}", json={"name": ""})
     assert conversation_of(api, "+5511912345678")["customer"]["name"] == "Ana S."
+
+
+@pytest.mark.parametrize(
+    ("phone", "zone"),
+    [
+        ("+14155550123", "America/Los_Angeles"),  # US, by area code
+        ("+12125550199", "America/New_York"),
+        ("+447700900123", "Europe/London"),  # UK: a range the data does not know, one clock for the country
+        ("+61291234567", "Australia/Sydney"),  # Australia, a Sydney landline
+        ("+61412345678", "Australia/Sydney"),  # an Australian mobile: the country's main zone
+        ("whatsapp:+5511912345678", "America/Sao_Paulo"),
+        ("+15551234567", None),  # an unknown US prefix: the country has many clocks, so no guess
+    ],
+)
+def test_the_customers_time_zone_comes_from_their_number(phone, zone) -> None:
+    from inbox.phones import time_zone_of
+
+    assert time_zone_of(phone) == zone
+
+
+def test_the_customer_card(api) -> None:
+    post_twilio(api.server.url, "inbound_sms", MessageSid=sid(1), From="+447700900123", Body="hello from London")
+    post_twilio(api.server.url, "inbound_sms", MessageSid=sid(2), From="+447700900123", Body="again")
+    conversation = conversation_of(api, "+447700900123")
+    customer_id = conversation["customer"]["id"]
+    assert conversation["customer"]["time_zone"] == "Europe/London"
+    card = api.get(f"/api/customers/{customer_id}").json()
+    thread = api.get(f"/api/conversations/{conversation['id']}").json()
+    assert card["phone"] == "+447700900123" and card["time_zone"] == "Europe/London"
+    assert card["consent"] == {"sms": "unknown", "whatsapp": "unknown"}
+    assert card["first_contact_at"] == thread["messages"][0]["created_at"]
+    assert card["last_contact_at"] == thread["messages"][-1]["created_at"]
+    assert card["conversation_count"] == 1
+    assert api.get("/api/customers/999999").status_code == 404

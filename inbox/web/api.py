@@ -142,6 +142,16 @@ async def add_note(request: Request, staff: Staff, conversation_id: FromPath[int
         raise ApiError(refused.status, refused.code, refused.detail) from None
 
 
+@get("/customers/{customer_id:int}")
+async def get_customer(request: Request, staff: Staff, customer_id: FromPath[int]) -> dict[str, Any]:
+    """The customer card: the customer with first and last contact and number of conversations."""
+    async with runtime_of(request).db.read() as session:
+        card = await team.customer_card(session, customer_id) if customer_id <= store.MAX_ID else None
+    if card is None:
+        raise ApiError(404, "not_found", "There is no such customer.")
+    return card
+
+
 @patch("/customers/{customer_id:int}")
 async def update_customer(request: Request, staff: Staff, customer_id: FromPath[int]) -> dict[str, Any]:
     """The customer's name and the team's notes about them."""
@@ -312,6 +322,7 @@ def api_router(extra_handlers: list | None = None) -> Router:
             get_conversation,
             update_conversation,
             add_note,
+            get_customer,
             update_customer,
             mark_read,
             send_reply,
