@@ -126,3 +126,26 @@ def test_notes_are_internal_distinct_and_live(inbox, pages) -> None:
     bruno.reload()
     expect(bruno.locator("#messages > li")).to_have_count(2)
     expect(bruno.locator("#messages > li").nth(1)).to_have_class(re.compile(r"\bnote\b"))
+
+
+def test_the_customer_card_names_them_live_and_tells_their_local_time(inbox, pages) -> None:
+    alice, bruno = pages
+    for page in pages:
+        page.locator("#conversation-list .conversation-link", has_text=ANA).click()
+        expect(page.locator("#messages .message")).to_have_count(1)
+        # a San Francisco number: the time there, beside the composer
+        expect(page.locator("#customer-clock")).to_have_text(re.compile(r"^It is .+ for them \(America/Los Angeles\)$"))
+    alice.locator("#customer-card summary").click()
+    expect(alice.locator("#customer-phone")).to_have_text(ANA)
+    expect(alice.locator("#customer-count")).to_have_text("1")
+    name = "Ana <i>Lima</i>"
+    alice.get_by_label("Name", exact=True).fill(name)
+    alice.get_by_label("Notes about this customer").fill("Prefers mornings")
+    alice.locator("#customer-form").get_by_role("button", name="Save").click()
+    expect(alice.locator("#customer-saved")).to_have_text("Saved.")
+    # Bruno sees the new name in the header and the list, literally, without reloading
+    expect(bruno.locator("#thread-title")).to_have_text(name)
+    expect(row(bruno, name).locator(".conversation-name")).to_have_text(name)
+    bruno.locator("#customer-card summary").click()
+    expect(bruno.locator("#customer-notes")).to_have_value("Prefers mornings")
+    assert bruno.locator("#thread-title i").count() == 0

@@ -516,6 +516,7 @@ async function boot() {
   live.subscribe("message.updated", onMessageUpdated);
   live.subscribe("conversation.updated", onConversationUpdated);
   live.subscribe("consent.changed", onConsentChanged);
+  live.subscribe("customer.updated", onConsentChanged); // the same merge: the customer's new fields
   live.onStatus((status) => {
     if (status === "live") scheduleCounts(); // after a reconnect, too: events may have been missed
   });
