@@ -149,3 +149,27 @@ def test_the_customer_card_names_them_live_and_tells_their_local_time(inbox, pag
     bruno.locator("#customer-card summary").click()
     expect(bruno.locator("#customer-notes")).to_have_value("Prefers mornings")
     assert bruno.locator("#thread-title i").count() == 0
+
+
+def test_who_else_is_viewing_and_typing(inbox, pages) -> None:
+    alice, bruno = pages
+    dialogs: list[str] = []
+
+    def answer(dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    alice.on("dialog", answer)
+    for page in pages:
+        page.locator("#conversation-list .conversation-link", has_text=ANA).click()
+        expect(page.locator("#messages .message")).to_have_count(1)
+    expect(alice.locator("#thread-presence")).to_have_text("Bruno Braga is viewing")
+    expect(bruno.locator("#thread-presence")).to_have_text("Alice Adams is viewing")
+    bruno.locator("#composer-body").press_sequentially("On it")
+    expect(alice.locator("#thread-presence")).to_have_text("Bruno Braga is typing…")
+    # Alice sending over Bruno's reply is asked first; dismissing sends nothing
+    alice.locator("#composer-body").fill("Hello Ana")
+    alice.locator("#composer-body").press("Enter")
+    expect(alice.locator("#composer-body")).to_have_value("Hello Ana")
+    assert dialogs and "Bruno Braga was typing" in dialogs[0]
+    expect(alice.locator("#messages .message")).to_have_count(1)

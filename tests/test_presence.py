@@ -48,6 +48,14 @@ def test_typing_and_viewing_reach_the_others_only_and_are_not_stored(serve, data
         mine.send(json.dumps({"type": "typing", "conversation_id": 7}))
         event = read_until(theirs, presence)
         assert event["type"] == "staff.typing" and event["data"]["staff"]["name"] == "Maria"
+        # a burst: three of a kind per thread a second pass, the rest are dropped
+        for _ in range(6):
+            mine.send(json.dumps({"type": "typing", "conversation_id": 8}))
+        mine.send(json.dumps({"type": "viewing", "conversation_id": 8}))
+        burst = []
+        while (event := read_until(theirs, presence))["type"] == "staff.typing":
+            burst.append(event)
+        assert len(burst) == 3 and event["type"] == "staff.viewing"
         # the sender never hears itself: a stored event sent after its frames comes first
         post_twilio(server.url, "inbound_sms", Body="barrier")
         assert read_until(mine, lambda e: True)["type"] == "message.created"

@@ -33,7 +33,8 @@ CLOSE_FORBIDDEN = 4403
 REPLAY_BATCH = 500
 RECHECK_EVERY = 2.0  # seconds between checks that each open socket's session or token still holds
 PRESENCE_TYPES = {"typing": "staff.typing", "viewing": "staff.viewing"}
-PRESENCE_INTERVAL = 1.0  # seconds: a socket's presence frames for one thread pass at most this often
+PRESENCE_INTERVAL = 1.0  # seconds: a socket passes at most PRESENCE_BURST presence frames of a
+PRESENCE_BURST = 3  # kind for one thread in any such interval; the rest are dropped
 MAX_CLIENT_FRAME = 200  # characters; a presence frame is far shorter
 
 log = structlog.get_logger("inbox.realtime")
@@ -179,10 +180,10 @@ async def _read_client(socket: WebSocket, origin: str) -> None:
     """Reads until the socket closes (how a closed socket is noticed). The only frames a client
     sends are presence: `{"type": "typing" | "viewing", "conversation_id": N}`, passed on to every
     other staff socket as `staff.typing` / `staff.viewing` with the sender's id and name. Anything
-    else is ignored, and so are repeats within PRESENCE_INTERVAL."""
+    else is ignored, and so is more than PRESENCE_BURST of a kind per thread within PRESENCE_INTERVAL."""
     staff = (await identify(socket)).staff
     who = {"id": staff.id, "name": staff.name or staff.email.split("@")[0]}
-    last_sent: dict[tuple[str, int], float] = {}
+    recent: dict[tuple[str, int], list[float]] = {}
     bus = runtime_of(socket).bus
     while True:
         message = await socket.receive()
@@ -201,9 +202,12 @@ async def _read_client(socket: WebSocket, origin: str) -> None:
         if kind is None or type(conversation_id) is not int or not 0 < conversation_id <= store.MAX_ID:
             continue
         now = time.monotonic()
-        if now - last_sent.get((kind, conversation_id), -PRESENCE_INTERVAL) < PRESENCE_INTERVAL:
+        if len(recent) > 1000:  # a socket that wandered through many threads: forget the old ones
+            recent.clear()
+        sent = [t for t in recent.get((kind, conversation_id), ()) if now - t < PRESENCE_INTERVAL]
+        if len(sent) >= PRESENCE_BURST:
             continue
-        last_sent[(kind, conversation_id)] = now
+        recent[(kind, conversation_id)] = [*sent, now]
         frame = json.dumps(
             {"id": None, "type": kind, "conversation_id": conversation_id, "data": {"staff": who}},
             separators=(",", ":"),
