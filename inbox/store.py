@@ -460,6 +460,39 @@ async def mark_read(session: AsyncSession, conversation_id: int, staff_id: int) 
     return newest
 
 
+async def mark_unread(session: AsyncSession, conversation_id: int, staff_id: int) -> int:
+    """Marks the customer's latest message unread again for this staff member (the read mark
+    moves to just before it); returns the unread count that leaves (0 when they never wrote)."""
+    last_inbound = await session.scalar(
+        select(func.max(Message.id)).where(
+            Message.conversation_id == conversation_id, Message.direction == Direction.INBOUND
+        )
+    )
+    if last_inbound is None:
+        return 0
+    mark = last_inbound - 1
+    current = await session.scalar(
+        select(ConversationRead.last_read_message_id).where(
+            ConversationRead.conversation_id == conversation_id, ConversationRead.staff_id == staff_id
+        )
+    )
+    if current is None or current > mark:
+        statement = _insert(session, ConversationRead).values(
+            conversation_id=conversation_id, staff_id=staff_id, last_read_message_id=mark
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=["conversation_id", "staff_id"], set_={"last_read_message_id": mark}
+        )
+        await session.execute(statement)
+    return int(
+        await session.scalar(
+            _join_read_mark(select(_unread_count()).select_from(Conversation), staff_id).where(
+                Conversation.id == conversation_id
+            )
+        )
+    )
+
+
 # ---- events -----------------------------------------------------------------------------
 
 

@@ -173,3 +173,14 @@ def test_who_else_is_viewing_and_typing(inbox, pages) -> None:
     expect(alice.locator("#composer-body")).to_have_value("Hello Ana")
     assert dialogs and "Bruno Braga was typing" in dialogs[0]
     expect(alice.locator("#messages .message")).to_have_count(1)
+
+
+def test_mark_unread_goes_back_to_the_list_unread(inbox, pages) -> None:
+    alice, _bruno = pages
+    alice.locator("#conversation-list .conversation-link", has_text=ANA).click()
+    expect(row(alice, ANA).locator("[data-part=unread]")).to_be_hidden()
+    alice.get_by_role("button", name="Mark unread").click()
+    expect(alice.locator("#thread-empty")).to_be_visible()
+    expect(row(alice, ANA).locator("[data-part=unread-count]")).to_have_text("1")
+    alice.reload()
+    expect(row(alice, ANA).locator("[data-part=unread-count]")).to_have_text("1")

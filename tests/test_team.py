@@ -215,3 +215,20 @@ def test_the_customer_card(api) -> None:
     assert card["last_contact_at"] == thread["messages"][-1]["created_at"]
     assert card["conversation_count"] == 1
     assert api.get("/api/customers/999999").status_code == 404
+
+
+def test_mark_unread_is_per_staff_member(api) -> None:
+    post_twilio(api.server.url, "inbound_sms", MessageSid=sid(1), From="+14155550161", Body="one")
+    post_twilio(api.server.url, "inbound_sms", MessageSid=sid(2), From="+14155550161", Body="two")
+    conversation = conversation_of(api, "+14155550161")
+    assert api.post(f"/api/conversations/{conversation['id']}/read").status_code == 200
+    api.post(f"/api/conversations/{conversation['id']}/read", headers=api.as_joao)
+    unread = api.post(f"/api/conversations/{conversation['id']}/unread")
+    assert unread.status_code == 200 and unread.json() == {"conversation_id": conversation["id"], "unread_count": 1}
+    assert conversation_of(api, "+14155550161")["unread_count"] == 1
+    joao = api.get("/api/conversations?status=all", headers=api.as_joao).json()["conversations"]
+    assert [c["unread_count"] for c in joao] == [0]
+    # already unread: it stays as it is
+    assert api.post(f"/api/conversations/{conversation['id']}/unread").json()["unread_count"] == 1
+    missing = api.post("/api/conversations/999999/unread")
+    assert missing.status_code == 404 and missing.json()["error"] == "not_found"

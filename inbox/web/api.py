@@ -179,6 +179,17 @@ async def mark_read(request: Request, staff: Staff, conversation_id: FromPath[in
     return {"conversation_id": conversation_id, "last_read_message_id": upto, "unread_count": 0}
 
 
+@post("/conversations/{conversation_id:int}/unread", status_code=200)
+async def mark_unread(request: Request, staff: Staff, conversation_id: FromPath[int]) -> dict[str, Any]:
+    """Marks the customer's latest message unread again for this staff member only."""
+    async with runtime_of(request).db.write() as session:
+        if not await store.conversation_exists(session, conversation_id):
+            raise ApiError(404, "not_found", "There is no such conversation.")
+        unread = await store.mark_unread(session, conversation_id, staff.id)
+        await session.commit()
+    return {"conversation_id": conversation_id, "unread_count": unread}
+
+
 @post("/conversations/{conversation_id:int}/messages", status_code=202)
 async def send_reply(request: Request, staff: Staff, conversation_id: FromPath[int]) -> Response:
     """Queues a reply (202); the outbox sends it. A repeated Idempotency-Key returns the first."""
@@ -325,6 +336,7 @@ def api_router(extra_handlers: list | None = None) -> Router:
             get_customer,
             update_customer,
             mark_read,
+            mark_unread,
             send_reply,
             customer_consent,
             record_consent,

@@ -15,6 +15,9 @@
  *   inbox:conversation-opened   detail {id, conversation}  (after its messages are rendered)
  *   inbox:conversation-changed  detail {id, conversation}  (header data changed: name, consent)
  *   inbox:conversation-closed   detail {id}
+ *
+ * and it listens for inbox:marked-unread {id, unread_count} (team.js): the thread closes and the
+ * list shows the conversation unread again.
  */
 
 import { api, getConversation, listConversations, markRead } from "./api.js";
@@ -506,6 +509,14 @@ async function boot() {
   ui.loadMore.addEventListener("click", () => loadList({ append: true }));
   ui.backToList.addEventListener("click", backToList);
   document.addEventListener("keydown", onDocumentKeydown);
+  document.addEventListener("inbox:marked-unread", (event) => {
+    // Marked unread from the thread: back to the list, where it shows as unread again.
+    const { id, unread_count: count } = event.detail;
+    clearTimeout(state.readTimers.get(String(id))); // a read mark still waiting would undo it
+    state.readTimers.delete(String(id));
+    if (state.openId === String(id)) closeConversation();
+    setUnread(id, count);
+  });
   window.addEventListener("popstate", onPopState);
   window.addEventListener("focus", onAttention);
   document.addEventListener("visibilitychange", onAttention);

@@ -3,6 +3,7 @@
  *
  *   #thread-team   owner line, the Assign select (#assign-select), "Take it" (#take-it),
  *                  Close / Reopen (#close-toggle): PATCH /api/conversations/{id}
+ *   #mark-unread   POST …/unread, then `inbox:marked-unread` {id, unread_count} for inbox.js
  *   #note-form     an internal note: POST /api/conversations/{id}/notes
  *   keyboard       `e` closes the open conversation, `a` assigns it to me (not while typing)
  *
@@ -167,6 +168,16 @@ el.assign.addEventListener("change", () => {
   change({ assignee_id: value ? Number(value) : null }, value ? `Assigned to ${name}.` : "Nobody owns it now.");
 });
 el.noteForm.addEventListener("submit", saveNote);
+byId("mark-unread").addEventListener("click", async () => {
+  if (!current) return;
+  const id = String(current.id);
+  try {
+    const result = await api.post(`/api/conversations/${encodeURIComponent(id)}/unread`);
+    document.dispatchEvent(new CustomEvent("inbox:marked-unread", { detail: { id, unread_count: result.unread_count } }));
+  } catch (error) {
+    announce(error.message);
+  }
+});
 live.subscribe("note.created", (event) => {
   if (event.data?.note) showNote(event.data.note);
 });
