@@ -184,3 +184,31 @@ def test_mark_unread_goes_back_to_the_list_unread(inbox, pages) -> None:
     expect(row(alice, ANA).locator("[data-part=unread-count]")).to_have_text("1")
     alice.reload()
     expect(row(alice, ANA).locator("[data-part=unread-count]")).to_have_text("1")
+
+
+def test_keyboard_moves_opens_replies_searches_and_lists_the_keys(inbox, pages) -> None:
+    alice, _bruno = pages
+    links = alice.locator("#conversation-list .conversation-link")
+    expect(links).to_have_count(2)
+    alice.locator("body").press("j")
+    expect(links.nth(0)).to_be_focused()
+    alice.keyboard.press("j")
+    expect(links.nth(1)).to_be_focused()
+    alice.keyboard.press("k")
+    expect(links.nth(0)).to_be_focused()
+    alice.keyboard.press("Enter")
+    expect(alice.locator("#thread-title")).to_have_text(ANA)
+    expect(alice.locator("#messages .message")).to_have_count(1)  # loaded, its composer built
+    alice.locator("#messages").focus()
+    alice.keyboard.press("r")
+    expect(alice.locator("#composer-body")).to_be_focused()
+    alice.keyboard.type("rk/?")  # typed into the reply box, not taken as shortcuts
+    expect(alice.locator("#composer-body")).to_have_value("rk/?")
+    alice.locator("#messages").focus()
+    alice.keyboard.press("/")
+    expect(alice.locator("#search")).to_be_focused()
+    alice.locator("#messages").focus()
+    alice.keyboard.press("?")
+    expect(alice.locator("#shortcuts")).to_be_visible()
+    alice.keyboard.press("Escape")
+    expect(alice.locator("#shortcuts")).to_be_hidden()
