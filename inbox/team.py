@@ -73,6 +73,8 @@ async def add_note(runtime, conversation_id: int, staff_id: int, body: Any) -> d
         raise TeamRefused(422, "empty_body", "Write the note before saving it.")
     if len(body) > MAX_NOTE:
         raise TeamRefused(422, "body_too_long", f"A note may be at most {MAX_NOTE:,} characters.")
+    if "\x00" in body:  # PostgreSQL text cannot hold it
+        raise TeamRefused(422, "invalid_body", "A note cannot contain a NUL character.")
     async with runtime.db.write() as session:
         if not await store.conversation_exists(session, conversation_id):
             raise TeamRefused(404, "not_found", "There is no such conversation.")
@@ -96,6 +98,8 @@ async def update_customer(runtime, customer_id: int, *, name: Any = UNSET, notes
             raise TeamRefused(422, f"invalid_{field}", f"{field} must be text.")
         if len(value) > limit:
             raise TeamRefused(422, f"invalid_{field}", f"{field} may be at most {limit:,} characters.")
+        if "\x00" in value:  # PostgreSQL text cannot hold it
+            raise TeamRefused(422, f"invalid_{field}", f"{field} cannot contain a NUL character.")
     async with runtime.db.write() as session:
         customer = await session.get(Customer, customer_id) if 0 < customer_id <= store.MAX_ID else None
         if customer is None:

@@ -151,7 +151,7 @@ def test_notes_are_stored_shown_and_sent_live(api) -> None:
     assert [m["body"] for m in thread["messages"]] == ["hi"]  # a note is not a message
 
     assert api.post("/api/conversations/999999/notes", json={"body": "x"}).status_code == 404
-    for payload in ({"body": ""}, {"body": "   "}, {"body": 5}, {}, {"body": "x" * 5001}):
+    for payload in ({"body": ""}, {"body": "   "}, {"body": 5}, {}, {"body": "x" * 5001}, {"body": "a\x00b"}):
         refused = api.post(f"/api/conversations/{conversation['id']}/notes", json=payload)
         assert refused.status_code == 422, payload
 
@@ -168,7 +168,7 @@ def test_customer_name_and_notes(api) -> None:
     assert event["data"] == {"customer": updated.json()}
     assert conversation_of(api, "+14155550151")["customer"]["notes"] == "Prefers mornings"
     assert api.patch("/api/customers/999999", json={"name": "x"}).status_code == 404
-    for payload in ({"name": 5}, {"notes": ["x"]}, {"name": "x" * 201}, {}):
+    for payload in ({"name": 5}, {"notes": ["x"]}, {"name": "x" * 201}, {"notes": "a\x00"}, {}):
         assert api.patch(f"/api/customers/{customer['id']}", json=payload).status_code == 422, payload
 
 
