@@ -37,6 +37,7 @@ class CustomerRow(NamedTuple):  # the fields store.customer_dict reads
     phone: str
     name: str | None
     whatsapp_profile_name: str | None
+    notes: str | None
 
 
 class ConversationRow(NamedTuple):
@@ -45,6 +46,7 @@ class ConversationRow(NamedTuple):
     status: str
     last_message_id: int | None
     last_activity_at: datetime
+    assignee_id: int | None
 
 
 class MessageRow(NamedTuple):
@@ -177,14 +179,14 @@ _UPSERT_CUSTOMERS = (
     # a new WhatsApp name replaces the old one, None keeps it
     "ON CONFLICT (phone) DO UPDATE SET whatsapp_profile_name = "
     "coalesce(excluded.whatsapp_profile_name, customers.whatsapp_profile_name) "
-    "RETURNING id, phone, name, whatsapp_profile_name"
+    "RETURNING id, phone, name, whatsapp_profile_name, notes"
 )
 
 _ENSURE_CONVERSATIONS = (
     "INSERT INTO conversations (customer_id, status, last_activity_at, created_at) VALUES {values} "
     # DO UPDATE (of nothing), so that RETURNING has the conversations that existed too
     "ON CONFLICT (customer_id) DO UPDATE SET customer_id = excluded.customer_id "
-    "RETURNING id, customer_id, status, last_message_id, last_activity_at"
+    "RETURNING id, customer_id, status, last_message_id, last_activity_at, assignee_id"
 )
 
 _INSERT_MESSAGES = (
@@ -227,8 +229,10 @@ async def ensure_conversations(
     created = dialect.time(now)
     rows = [(customer_id, "open", created, created) for customer_id in sorted(set(customer_ids))]
     return [
-        ConversationRow(id, customer_id, status, last_message_id, dialect.read_time(activity))
-        for id, customer_id, status, last_message_id, activity in await _fetch(connection, _ENSURE_CONVERSATIONS, rows)
+        ConversationRow(id, customer_id, status, last_message_id, dialect.read_time(activity), assignee_id)
+        for id, customer_id, status, last_message_id, activity, assignee_id in await _fetch(
+            connection, _ENSURE_CONVERSATIONS, rows
+        )
     ]
 
 

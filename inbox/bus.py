@@ -35,9 +35,10 @@ QUEUE_LIMIT = 1000  # frames a socket may fall behind by before it is told to re
 
 
 class Frame(NamedTuple):
-    id: int
+    id: int | None  # None: an ephemeral presence frame (staff.typing, staff.viewing), never stored
     conversation_id: int | None
     text: str  # the whole JSON text frame, ready to send
+    origin: str | None = None  # ephemeral frames: the socket that sent it, which does not get it back
 
 
 def frame_text(event_id: int, event_type: str, conversation_id: int | None, data_json: str) -> str:
@@ -74,6 +75,14 @@ async def commit(session: AsyncSession, bus: Bus) -> list[Frame]:
         except Exception:  # committed is committed: sockets catch up from the table on reconnect
             log.exception("event publish failed", first_event_id=frames[0].id)
     return frames
+
+
+async def publish_ephemeral(bus: Bus, frame: Frame) -> None:
+    """Hands a presence frame to every socket (on every instance): not stored, not replayed."""
+    try:
+        await bus.publish([frame])
+    except Exception:  # presence is best effort
+        log.warning("presence publish failed")
 
 
 def discard(session: AsyncSession) -> None:
@@ -178,7 +187,9 @@ class RedisBus(Bus):
 
     async def publish(self, frames: list[Frame]) -> None:
         payload = "\n".join(
-            f"{f.id}\t{'' if f.conversation_id is None else f.conversation_id}\t{f.text}" for f in frames
+            f"{f.id if f.id is not None else '~' + (f.origin or '')}\t"
+            f"{'' if f.conversation_id is None else f.conversation_id}\t{f.text}"
+            for f in frames
         )
         await self._redis.publish(self.channel, payload)
 
@@ -198,7 +209,11 @@ def _decode_frames(data: bytes) -> list[Frame]:
     frames = []
     for line in data.decode().split("\n"):  # JSON text never holds a raw newline
         event_id, conversation_id, frame = line.split("\t", 2)
-        frames.append(Frame(int(event_id), int(conversation_id) if conversation_id else None, frame))
+        cid = int(conversation_id) if conversation_id else None
+        if event_id.startswith("~"):  # ephemeral: "~" and the sending socket
+            frames.append(Frame(None, cid, frame, event_id[1:] or None))
+        else:
+            frames.append(Frame(int(event_id), cid, frame))
     return frames
 
 

@@ -74,4 +74,37 @@ class ConsentChanged(LiveEvent):
         return {"customer": self.customer, "record": self.record}
 
 
-EVENT_TYPES: tuple[type[LiveEvent], ...] = (MessageCreated, MessageUpdated, ConversationUpdated, ConsentChanged)
+@dataclass(frozen=True)
+class NoteCreated(LiveEvent):
+    """A staff member wrote an internal note in a thread (only the team sees it).
+
+    data: `{"note": note}`."""
+
+    type: ClassVar[str] = "note.created"
+    note: dict[str, Any]
+
+    def data(self) -> dict[str, Any]:
+        return {"note": self.note}
+
+
+@dataclass(frozen=True)
+class CustomerUpdated(LiveEvent):
+    """A customer's name or the team's notes about them changed.
+
+    data: `{"customer": customer}`."""
+
+    type: ClassVar[str] = "customer.updated"
+    customer: dict[str, Any]
+
+    def data(self) -> dict[str, Any]:
+        return {"customer": self.customer}
+
+
+EVENT_TYPES: tuple[type[LiveEvent], ...] = (
+    MessageCreated,
+    MessageUpdated,
+    ConversationUpdated,
+    ConsentChanged,
+    NoteCreated,
+    CustomerUpdated,
+)

@@ -15,10 +15,16 @@ Columns, in this order, in every format:
     message_id, sid, conversation_id, customer_name, customer_phone, channel, direction, from,
     to, sent_by (the staff member's email; empty for inbound and automatic replies), body,
     media_urls (space-separated in CSV, a list in JSON), status, error_code, created_at,
-    updated_at (ISO 8601 UTC with Z, as store.iso writes them)
+    updated_at (ISO 8601 UTC with Z, as store.iso writes them), record_type ("message")
 
 ordered by message id. JSON is one array with one message per line; NDJSON one message per
 line. Absent values are empty cells in CSV and null in JSON.
+
+Internal notes follow the messages, ordered by note id, as their own record type: in JSON and
+NDJSON `{"record_type": "note", "note_id", "conversation_id", "customer_name", "customer_phone",
+"sent_by" (the author's email), "body", "created_at"}`; in CSV a row with record_type `note`,
+those cells filled and the message's own cells empty. A channel or direction filter leaves notes
+out (they have neither); `staff` keeps the notes that staff member wrote.
 
 Filters: `since` is inclusive; `until` includes what it names: a date means the whole of that
 day (UTC), a date-time that instant. Naive values are UTC. An unknown customer gives an empty
@@ -73,7 +79,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from inbox import spans
 from inbox.db import Database
-from inbox.models import Channel, Conversation, Customer, Direction, ExportAudit, Message, Staff, utcnow
+from inbox.models import Channel, Conversation, Customer, Direction, ExportAudit, Message, Note, Staff, utcnow
 from inbox.phones import to_e164, typed_number
 from inbox.store import iso
 
@@ -96,6 +102,7 @@ COLUMNS = (
     "error_code",
     "created_at",
     "updated_at",
+    "record_type",
 )
 BATCH_SIZE = 5000  # rows per query and per chunk; read at call time (tests shrink it)
 BOM = "\ufeff".encode()
@@ -295,6 +302,7 @@ _m = Message.__table__
 _conversations = Conversation.__table__
 _customers = Customer.__table__
 _staff = Staff.__table__
+_notes = Note.__table__
 
 CUSTOMER_CACHE = 50_000  # conversations whose customer cells are kept between batches (memory bound)
 
@@ -328,6 +336,22 @@ def _conditions(query: ExportQuery, conversation_id: int | None) -> list:
         conditions.append(_m.c.direction == query.direction)
     if query.staff_id is not None:
         conditions.append(_m.c.staff_id == query.staff_id)
+    return conditions
+
+
+def _note_conditions(query: ExportQuery, conversation_id: int | None) -> list | None:
+    """The filters as they apply to notes; None when they leave every note out."""
+    if query.channel is not None or query.direction is not None:
+        return None
+    conditions = []
+    if query.since is not None:
+        conditions.append(_notes.c.created_at >= query.since)
+    if query.before is not None:
+        conditions.append(_notes.c.created_at < query.before)
+    if query.customer is not None:
+        conditions.append(_notes.c.conversation_id == conversation_id)
+    if query.staff_id is not None:
+        conditions.append(_notes.c.staff_id == query.staff_id)
     return conditions
 
 
@@ -438,6 +462,12 @@ class _Formatter:
     ) -> bytes:
         raise NotImplementedError
 
+    def notes(
+        self, rows: Sequence[Sequence[Any]], customers: dict[int, tuple], senders: dict[int | None, Any], first: bool
+    ) -> bytes:
+        """Internal notes: rows of (note id, conversation id, staff id, body, created_at)."""
+        raise NotImplementedError
+
     def tail(self) -> bytes:
         return b""
 
@@ -507,8 +537,16 @@ class _CsvFormatter(_Formatter):
                 )
             line(
                 f"{mid},{sid or ''},{cid},{name},{phone},{channel},{direction},{from_},{to},{senders[staff_id]},"
-                f"{body},{urls},{status},{'' if error_code is None else error_code},{created},{updated}\r\n"
+                f"{body},{urls},{status},{'' if error_code is None else error_code},{created},{updated},message\r\n"
             )
+        return "".join(lines).encode()
+
+    def notes(self, rows, customers, senders, first):
+        lines = []
+        for _note_id, cid, staff_id, body, created in rows:
+            name, phone = customers[cid]
+            text = csv_cell(neutralise_formula(body) or "")
+            lines.append(f",,{cid},{name},{phone},,,,,{senders[staff_id]},{text},,,,{iso(created)},,note\r\n")
         return "".join(lines).encode()
 
 
@@ -529,6 +567,18 @@ class _JsonRow(msgspec.Struct, rename={"from_": "from"}):
     error_code: int | None
     created_at: str | None
     updated_at: str | None
+    record_type: str = "message"
+
+
+class _JsonNote(msgspec.Struct):
+    record_type: str
+    note_id: int
+    conversation_id: int
+    customer_name: str | None
+    customer_phone: str | None
+    sent_by: str | None
+    body: str
+    created_at: str | None
 
 
 class _NdjsonFormatter(_Formatter):
@@ -576,6 +626,17 @@ class _NdjsonFormatter(_Formatter):
     def batch(self, rows, customers, senders, first):
         return self._lines(rows, customers, senders)
 
+    def _note_lines(self, rows, customers, senders) -> bytes:
+        return self._encoder.encode_lines(
+            [
+                _JsonNote("note", note_id, cid, *customers[cid], senders[staff_id], body, iso(created))
+                for note_id, cid, staff_id, body, created in rows
+            ]
+        )
+
+    def notes(self, rows, customers, senders, first):
+        return self._note_lines(rows, customers, senders)
+
 
 class _JsonFormatter(_NdjsonFormatter):
     """One array, one message per line. Encoded JSON holds no raw newline, so the line breaks
@@ -586,6 +647,10 @@ class _JsonFormatter(_NdjsonFormatter):
 
     def batch(self, rows, customers, senders, first):
         lines = self._lines(rows, customers, senders)
+        return (b"\n" if first else b",\n") + lines[:-1].replace(b"\n", b",\n")
+
+    def notes(self, rows, customers, senders, first):
+        lines = self._note_lines(rows, customers, senders)
         return (b"\n" if first else b",\n") + lines[:-1].replace(b"\n", b",\n")
 
     def tail(self) -> bytes:
@@ -672,6 +737,7 @@ async def stream(
         pending: asyncio.Future | None = None
         try:
             upper = await connection.scalar(select(func.coalesce(func.max(_m.c.id), 0)))
+            notes_upper = await connection.scalar(select(func.coalesce(func.max(_notes.c.id), 0)))
             conversation_id = None
             if query.customer is not None:
                 conversation_id = await connection.scalar(
@@ -680,6 +746,7 @@ async def stream(
                     .where(_customers.c.phone == query.customer)
                 )
             empty = query.customer is not None and conversation_id is None
+            note_filters = None if empty else _note_conditions(query, conversation_id)
             if on_total is not None:
                 total = (
                     0
@@ -690,15 +757,19 @@ async def stream(
                         .where(_m.c.id <= upper, *_conditions(query, conversation_id))
                     )
                 )
+                if note_filters is not None:
+                    total += await connection.scalar(
+                        select(func.count()).select_from(_notes).where(_notes.c.id <= notes_upper, *note_filters)
+                    )
                 on_total(int(total))
             senders: dict[int | None, Any] = {None: shape.sender(None)}
             for staff_id, email in await connection.execute(select(_staff.c.id, _staff.c.email)):
                 senders[staff_id] = shape.sender(email)
             yield shape.head()
+            customers: dict[int, tuple] = {}
             if not empty:
                 driver = (await connection.get_raw_connection()).driver_connection
                 batches = BatchQuery(connection, driver, db.dialect, query, conversation_id, upper, limit)
-                customers: dict[int, tuple] = {}
                 rows = await fetch_batch(connection, batches, 0)
                 first = True
                 while rows:
@@ -721,6 +792,33 @@ async def stream(
                     if pending is None:
                         break
                     rows, pending = await pending, None
+            if note_filters is not None:
+                after = 0
+                while True:
+                    notes = (
+                        await connection.execute(
+                            select(
+                                _notes.c.id,
+                                _notes.c.conversation_id,
+                                _notes.c.staff_id,
+                                _notes.c.body,
+                                _notes.c.created_at,
+                            )
+                            .where(_notes.c.id > after, _notes.c.id <= notes_upper, *note_filters)
+                            .order_by(_notes.c.id)
+                            .limit(limit)
+                        )
+                    ).all()
+                    if not notes:
+                        break
+                    missing = {row[1] for row in notes}.difference(customers)
+                    if missing:
+                        await _load_customers(connection, missing, shape, customers)
+                    yield shape.notes(notes, customers, senders, rows_out == 0)
+                    rows_out += len(notes)
+                    if on_rows is not None:
+                        on_rows(len(notes))
+                    after = notes[-1][0]
         except SQLAlchemyError as exc:
             raise ExportFailed(describe_failure(exc)) from None
         except Exception as exc:

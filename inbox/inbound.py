@@ -93,6 +93,7 @@ class _Thread:
     status: str
     last_message_id: int | None
     last_activity_at: datetime
+    assignee_id: int | None  # kept: a customer's new message reopens a closed thread with its owner
 
 
 async def _store(
@@ -165,12 +166,14 @@ async def _store(
         if answer is not None:
             answers[message.sid] = answer
     consent = await store.consent_states(session, [thread_by_id[cid].customer_id for cid in touched])
+    await store.learn_assignees(session, [thread_by_id[cid] for cid in touched])
     for conversation_id in touched:
         conversation: _Thread | Conversation = thread_by_id[conversation_id]
         customer_row = customer_by_id[conversation.customer_id]
         last: batch_sql.MessageRow | Message | None = latest.get(conversation_id)
         if conversation_id in answered_threads:  # the outbox's answer may follow the message
             conversation = _found(await session.get(Conversation, conversation_id))
+            await store.learn_assignees(session, [conversation])
             last = await session.get(Message, conversation.last_message_id)
         elif last is None:  # recovered messages older than the thread's latest activity
             last = await session.get(Message, conversation.last_message_id)

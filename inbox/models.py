@@ -158,16 +158,24 @@ class Customer(Base):
     phone: Mapped[str] = mapped_column(String(40), unique=True)  # E.164 where it parses
     name: Mapped[str | None] = mapped_column(String(200), nullable=True)
     whatsapp_profile_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    notes: Mapped[str | None] = mapped_column(Text, nullable=True)  # the team's notes about this customer
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Conversation(Base):
     __tablename__ = "conversations"
-    __table_args__ = (Index("ix_conversations_activity", "last_activity_at", "id"),)
+    __table_args__ = (
+        Index("ix_conversations_activity", "last_activity_at", "id"),
+        # The views: All open / Closed, and Mine / Unassigned (by owner), newest activity first.
+        Index("ix_conversations_status_activity", "status", "last_activity_at", "id"),
+        Index("ix_conversations_assignee_activity", "assignee_id", "status", "last_activity_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), unique=True)
     status: Mapped[str] = mapped_column(String(10), default="open")  # open | closed
+    # Who owns it (None: nobody yet). A customer's new message reopens it and keeps its owner.
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), nullable=True)
     last_message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -243,6 +251,19 @@ class ConversationRead(Base):
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True)
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), primary_key=True)
     last_read_message_id: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Note(Base):
+    """An internal note in a thread: only the team sees it; it is never sent to the customer."""
+
+    __tablename__ = "notes"
+    __table_args__ = (Index("ix_notes_conversation", "conversation_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), nullable=True)  # its author
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Event(Base):

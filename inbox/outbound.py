@@ -266,8 +266,11 @@ async def _queue(runtime, request: ReplyRequest, session) -> tuple[dict[str, Any
         await store.learn_authors(session, [existing])
         return _replayed(existing, request), False
     await store.touch_conversation(session, conversation, message)
+    if conversation.assignee_id is None and request.staff_id is not None and not request.auto_reply:
+        conversation.assignee_id = request.staff_id  # a reply to a conversation nobody owns: the sender owns it
     consent = (await store.consent_states(session, [customer.id]))[customer.id]
     await store.learn_authors(session, [message])
+    await store.learn_assignees(session, [conversation])
     message_json = store.message_dict(message)
     events_bus.record(session, MessageCreated(conversation.id, message_json))
     events_bus.record(

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import functools
 import re
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
+from phonenumbers import timezone
 
 from inbox.models import Channel
 
@@ -66,3 +69,47 @@ def mask(address: str | None) -> str:
         return ""
     number = bare(address)
     return "…" + number[-4:] if len(number) > 4 else "…"
+
+
+@functools.lru_cache(maxsize=65536)
+def time_zone_of(e164: str) -> str | None:
+    """The customer's likely IANA time zone from their number (phonenumbers' prefix data), or None.
+
+    A number whose prefix spans several zones (an Australian mobile) gets its country's main
+    one, the zone of the country's example landline, when that is among them; a number the data
+    does not know (a fictional UK drama range) gets its country's zone when the country has one."""
+    try:
+        number = phonenumbers.parse(bare(e164), None)
+    except phonenumbers.NumberParseException:
+        return None
+    zones = [zone for zone in timezone.time_zones_for_number(number) if zone != "Etc/Unknown"]
+    if len(zones) == 1:
+        return zones[0]
+    main = _main_zone(number.country_code)
+    if not zones:
+        return main if _one_clock(number) else None
+    return main if main in zones else zones[0]
+
+
+def _one_clock(number) -> bool:
+    """Whether every zone of the number's country shows the same time now (the UK's four do;
+    the United States' do not)."""
+    country_zones = getattr(timezone, "_country_level_time_zones_for_number", None)
+    zones = [zone for zone in (country_zones(number) if country_zones else ()) if zone != "Etc/Unknown"]
+    if not zones:
+        return False
+    now = datetime.now(UTC)
+    try:
+        return len({now.astimezone(ZoneInfo(zone)).utcoffset() for zone in zones}) == 1
+    except ZoneInfoNotFoundError:
+        return False
+
+
+@functools.lru_cache(maxsize=512)
+def _main_zone(country_code: int) -> str | None:
+    region = phonenumbers.region_code_for_country_code(country_code)
+    example = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.FIXED_LINE)
+    if example is None:
+        return None
+    zones = [zone for zone in timezone.time_zones_for_number(example) if zone != "Etc/Unknown"]
+    return zones[0] if len(zones) == 1 else None

@@ -24,10 +24,11 @@ from inbox.models import (
     Direction,
     Event,
     Message,
+    Note,
     Staff,
     utcnow,
 )
-from inbox.phones import typed_number
+from inbox.phones import time_zone_of, typed_number
 from inbox.text_fold import ACCENTED, PLAIN, fold
 
 PAGE_SIZE = 50
@@ -77,6 +78,36 @@ async def learn_authors(session: AsyncSession, messages) -> None:
         message.author_name = known.get(message.staff_id)
 
 
+async def staff_names(session: AsyncSession, staff_ids) -> dict[int, str]:
+    """Each staff member's display name (their name, else the part of their email before the @),
+    from the same per-session cache as learn_authors."""
+    known: dict[int, str] = session.info.setdefault("staff_names", {})
+    wanted = {i for i in staff_ids if i is not None} - known.keys()
+    if wanted:
+        for staff_id, name, email in await session.execute(
+            select(Staff.id, Staff.name, Staff.email).where(Staff.id.in_(wanted))
+        ):
+            known[staff_id] = name or email.split("@")[0]
+    return known
+
+
+async def learn_assignees(session: AsyncSession, conversations) -> None:
+    """Gives each conversation its owner's name (`conversation.assignee_name`) for `assignee`."""
+    conversations = [c for c in conversations if getattr(c, "assignee_id", None) is not None]
+    if not conversations:
+        return
+    known = await staff_names(session, [c.assignee_id for c in conversations])
+    for conversation in conversations:
+        conversation.assignee_name = known.get(conversation.assignee_id)
+
+
+def assignee_of(conversation) -> dict[str, Any] | None:
+    assignee_id = getattr(conversation, "assignee_id", None)
+    if assignee_id is None:
+        return None
+    return {"id": assignee_id, "name": getattr(conversation, "assignee_name", None)}
+
+
 def author_of(message) -> dict[str, Any]:
     """Who wrote it (docs/API.md, `author`): the customer, a staff member, or the inbox itself."""
     if message.direction == Direction.INBOUND:
@@ -117,7 +148,20 @@ def customer_dict(customer: Customer, consent: dict[str, str] | None = None) -> 
         "name": customer.name or customer.whatsapp_profile_name,
         "phone": customer.phone,
         "whatsapp_profile_name": customer.whatsapp_profile_name,
+        "notes": getattr(customer, "notes", None) or "",
+        "time_zone": time_zone_of(customer.phone),  # IANA, from the number; None when unknown
         "consent": consent or {"sms": "unknown", "whatsapp": "unknown"},
+    }
+
+
+def note_dict(note: Note, author_name: str | None) -> dict[str, Any]:
+    author = None if note.staff_id is None else {"id": note.staff_id, "name": author_name}
+    return {
+        "id": note.id,
+        "conversation_id": note.conversation_id,
+        "body": note.body,
+        "author": author,
+        "created_at": iso(note.created_at),
     }
 
 
@@ -135,6 +179,7 @@ def conversation_dict(
     return {
         "id": conversation.id,
         "status": conversation.status,
+        "assignee": assignee_of(conversation),
         "customer": customer_dict(customer, consent),
         "unread_count": unread_count,
         "last_message": last_message_json,
@@ -253,6 +298,30 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
     return moment, conversation_id
 
 
+ANY_ASSIGNEE = object()  # list_conversations: whoever owns it, or nobody
+
+
+async def view_counts(session: AsyncSession, staff_id: int) -> dict[str, int]:
+    """How many conversations each view of the list holds for this staff member:
+    `mine` and `unassigned` (open ones), `open` (all open), `closed`."""
+    rows = await session.execute(
+        select(Conversation.status, Conversation.assignee_id, func.count()).group_by(
+            Conversation.status, Conversation.assignee_id
+        )
+    )
+    counts = {"mine": 0, "unassigned": 0, "open": 0, "closed": 0}
+    for status, assignee_id, count in rows:
+        if status == "closed":
+            counts["closed"] += count
+            continue
+        counts["open"] += count
+        if assignee_id is None:
+            counts["unassigned"] += count
+        elif assignee_id == staff_id:
+            counts["mine"] += count
+    return counts
+
+
 async def list_conversations(
     session: AsyncSession,
     staff_id: int,
@@ -262,8 +331,10 @@ async def list_conversations(
     cursor: str | None = None,
     limit: int = PAGE_SIZE,
     country: str = "US",
+    assignee: int | object | None = ANY_ASSIGNEE,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """Conversations, newest activity first, with customer, last message and unread count."""
+    """Conversations, newest activity first, with customer, last message and unread count;
+    `assignee`: a staff id, None (nobody owns it), or ANY_ASSIGNEE."""
     statement = (
         _join_read_mark(select(Conversation, Customer, _unread_count().label("unread"), Message), staff_id)
         .join(Customer, Customer.id == Conversation.customer_id)
@@ -273,6 +344,10 @@ async def list_conversations(
     )
     if status in ("open", "closed"):
         statement = statement.where(Conversation.status == status)
+    if assignee is None:
+        statement = statement.where(Conversation.assignee_id.is_(None))
+    elif assignee is not ANY_ASSIGNEE:
+        statement = statement.where(Conversation.assignee_id == assignee)
     if query:
         dialect = session.bind.dialect.name
         needle = fold(query.strip())
@@ -309,6 +384,7 @@ async def list_conversations(
         )
     rows = (await session.execute(statement)).all()
     await learn_authors(session, [message for *_, message in rows])
+    await learn_assignees(session, [conversation for conversation, *_ in rows])
     more = len(rows) > limit
     rows = rows[:limit]
     consent = await consent_states(session, [customer.id for _, customer, _, _ in rows])
@@ -334,6 +410,7 @@ async def conversation_summary(
     last = await session.get(Message, conversation.last_message_id) if conversation.last_message_id else None
     if last is not None:
         await learn_authors(session, [last])
+    await learn_assignees(session, [conversation])
     unread = None
     if staff_id is not None:
         unread = await session.scalar(
@@ -355,7 +432,17 @@ async def get_conversation(session: AsyncSession, conversation_id: int, staff_id
     messages = list(messages)
     await learn_authors(session, messages)
     summary["messages"] = [message_dict(m) for m in messages]
+    summary["notes"] = await notes_of(session, conversation_id)
     return summary
+
+
+async def notes_of(session: AsyncSession, conversation_id: int) -> list[dict[str, Any]]:
+    """The conversation's internal notes, oldest first."""
+    notes = list(
+        (await session.execute(select(Note).where(Note.conversation_id == conversation_id).order_by(Note.id))).scalars()
+    )
+    names = await staff_names(session, [n.staff_id for n in notes])
+    return [note_dict(n, names.get(n.staff_id)) for n in notes]
 
 
 async def mark_read(session: AsyncSession, conversation_id: int, staff_id: int) -> int:
@@ -371,6 +458,39 @@ async def mark_read(session: AsyncSession, conversation_id: int, staff_id: int) 
     )
     await session.execute(statement)
     return newest
+
+
+async def mark_unread(session: AsyncSession, conversation_id: int, staff_id: int) -> int:
+    """Marks the customer's latest message unread again for this staff member (the read mark
+    moves to just before it); returns the unread count that leaves (0 when they never wrote)."""
+    last_inbound = await session.scalar(
+        select(func.max(Message.id)).where(
+            Message.conversation_id == conversation_id, Message.direction == Direction.INBOUND
+        )
+    )
+    if last_inbound is None:
+        return 0
+    mark = last_inbound - 1
+    current = await session.scalar(
+        select(ConversationRead.last_read_message_id).where(
+            ConversationRead.conversation_id == conversation_id, ConversationRead.staff_id == staff_id
+        )
+    )
+    if current is None or current > mark:
+        statement = _insert(session, ConversationRead).values(
+            conversation_id=conversation_id, staff_id=staff_id, last_read_message_id=mark
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=["conversation_id", "staff_id"], set_={"last_read_message_id": mark}
+        )
+        await session.execute(statement)
+    return int(
+        await session.scalar(
+            _join_read_mark(select(_unread_count()).select_from(Conversation), staff_id).where(
+                Conversation.id == conversation_id
+            )
+        )
+    )
 
 
 # ---- events -----------------------------------------------------------------------------

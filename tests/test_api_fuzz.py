@@ -33,6 +33,10 @@ FIELDS = st.fixed_dictionaries(
         "content_variables": JSON,
         "action": st.one_of(st.sampled_from(["opt_in", "opt_out"]), JSON),
         "note": JSON,
+        "status": st.one_of(st.sampled_from(["open", "closed"]), JSON),
+        "assignee_id": st.one_of(st.integers(min_value=-(2**70), max_value=2**70), JSON),
+        "name": JSON,
+        "notes": JSON,
     },
 )
 BODIES = st.one_of(
@@ -51,9 +55,15 @@ ROUTES = [
     ("GET", "/api/export"),
     ("GET", "/api/consent/export"),
     ("GET", "/api/me"),
+    ("PATCH", "/api/conversations/{id}"),
+    ("POST", "/api/conversations/{id}/notes"),
+    ("POST", "/api/conversations/{id}/unread"),
+    ("GET", "/api/conversations/counts"),
+    ("GET", "/api/customers/{id}"),
+    ("PATCH", "/api/customers/{id}"),
 ]
 QUERY = st.dictionaries(
-    st.sampled_from(["status", "q", "cursor", "before", "limit", "format", "since", "until", "customer"]),
+    st.sampled_from(["status", "q", "cursor", "before", "limit", "format", "since", "until", "customer", "assignee"]),
     TEXT,
     max_size=4,
 )
@@ -75,7 +85,7 @@ def test_no_input_to_the_api_gives_a_5xx(serve, database_url) -> None:
         if key is not None and key.isascii() and key.isprintable():
             headers["Idempotency-Key"] = key
         response = client.request(
-            method, path, params=query, content=body if method == "POST" else None, headers=headers
+            method, path, params=query, content=body if method in ("POST", "PATCH") else None, headers=headers
         )
         assert response.status_code < 500, (method, path, query, body[:100], response.text[:300])
         if response.status_code >= 400:

@@ -30,7 +30,7 @@ MANAGER = "manager@example.com"
 RECEPTION = "reception@example.com"
 HEADER = (
     b"message_id,sid,conversation_id,customer_name,customer_phone,channel,direction,from,to,sent_by,body,"
-    b"media_urls,status,error_code,created_at,updated_at\r\n"
+    b"media_urls,status,error_code,created_at,updated_at,record_type\r\n"
 )
 NASTY = [
     '=HYPERLINK("http://evil")',
@@ -203,14 +203,14 @@ def test_csv_bytes_of_a_small_conversation(app) -> None:
         HEADER
         + (
             '1,SM0a1b2c3d4e5f60718293a4b5c6d7e8f9,1,"Jo ""JJ"" Bloggs",\'+14155550123,sms,inbound,\'+14155550123,'
-            '\'+15005550006,,"Hi, is my repair ready?",,received,,2024-05-01T09:30:00Z,2024-05-01T09:30:00Z\r\n'
+            '\'+15005550006,,"Hi, is my repair ready?",,received,,2024-05-01T09:30:00Z,2024-05-01T09:30:00Z,message\r\n'
             f'2,SM{"ab" * 16},1,"Jo ""JJ"" Bloggs",\'+14155550123,sms,outbound,\'+15005550006,\'+14155550123,'
             'manager@example.com,"Yes, it\'s ready: £40. Say ""hi"" at the desk.",,delivered,,'
-            "2024-05-01T09:31:02.250000Z,2024-05-01T09:31:09Z\r\n"
+            "2024-05-01T09:31:02.250000Z,2024-05-01T09:31:09Z,message\r\n"
             '3,MM9f8e7d6c5b4a39281706f5e4d3c2b1a0,1,"Jo ""JJ"" Bloggs",\'+14155550123,sms,inbound,\'+14155550123,'
-            f"'+15005550006,,Here is the crack,{media}1 {media}2,received,,2024-05-01T09:40:00Z,2024-05-01T09:40:00Z\r\n"
+            f"'+15005550006,,Here is the crack,{media}1 {media}2,received,,2024-05-01T09:40:00Z,2024-05-01T09:40:00Z,message\r\n"
             f'4,SM{"cd" * 16},1,"Jo ""JJ"" Bloggs",\'+14155550123,sms,outbound,\'+15005550006,\'+14155550123,'
-            "manager@example.com,'=1+1 is 2,,undelivered,30007,2024-05-02T08:00:00Z,2024-05-02T08:00:05.000001Z\r\n"
+            "manager@example.com,'=1+1 is 2,,undelivered,30007,2024-05-02T08:00:00Z,2024-05-02T08:00:05.000001Z,message\r\n"
         ).encode()
     )
     response = app.get("/api/export", params={"format": "csv"})
@@ -700,6 +700,7 @@ def test_csv_lines_are_exactly_what_csv_writer_writes() -> None:
                 row[11],
                 row[12],
                 row[13],
+                "message",
             ]
         )
     buffer = io.StringIO()

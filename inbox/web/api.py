@@ -10,13 +10,13 @@ import io
 from typing import Any
 
 import msgspec
-from litestar import Request, Response, Router, get, post
+from litestar import Request, Response, Router, get, patch, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery
 from litestar.response import Stream
 
 from inbox import bus as events_bus
-from inbox import consent, outbound, store
+from inbox import consent, outbound, store, team
 from inbox.accounts import StaffMember
 from inbox.export import neutralise_formula
 from inbox.models import Customer
@@ -65,9 +65,19 @@ async def list_conversations(
     status: FromQuery[str] = "open",
     q: FromQuery[str | None] = None,
     cursor: FromQuery[str | None] = None,
+    assignee: FromQuery[str | None] = None,
 ) -> dict[str, Any]:
     if status not in ("open", "closed", "all"):
         raise ApiError(422, "invalid_status", "status must be open, closed or all.")
+    owner: Any = store.ANY_ASSIGNEE
+    if assignee == "me":
+        owner = staff.id
+    elif assignee == "none":
+        owner = None
+    elif assignee is not None:
+        if not (assignee.isascii() and assignee.isdigit() and 0 < int(assignee) <= store.MAX_ID):
+            raise ApiError(422, "invalid_assignee", "assignee must be me, none or a staff member's id.")
+        owner = int(assignee)
     async with runtime_of(request).db.read() as session:
         try:
             items, next_cursor = await store.list_conversations(
@@ -77,6 +87,7 @@ async def list_conversations(
                 query=(q or "")[:200] or None,
                 cursor=cursor,
                 country=runtime_of(request).settings.default_country,
+                assignee=owner,
             )
         except ValueError:
             raise ApiError(
@@ -94,6 +105,70 @@ async def get_conversation(request: Request, staff: Staff, conversation_id: From
     return conversation
 
 
+@get("/conversations/counts")
+async def conversation_counts(request: Request, staff: Staff) -> dict[str, int]:
+    """How many conversations each view holds for the caller: mine, unassigned, open, closed."""
+    async with runtime_of(request).db.read() as session:
+        return await store.view_counts(session, staff.id)
+
+
+@patch("/conversations/{conversation_id:int}")
+async def update_conversation(request: Request, staff: Staff, conversation_id: FromPath[int]) -> dict[str, Any]:
+    """Close or reopen (`status`) and/or give an owner (`assignee_id`, null for nobody)."""
+    payload = await json_object(request)
+    if not ({"status", "assignee_id"} & payload.keys()):
+        raise ApiError(422, "nothing_to_change", "Give status, assignee_id or both.")
+    status = payload.get("status")
+    if "status" in payload and not isinstance(status, str):
+        raise ApiError(422, "invalid_status", "status must be open or closed.")
+    try:
+        return await team.update_conversation(
+            runtime_of(request),
+            conversation_id,
+            status=status,
+            assignee_id=payload.get("assignee_id", team.UNSET),
+        )
+    except team.TeamRefused as refused:
+        raise ApiError(refused.status, refused.code, refused.detail) from None
+
+
+@post("/conversations/{conversation_id:int}/notes", status_code=201)
+async def add_note(request: Request, staff: Staff, conversation_id: FromPath[int]) -> dict[str, Any]:
+    """An internal note: stored and shown to the team, never sent to the customer."""
+    payload = await json_object(request)
+    try:
+        return await team.add_note(runtime_of(request), conversation_id, staff.id, payload.get("body"))
+    except team.TeamRefused as refused:
+        raise ApiError(refused.status, refused.code, refused.detail) from None
+
+
+@get("/customers/{customer_id:int}")
+async def get_customer(request: Request, staff: Staff, customer_id: FromPath[int]) -> dict[str, Any]:
+    """The customer card: the customer with first and last contact and number of conversations."""
+    async with runtime_of(request).db.read() as session:
+        card = await team.customer_card(session, customer_id) if customer_id <= store.MAX_ID else None
+    if card is None:
+        raise ApiError(404, "not_found", "There is no such customer.")
+    return card
+
+
+@patch("/customers/{customer_id:int}")
+async def update_customer(request: Request, staff: Staff, customer_id: FromPath[int]) -> dict[str, Any]:
+    """The customer's name and the team's notes about them."""
+    payload = await json_object(request)
+    if not ({"name", "notes"} & payload.keys()):
+        raise ApiError(422, "nothing_to_change", "Give name, notes or both.")
+    try:
+        return await team.update_customer(
+            runtime_of(request),
+            customer_id,
+            name=payload.get("name", team.UNSET),
+            notes=payload.get("notes", team.UNSET),
+        )
+    except team.TeamRefused as refused:
+        raise ApiError(refused.status, refused.code, refused.detail) from None
+
+
 @post("/conversations/{conversation_id:int}/read", status_code=200)
 async def mark_read(request: Request, staff: Staff, conversation_id: FromPath[int]) -> dict[str, Any]:
     async with runtime_of(request).db.write() as session:
@@ -102,6 +177,17 @@ async def mark_read(request: Request, staff: Staff, conversation_id: FromPath[in
         upto = await store.mark_read(session, conversation_id, staff.id)
         await session.commit()
     return {"conversation_id": conversation_id, "last_read_message_id": upto, "unread_count": 0}
+
+
+@post("/conversations/{conversation_id:int}/unread", status_code=200)
+async def mark_unread(request: Request, staff: Staff, conversation_id: FromPath[int]) -> dict[str, Any]:
+    """Marks the customer's latest message unread again for this staff member only."""
+    async with runtime_of(request).db.write() as session:
+        if not await store.conversation_exists(session, conversation_id):
+            raise ApiError(404, "not_found", "There is no such conversation.")
+        unread = await store.mark_unread(session, conversation_id, staff.id)
+        await session.commit()
+    return {"conversation_id": conversation_id, "unread_count": unread}
 
 
 @post("/conversations/{conversation_id:int}/messages", status_code=202)
@@ -243,8 +329,14 @@ def api_router(extra_handlers: list | None = None) -> Router:
         path="/api",
         route_handlers=[
             list_conversations,
+            conversation_counts,
             get_conversation,
+            update_conversation,
+            add_note,
+            get_customer,
+            update_customer,
             mark_read,
+            mark_unread,
             send_reply,
             customer_consent,
             record_consent,

@@ -8,7 +8,7 @@ import re
 from litestar import HttpMethod, Request, Response, route
 from litestar.response import Redirect, Template
 
-from inbox import store
+from inbox import accounts, store
 from inbox.web.auth import page_identity, refusal, runtime_of
 
 
@@ -22,6 +22,11 @@ async def inbox_page(request: Request) -> Template | Redirect | Response:
     wanted = request.query_params.get("c")
     async with runtime.db.read() as session:
         last_event_id = await store.latest_event_id(session)
+        team = [
+            {"id": row.id, "name": row.name or row.email.split("@")[0]}
+            for row in await accounts.list_staff(session)
+            if row.enabled
+        ]
         missing = wanted is not None and not (
             re.fullmatch(r"[0-9]{1,18}", wanted) and await store.conversation_exists(session, int(wanted))
         )
@@ -36,5 +41,6 @@ async def inbox_page(request: Request) -> Template | Redirect | Response:
             "csrf_token": identity.csrf_token,
             "business_name": runtime.settings.business_name,
             "last_event_id": last_event_id,
+            "team": sorted(team, key=lambda member: member["name"].casefold()),
         },
     )

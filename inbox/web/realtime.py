@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import time
+import uuid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+import msgspec
 import structlog
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
 from inbox import accounts, metrics, store
-from inbox.bus import frame_text
+from inbox.bus import Frame, frame_text, publish_ephemeral
 from inbox.web.auth import identify, runtime_of
 from inbox.web.middleware import LiveSockets, live_sockets
 
@@ -38,6 +42,10 @@ CLOSE_SIGNED_OUT = 4401  # the session or token ended (sign-out, disabled accoun
 CLOSE_FORBIDDEN = 4403
 REPLAY_BATCH = 500
 RECHECK_EVERY = 2.0  # seconds between checks that each open socket's session or token still holds
+PRESENCE_TYPES = {"typing": "staff.typing", "viewing": "staff.viewing"}
+PRESENCE_INTERVAL = 1.0  # seconds: a socket passes at most PRESENCE_BURST presence frames of a
+PRESENCE_BURST = 3  # kind for one thread in any such interval; the rest are dropped
+MAX_CLIENT_FRAME = 200  # characters; a presence frame is far shorter
 
 log = structlog.get_logger("inbox.realtime")
 
@@ -148,9 +156,10 @@ async def live_events(socket: LiveSocket) -> None:
             await socket.close(code=CLOSE_BAD_REQUEST, reason="after must be an event id")
             return
         sent_upto = await _replay(socket, after)
-        reader = asyncio.create_task(_wait_for_close(socket))
+        origin = uuid.uuid4().hex
+        reader = asyncio.create_task(_read_client(socket, origin))
         try:
-            await _forward_live(socket, subscription, sent_upto, reader)
+            await _forward_live(socket, subscription, sent_upto, reader, origin)
         finally:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, Exception):
@@ -178,16 +187,54 @@ async def _replay(socket: LiveSocket, after: int | None) -> int:
             return last
 
 
-async def _wait_for_close(socket: LiveSocket) -> None:
-    """Clients send nothing we need; reading is how a closed socket is noticed."""
+async def _read_client(socket: LiveSocket, origin: str) -> None:
+    """Reads until the socket closes (how a closed socket is noticed). The only frames a client
+    sends are presence: `{"type": "typing" | "viewing", "conversation_id": N}`, passed on to every
+    other staff socket as `staff.typing` / `staff.viewing` with the sender's id and name. Anything
+    else is ignored, and so is more than PRESENCE_BURST of a kind per thread within PRESENCE_INTERVAL."""
+    identity = await identify(socket)
+    if identity is None:  # the handshake identified it; only an ended session gets here
+        return
+    staff = identity.staff
+    who = {"id": staff.id, "name": staff.name or staff.email.split("@")[0]}
+    recent: dict[tuple[str, int], list[float]] = {}
+    bus = runtime_of(socket).bus
     while True:
         message = await socket.receive()
         if message["type"] == "websocket.disconnect":
             return
+        text = message.get("text")
+        if not isinstance(text, str) or not text or len(text) > MAX_CLIENT_FRAME:
+            continue
+        try:
+            payload = msgspec.json.decode(text)
+        except msgspec.DecodeError:
+            continue
+        if not isinstance(payload, dict):
+            continue
+        kind, conversation_id = PRESENCE_TYPES.get(str(payload.get("type"))), payload.get("conversation_id")
+        if kind is None or type(conversation_id) is not int or not 0 < conversation_id <= store.MAX_ID:
+            continue
+        now = time.monotonic()
+        if len(recent) > 1000:  # a socket that wandered through many threads: forget the old ones
+            recent.clear()
+        sent = [t for t in recent.get((kind, conversation_id), ()) if now - t < PRESENCE_INTERVAL]
+        if len(sent) >= PRESENCE_BURST:
+            continue
+        recent[(kind, conversation_id)] = [*sent, now]
+        frame = json.dumps(
+            {"id": None, "type": kind, "conversation_id": conversation_id, "data": {"staff": who}},
+            separators=(",", ":"),
+        )
+        await publish_ephemeral(bus, Frame(None, conversation_id, frame, origin))
 
 
 async def _forward_live(
-    socket: LiveSocket, subscription: Subscription, sent_upto: int, reader: asyncio.Task[None]
+    socket: LiveSocket,
+    subscription: Subscription,
+    sent_upto: int,
+    reader: asyncio.Task[None],
+    origin: str | None = None,
 ) -> None:
     queue = subscription.queue
     while True:
@@ -200,6 +247,10 @@ async def _forward_live(
         if subscription.overflowed:
             await socket.close(code=CLOSE_RESYNC, reason="resync")
             return
+        if frame.id is None:  # presence: to everyone but its sender
+            if frame.origin != origin:
+                await socket.send_text(frame.text)
+            continue
         if frame.id <= sent_upto:
             continue  # already sent by the replay
         await socket.send_text(frame.text)

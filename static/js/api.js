@@ -4,7 +4,8 @@
  *   request(method, path, {query, json, headers, signal}) -> parsed JSON (or null for 204)
  *   api.get(path, {query, signal})
  *   api.post(path, json, {headers, signal})
- *   listConversations({status, q, cursor}, {signal}) / getConversation(id) / markRead(id)
+ *   api.patch(path, json, {headers, signal})
+ *   listConversations({status, assignee, q, cursor}, {signal}) / getConversation(id) / markRead(id)
  *
  * Every failure is an ApiError {status, code, detail, message}: `message` is a sentence a
  * receptionist can read (the server's `detail` when it sent one). status 0 = no network.
@@ -66,10 +67,11 @@ export async function request(method, path, { query, json, headers = {}, signal 
 export const api = {
   get: (path, { query, signal } = {}) => request("GET", path, { query, signal }),
   post: (path, json, { headers, signal } = {}) => request("POST", path, { json, headers, signal }),
+  patch: (path, json, { headers, signal } = {}) => request("PATCH", path, { json, headers, signal }),
 };
 
-export function listConversations({ status = "open", q = "", cursor = null } = {}, { signal } = {}) {
-  return api.get("/api/conversations", { query: { status, q, cursor }, signal });
+export function listConversations({ status = "open", assignee = null, q = "", cursor = null } = {}, { signal } = {}) {
+  return api.get("/api/conversations", { query: { status, assignee, q, cursor }, signal });
 }
 
 export function getConversation(id, { signal } = {}) {

@@ -17,7 +17,7 @@
  */
 
 import { api, ApiError } from "./api.js";
-import { el } from "./dom.js";
+import { el, ui } from "./dom.js";
 import { live } from "./live.js";
 import { count, plainSwaps } from "./segments.js";
 import { drafts } from "./drafts.js";
@@ -330,6 +330,11 @@ async function submitText() {
   if (send.disabled) return;
   const conversationId = state.conversation.id;
   const text = body.value;
+  // presence.js marks #thread when someone else typed here in the last seconds
+  const typist = ui.thread.dataset.otherTyping;
+  if (typist && Date.now() - Number(ui.thread.dataset.otherTypingAt || 0) < 8000) {
+    if (!window.confirm(`${typist} was typing a reply here a moment ago. Send yours anyway?`)) return;
+  }
   if (await post({ body: text, channel: channel.value })) {
     drafts.set(conversationId, "");
     // Only clear the box if it still shows this conversation's reply.

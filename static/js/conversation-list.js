@@ -101,6 +101,9 @@ export class ConversationList {
     channel.dataset.channel = message?.channel || "";
     setText(channel, message ? channelLabel(message.channel) : "");
     part(item, "closed").hidden = conversation.status !== "closed";
+    const owner = part(item, "owner");
+    owner.hidden = !conversation.assignee;
+    setText(owner, conversation.assignee ? `→ ${conversation.assignee.name || "someone"}` : "");
     setText(part(item, "preview"), previewText(message));
     item.dataset.status = conversation.status || "";
     this.paintUnread(item, unread);

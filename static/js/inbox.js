@@ -1,7 +1,7 @@
 /**
  * inbox.js: the inbox page. Owns the page state and wires the pieces together.
  *
- *   state (URL: /?c=<open id>[&status=…][&q=…])
+ *   state (URL: /?c=<open id>[&status=mine|unassigned|open|closed|all][&q=…])
  *     ├─ ConversationList  (conversation-list.js)  #conversation-list
  *     ├─ Thread            (thread.js)             #thread
  *     └─ live              (live.js)               /ws events → list, thread, unread counts
@@ -15,9 +15,12 @@
  *   inbox:conversation-opened   detail {id, conversation}  (after its messages are rendered)
  *   inbox:conversation-changed  detail {id, conversation}  (header data changed: name, consent)
  *   inbox:conversation-closed   detail {id}
+ *
+ * and it listens for inbox:marked-unread {id, unread_count} (team.js): the thread closes and the
+ * list shows the conversation unread again.
  */
 
-import { getConversation, listConversations, markRead } from "./api.js";
+import { api, getConversation, listConversations, markRead } from "./api.js";
 import { narrowScreen, refreshTimes, setText, ui, part } from "./dom.js";
 import { ConversationList, displayName } from "./conversation-list.js";
 import { Thread } from "./thread.js";
@@ -25,7 +28,26 @@ import { live } from "./live.js";
 
 const SEARCH_DEBOUNCE = 250;
 const READ_DEBOUNCE = 300;
-const STATUSES = new Set(["open", "closed", "all"]);
+const COUNTS_DEBOUNCE = 150;
+// The list's views: what each asks the API for, and which conversations belong in it.
+const VIEWS = {
+  mine: { status: "open", assignee: "me" },
+  unassigned: { status: "open", assignee: "none" },
+  open: { status: "open" },
+  closed: { status: "closed" },
+  all: { status: "all" },
+};
+const STATUSES = new Set(Object.keys(VIEWS));
+const myId = String(document.body.dataset.staffId || "");
+
+function inView(conversation, view) {
+  const wanted = VIEWS[view] || VIEWS.open;
+  if (wanted.status !== "all" && conversation.status !== wanted.status) return false;
+  const owner = conversation.assignee ? String(conversation.assignee.id) : null;
+  if (wanted.assignee === "me") return owner === myId;
+  if (wanted.assignee === "none") return owner === null;
+  return true;
+}
 
 const list = new ConversationList(ui.list);
 const thread = new Thread();
@@ -108,7 +130,13 @@ function showListMessage(text) {
 
 function emptyListText() {
   if (state.q) return `Nothing matches “${state.q}”.`;
-  return { open: "No open conversations.", closed: "No closed conversations.", all: "No conversations yet." }[state.status];
+  return {
+    mine: "Nothing is yours right now.",
+    unassigned: "Every open conversation has an owner.",
+    open: "No open conversations.",
+    closed: "No closed conversations.",
+    all: "No conversations yet.",
+  }[state.status];
 }
 
 function acceptConversation(conversation) {
@@ -131,7 +159,7 @@ async function loadList({ append = false } = {}) {
   if (!append) showListMessage(list.size ? "" : "Loading conversations…");
   try {
     const page = await listConversations(
-      { status: state.status, q: state.q, cursor: append ? state.cursor : null },
+      { ...VIEWS[state.status], q: state.q, cursor: append ? state.cursor : null },
       { signal: controller.signal },
     );
     if (seq !== state.listSeq) return;
@@ -160,8 +188,7 @@ function liveConversation(conversation) {
   if (known?.last_message && merged.last_message && Number(known.last_message.id) > Number(merged.last_message.id)) {
     merged.last_message = known.last_message; // a replayed, older summary
   }
-  const matchesStatus = state.status === "all" || merged.status === state.status;
-  if (!matchesStatus) {
+  if (!inView(merged, state.status)) {
     if (known) list.remove(key);
   } else if (known) {
     list.upsert(merged, { unread: unreadOf(key), current: key === state.openId });
@@ -313,6 +340,7 @@ function onConversationUpdated(event) {
   if (!conversation) return;
   const key = String(conversation.id);
   liveConversation({ ...conversation, unread_count: undefined });
+  scheduleCounts();
   if (state.openId === key && thread.id === key) {
     thread.renderHeader(conversation);
     document.dispatchEvent(new CustomEvent("inbox:conversation-changed", { detail: { id: key, conversation: thread.conversation } }));
@@ -354,6 +382,31 @@ function onLiveStatus(status, info) {
       })
       .catch(() => {})
       .finally(() => { sessionCheck = null; });
+  }
+}
+
+// --- the views' counts --------------------------------------------------------------------------
+
+let countsTimer = null;
+
+function scheduleCounts() {
+  clearTimeout(countsTimer);
+  countsTimer = setTimeout(refreshCounts, COUNTS_DEBOUNCE);
+}
+
+async function refreshCounts() {
+  let counts;
+  try {
+    counts = await api.get("/api/conversations/counts");
+  } catch (error) {
+    console.warn("could not count the views", error.message);
+    return;
+  }
+  for (const option of ui.statusFilter.options) {
+    const count = counts[option.value];
+    const label = option.dataset.label || option.value;
+    option.textContent = typeof count === "number" ? `${label} (${count})` : label;
+    if (typeof count === "number") option.dataset.count = String(count);
   }
 }
 
@@ -456,6 +509,14 @@ async function boot() {
   ui.loadMore.addEventListener("click", () => loadList({ append: true }));
   ui.backToList.addEventListener("click", backToList);
   document.addEventListener("keydown", onDocumentKeydown);
+  document.addEventListener("inbox:marked-unread", (event) => {
+    // Marked unread from the thread: back to the list, where it shows as unread again.
+    const { id, unread_count: count } = event.detail;
+    clearTimeout(state.readTimers.get(String(id))); // a read mark still waiting would undo it
+    state.readTimers.delete(String(id));
+    if (state.openId === String(id)) closeConversation();
+    setUnread(id, count);
+  });
   window.addEventListener("popstate", onPopState);
   window.addEventListener("focus", onAttention);
   document.addEventListener("visibilitychange", onAttention);
@@ -466,8 +527,13 @@ async function boot() {
   live.subscribe("message.updated", onMessageUpdated);
   live.subscribe("conversation.updated", onConversationUpdated);
   live.subscribe("consent.changed", onConsentChanged);
+  live.subscribe("customer.updated", onConsentChanged); // the same merge: the customer's new fields
+  live.onStatus((status) => {
+    if (status === "live") scheduleCounts(); // after a reconnect, too: events may have been missed
+  });
 
   if (initial.openId) openConversation(initial.openId, { push: false });
+  refreshCounts();
   await loadList();
   if (state.openId) list.setCurrent(state.openId);
   // Only now: events after the page was rendered are replayed onto the loaded list.

@@ -6,6 +6,7 @@
  *   live.subscribe(type, fn)            fn(event) for each new event of that type ("*" = all);
  *                                       returns an unsubscribe function
  *   live.onStatus(fn)                   fn(state, info) now and on every change; returns unsubscribe
+ *   live.send(object)                   sends one JSON frame if the socket is open (presence); false if not
  *   live.reconnectNow() / live.stop()
  *   live.lastId                         the newest event id seen
  *
@@ -97,6 +98,13 @@ export class Live {
     this.statusListeners.add(fn);
     fn(this.state, { attempt: this.attempt });
     return () => this.statusListeners.delete(fn);
+  }
+
+  send(payload) {
+    const socket = this.socket;
+    if (!socket || socket.readyState !== WebSocket.OPEN) return false;
+    socket.send(JSON.stringify(payload));
+    return true;
   }
 
   reconnectNow() {
@@ -197,11 +205,19 @@ export class Live {
     } catch {
       return;
     }
+    if (event?.id === null && typeof event.type === "string") {
+      this.dispatch(event); // presence (staff.typing, staff.viewing): ephemeral, no id to track
+      return;
+    }
     const id = Number(event?.id);
     if (!Number.isFinite(id) || typeof event.type !== "string") return;
     if (this.seen.has(id) || id <= this.floor) return;
     this.remember(id);
     this.lastId = Math.max(this.lastId, id);
+    this.dispatch(event);
+  }
+
+  dispatch(event) {
     for (const key of [event.type, "*"]) {
       for (const fn of this.subscribers.get(key) || []) {
         try {

@@ -196,7 +196,7 @@ export class Thread {
   insertInOrder(item, id) {
     let next = null;
     for (let node = ui.messages.lastElementChild; node; node = node.previousElementSibling) {
-      if (Number(node.dataset.messageId) < id) break;
+      if (node.dataset.noteId || Number(node.dataset.messageId) < id) break; // a new message follows the notes
       next = node;
     }
     ui.messages.insertBefore(item, next);

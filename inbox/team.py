@@ -1,0 +1,160 @@
+"""Team workflow: open and closed, who owns a conversation, internal notes, the customer card.
+
+    await update_conversation(runtime, conversation_id, changes)  -> conversation   (or raises TeamRefused)
+    await add_note(runtime, conversation_id, staff_id, body)       -> note
+    await update_customer(runtime, customer_id, changes)           -> customer
+
+Each function owns its transaction: the change and its live event commit together
+(`conversation.updated`, `note.created`, `customer.updated`), and the event is published after.
+Any staff member may close, reopen, assign, write notes and edit a customer: these are the
+everyday work of a shared inbox, not a manager's decisions.
+
+The two automatic moves live where messages are stored: a customer's new message reopens a
+closed conversation and keeps its owner (inbox.inbound), and a staff reply to a conversation
+nobody owns makes the sender its owner (inbox.outbound).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inbox import bus as events_bus
+from inbox import store
+from inbox.events import ConversationUpdated, CustomerUpdated, NoteCreated
+from inbox.models import Customer, Message, Note, Staff
+
+if TYPE_CHECKING:
+    from inbox.runtime import Runtime
+
+MAX_NOTE = 5000  # characters in one internal note
+MAX_NAME = 200
+MAX_CUSTOMER_NOTES = 5000
+UNSET: Any = object()  # "this field was not given" (None means "nobody" for the owner)
+
+
+class TeamRefused(Exception):
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail = status, code, detail
+
+
+async def update_conversation(
+    runtime: Runtime, conversation_id: int, *, status: str | None = None, assignee_id: Any = UNSET
+) -> dict[str, Any]:
+    """Closes or reopens a conversation and/or gives it an owner (None: nobody)."""
+    if status is not None and status not in ("open", "closed"):
+        raise TeamRefused(422, "invalid_status", "status must be open or closed.")
+    if assignee_id is not UNSET and assignee_id is not None and (type(assignee_id) is not int or assignee_id <= 0):
+        raise TeamRefused(422, "unknown_staff", "assignee_id must be a staff member's id or null.")
+    async with runtime.db.write() as session:
+        found = await store.conversation_with_customer(session, conversation_id)
+        if found is None:
+            raise TeamRefused(404, "not_found", "There is no such conversation.")
+        conversation, _customer = found
+        if assignee_id is not UNSET and assignee_id is not None:
+            staff = await session.get(Staff, assignee_id) if assignee_id <= store.MAX_ID else None
+            if staff is None or staff.disabled:
+                raise TeamRefused(422, "unknown_staff", "There is no such staff member (or the account is disabled).")
+        changed = False
+        if status is not None and conversation.status != status:
+            conversation.status, changed = status, True
+        if assignee_id is not UNSET and conversation.assignee_id != assignee_id:
+            conversation.assignee_id, changed = assignee_id, True
+        await session.flush()
+        summary = await store.conversation_summary(session, conversation_id)
+        if summary is None:  # it was found above, in this transaction
+            raise LookupError(f"conversation {conversation_id} vanished")
+        if changed:
+            events_bus.record(session, ConversationUpdated(conversation_id, summary))
+        await events_bus.commit(session, runtime.bus)
+    return summary
+
+
+async def add_note(runtime: Runtime, conversation_id: int, staff_id: int, body: Any) -> dict[str, Any]:
+    """An internal note in the thread. It is stored and shown to the team; nothing is sent."""
+    if not isinstance(body, str) or not body.strip():
+        raise TeamRefused(422, "empty_body", "Write the note before saving it.")
+    if len(body) > MAX_NOTE:
+        raise TeamRefused(422, "body_too_long", f"A note may be at most {MAX_NOTE:,} characters.")
+    if "\x00" in body:  # PostgreSQL text cannot hold it
+        raise TeamRefused(422, "invalid_body", "A note cannot contain a NUL character.")
+    async with runtime.db.write() as session:
+        if not await store.conversation_exists(session, conversation_id):
+            raise TeamRefused(404, "not_found", "There is no such conversation.")
+        note = Note(conversation_id=conversation_id, staff_id=staff_id, body=body.strip())
+        session.add(note)
+        await session.flush()
+        names = await store.staff_names(session, [staff_id])
+        note_json = store.note_dict(note, names.get(staff_id))
+        events_bus.record(session, NoteCreated(conversation_id, note_json))
+        await events_bus.commit(session, runtime.bus)
+    return note_json
+
+
+async def update_customer(
+    runtime: Runtime, customer_id: int, *, name: Any = UNSET, notes: Any = UNSET
+) -> dict[str, Any]:
+    """Sets the name a person typed (an empty one falls back to the WhatsApp profile name) and
+    the team's notes about the customer."""
+    for field, value, limit in (("name", name, MAX_NAME), ("notes", notes, MAX_CUSTOMER_NOTES)):
+        if value is UNSET or value is None:
+            continue
+        if not isinstance(value, str):
+            raise TeamRefused(422, f"invalid_{field}", f"{field} must be text.")
+        if len(value) > limit:
+            raise TeamRefused(422, f"invalid_{field}", f"{field} may be at most {limit:,} characters.")
+        if "\x00" in value:  # PostgreSQL text cannot hold it
+            raise TeamRefused(422, f"invalid_{field}", f"{field} cannot contain a NUL character.")
+    async with runtime.db.write() as session:
+        customer = await session.get(Customer, customer_id) if 0 < customer_id <= store.MAX_ID else None
+        if customer is None:
+            raise TeamRefused(404, "not_found", "There is no such customer.")
+        if name is not UNSET:
+            customer.name = (name or "").strip() or None
+        if notes is not UNSET:
+            customer.notes = (notes or "").strip() or None
+        await session.flush()
+        consent = (await store.consent_states(session, [customer.id]))[customer.id]
+        customer_json = store.customer_dict(customer, consent)
+        conversation_id = await store.conversation_id_of(session, customer.id)
+        events_bus.record(session, CustomerUpdated(conversation_id, customer_json))
+        await events_bus.commit(session, runtime.bus)
+    return customer_json
+
+
+async def customer_card(session: AsyncSession, customer_id: int) -> dict[str, Any] | None:
+    """The customer with what the card shows beside the name: first and last contact."""
+    customer = await session.get(Customer, customer_id)
+    if customer is None:
+        return None
+    consent = (await store.consent_states(session, [customer.id]))[customer.id]
+    card = store.customer_dict(customer, consent)
+    conversation_id = await store.conversation_id_of(session, customer.id)
+    first = last = None
+    if conversation_id is not None:
+        row = (
+            await session.execute(
+                select(Message.created_at)
+                .where(Message.conversation_id == conversation_id)
+                .order_by(Message.id)
+                .limit(1)
+            )
+        ).scalar()
+        first = row
+        last = (
+            await session.execute(
+                select(Message.created_at)
+                .where(Message.conversation_id == conversation_id)
+                .order_by(Message.id.desc())
+                .limit(1)
+            )
+        ).scalar()
+    card.update(
+        first_contact_at=store.iso(first),
+        last_contact_at=store.iso(last),
+        conversation_count=1 if conversation_id is not None else 0,
+    )
+    return card
