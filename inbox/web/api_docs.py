@@ -11,13 +11,14 @@ handlers and /ws a websocket, which OpenAPI does not describe).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from litestar import Router
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
-from litestar.openapi import OpenAPIConfig
+from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, Reference, SecurityScheme
 
@@ -37,6 +38,35 @@ SECURITY_SCHEMES: dict[str, SecurityScheme | Reference] = {
     "metricsToken": SecurityScheme(type="http", scheme="bearer", description="INBOX_METRICS_TOKEN, when it is set."),
 }
 OPEN: list[dict[str, list[str]]] = [{}]  # anyone may call it
+
+
+@dataclass
+class ErrorBody:
+    """Every refusal: a machine code and a sentence for a person (some codes add fields, e.g.
+    `missing` for template variables; docs/API.md lists them)."""
+
+    error: str
+    detail: str
+
+
+_MEANING = {
+    400: "The body could not be read: not JSON, not UTF-8, too deeply nested or not an object.",
+    401: "No session and no valid API token.",
+    403: "Not allowed: a manager's operation, or a session without its CSRF token.",
+    404: "There is no such thing (or nothing at this address).",
+    409: "The request conflicts with the current state.",
+    422: "A value in the request is not valid; `error` says which.",
+    429: "Too many at once; try again later.",
+}
+
+
+def errors(*statuses: int) -> dict[int, ResponseSpec]:
+    """The refusals an operation can answer, each in the JSON error shape. 400 is always declared:
+    it replaces Litestar's default 400 (its own shape, which this app never sends)."""
+    return {
+        status: ResponseSpec(data_container=ErrorBody, description=_MEANING[status], generate_examples=False)
+        for status in sorted({400, *statuses})
+    }
 
 
 SERVED = frozenset({SCHEMA_PATH, SCHEMA_PATH + "/", SCHEMA_PATH + "/openapi.json"})

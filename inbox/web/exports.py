@@ -26,6 +26,7 @@ from inbox import export
 from inbox.accounts import StaffMember
 from inbox.models import Staff as StaffRow
 from inbox.models import utcnow
+from inbox.web.api_docs import errors
 from inbox.web.auth import api_staff, identify, login_redirect, page_identity, refusal, runtime_of
 from inbox.web.errors import ApiError
 
@@ -65,7 +66,7 @@ async def _counted(runtime, chunks, audit_id: int, query: export.ExportQuery):
         runtime.extras[_ACTIVE] -= 1
 
 
-@get("/api/export", dependencies={"staff": Provide(api_staff)})
+@get("/api/export", dependencies={"staff": Provide(api_staff)}, responses=errors(401, 403, 422, 429))
 async def export_history(request: Request, staff: Staff) -> Stream:
     _require_manager(staff)
     runtime = runtime_of(request)
@@ -103,7 +104,7 @@ def _id_like(text: str) -> bool:
     return text.isascii() and text.isdigit() and len(text) <= 18
 
 
-@get("/api/export/audit", dependencies={"staff": Provide(api_staff)})
+@get("/api/export/audit", dependencies={"staff": Provide(api_staff)}, responses=errors(401, 403, 422))
 async def export_audit(request: Request, staff: Staff) -> dict[str, Any]:
     _require_manager(staff)
     params = request.query_params
