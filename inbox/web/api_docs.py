@@ -57,15 +57,17 @@ _MEANING = {
     409: "The request conflicts with the current state.",
     422: "A value in the request is not valid; `error` says which.",
     429: "Too many at once; try again later.",
+    503: "`busy`: every database connection is taken; try again after the Retry-After header's seconds.",
 }
 
 
 def errors(*statuses: int) -> dict[int, ResponseSpec]:
     """The refusals an operation can answer, each in the JSON error shape. 400 is always declared:
-    it replaces Litestar's default 400 (its own shape, which this app never sends)."""
+    it replaces Litestar's default 400 (its own shape, which this app never sends); so is 503 `busy`,
+    a full database pool."""
     return {
         status: ResponseSpec(data_container=ErrorBody, description=_MEANING[status], generate_examples=False)
-        for status in sorted({400, *statuses})
+        for status in sorted({400, 503, *statuses})
     }
 
 
