@@ -20,7 +20,7 @@ from inbox import consent, outbound, store
 from inbox.accounts import StaffMember
 from inbox.export import neutralise_formula
 from inbox.models import Customer
-from inbox.web.api_docs import errors
+from inbox.web.api_docs import CONSENT_BODY, REPLY_BODY, errors
 from inbox.web.auth import api_staff, runtime_of
 from inbox.web.errors import ApiError
 
@@ -105,7 +105,12 @@ async def mark_read(request: Request, staff: Staff, conversation_id: FromPath[in
     return {"conversation_id": conversation_id, "last_read_message_id": upto, "unread_count": 0}
 
 
-@post("/conversations/{conversation_id:int}/messages", status_code=202, responses=errors(401, 403, 404, 409, 422))
+@post(
+    "/conversations/{conversation_id:int}/messages",
+    status_code=202,
+    responses=errors(401, 403, 404, 409, 422),
+    operation_class=REPLY_BODY,
+)
 async def send_reply(request: Request, staff: Staff, conversation_id: FromPath[int]) -> Response:
     """Queues a reply (202); the outbox sends it. A repeated Idempotency-Key returns the first."""
     payload = await json_object(request)
@@ -144,7 +149,12 @@ async def customer_consent(request: Request, staff: Staff, customer_id: FromPath
     return {"customer_id": customer_id, "consent": states, "records": records}
 
 
-@post("/customers/{customer_id:int}/consent", status_code=201, responses=errors(401, 403, 404, 409, 422))
+@post(
+    "/customers/{customer_id:int}/consent",
+    status_code=201,
+    responses=errors(401, 403, 404, 409, 422),
+    operation_class=CONSENT_BODY,
+)
 async def record_consent(request: Request, staff: Staff, customer_id: FromPath[int]) -> dict[str, Any]:
     """Staff record a verbal opt-out or opt-in, with a note. Undoing a customer's own STOP needs a manager."""
     payload = await json_object(request)

@@ -20,7 +20,16 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import JsonRenderPlugin
-from litestar.openapi.spec import Components, Reference, SecurityScheme
+from litestar.openapi.spec import (
+    Components,
+    OpenAPIMediaType,
+    OpenAPIType,
+    Operation,
+    Reference,
+    RequestBody,
+    Schema,
+    SecurityScheme,
+)
 
 from inbox.web.auth import identify
 from inbox.web.errors import ApiError
@@ -59,6 +68,50 @@ _MEANING = {
     429: "Too many at once; try again later.",
     503: "`busy`: every database connection is taken; try again after the Retry-After header's seconds.",
 }
+
+
+def json_body(schema: Schema, description: str) -> type[Operation]:
+    """An operation whose request body is `schema`, for handlers that read and check the JSON body
+    themselves (`json_object`), so Litestar sees no `data` parameter to describe."""
+
+    @dataclass
+    class WithBody(Operation):
+        def __post_init__(self) -> None:
+            if self.request_body is None:
+                media = OpenAPIMediaType(schema=schema)
+                self.request_body = RequestBody(
+                    content={"application/json": media}, required=True, description=description
+                )
+
+    return WithBody
+
+
+_TEXT = Schema(type=OpenAPIType.STRING)
+_CHANNEL = Schema(type=OpenAPIType.STRING, enum=["sms", "whatsapp"])
+REPLY_BODY = json_body(
+    Schema(
+        type=OpenAPIType.OBJECT,
+        properties={
+            "body": Schema(type=OpenAPIType.STRING, max_length=1600),
+            "channel": _CHANNEL,
+            "content_sid": Schema(type=OpenAPIType.STRING, pattern="^HX[0-9a-f]{32}$"),
+            "content_variables": Schema(type=OpenAPIType.OBJECT, additional_properties=_TEXT),
+        },
+    ),
+    "Free text (`body`) or a registered WhatsApp template (`content_sid`, `content_variables`).",
+)
+CONSENT_BODY = json_body(
+    Schema(
+        type=OpenAPIType.OBJECT,
+        required=["channel", "action", "note"],
+        properties={
+            "channel": _CHANNEL,
+            "action": Schema(type=OpenAPIType.STRING, enum=["opt_in", "opt_out"]),
+            "note": Schema(type=OpenAPIType.STRING, min_length=1, max_length=1000),
+        },
+    ),
+    "A consent change the customer asked for some other way, and how they asked.",
+)
 
 
 def errors(*statuses: int) -> dict[int, ResponseSpec]:
