@@ -10,7 +10,9 @@ of them redeliveries of an earlier one, while `--sockets` websockets are open on
 1. baseline: every socket reads as fast as it can;
 2. slow: one of them reads one frame per `--slow-delay` seconds (the server closes it with 4000
    when it falls behind, and it reconnects with `?after=` as the browser does).
-After each run: messages stored == unique SIDs sent (nothing lost, nothing twice), webhook
+After each run: messages stored == unique SIDs sent (nothing lost, nothing twice; a webhook
+answered with an error or not at all is Twilio's to redeliver, so `acked lost` counts only those
+answered 200 and not stored), webhook
 p50/p99, and the delivery p99 (webhook scheduled → frame read) on `--measured` of the fast
 sockets (the rest are read and discarded, to keep the reader's own work small), then slow vs
 baseline.
@@ -35,7 +37,7 @@ from urllib.parse import parse_qs
 import aiohttp
 from _harness import INBOUND_PATH, Process, pct, signed_requests, staff_token, start_inbox
 
-from tests.support.db import scalar
+from tests.support.db import rows, scalar
 
 ADMIN_URL = os.environ.get("INBOX_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 CREATED = '"type":"message.created"'
@@ -150,6 +152,8 @@ class Run:
     stored: int
     duplicates: int
     errors: int
+    acknowledged_lost: int  # answered 200 but not stored: lost (an error answer is Twilio's to redeliver)
+    seconds: float
     webhook: list[float]
     delivery: list[float]
     missing: int
@@ -158,19 +162,24 @@ class Run:
     slow_reconnects: int | None
 
 
-async def _post_at_rate(url: str, requests: list[tuple[bytes, dict[str, str]]], rate: float) -> tuple[list, int, dict]:
+async def _post_at_rate(
+    url: str, requests: list[tuple[bytes, dict[str, str]]], rate: float
+) -> tuple[list, int, dict, set, float]:
     latencies: list[float] = []
     errors = 0
+    acknowledged: set[str] = set()
     sent_at: dict[str, float] = {}
     connector = aiohttp.TCPConnector(limit=256)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
 
-        async def one(body: bytes, headers: dict[str, str], scheduled: float) -> None:
+        async def one(sid: str, body: bytes, headers: dict[str, str], scheduled: float) -> None:
             nonlocal errors
             try:
                 async with session.post(url, data=body, headers=headers) as response:
                     await response.read()
                     errors += response.status != 200
+                    if response.status == 200:
+                        acknowledged.add(sid)
             except (TimeoutError, aiohttp.ClientError):
                 errors += 1
             latencies.append(time.perf_counter() - scheduled)
@@ -185,9 +194,10 @@ async def _post_at_rate(url: str, requests: list[tuple[bytes, dict[str, str]]], 
                 await asyncio.sleep(wait)
             sid = parse_qs(body.decode())["MessageSid"][0]
             sent_at.setdefault(sid, wall_start + (scheduled - start))
-            tasks.append(asyncio.create_task(one(body, headers, scheduled)))
+            tasks.append(asyncio.create_task(one(sid, body, headers, scheduled)))
         await asyncio.gather(*tasks)
-    return latencies, errors, sent_at
+        seconds = time.perf_counter() - start
+    return latencies, errors, sent_at, acknowledged, seconds
 
 
 def measure(name: str, server: Process, database_url: str, token: str, args, slow_delay: float) -> Run:
@@ -213,7 +223,9 @@ def measure(name: str, server: Process, database_url: str, token: str, args, slo
         assert parent.recv() == "ready"
         before = scalar(database_url, "SELECT count(*) FROM messages")
         requests = signed_requests(server.url, int(args.rate * args.seconds))
-        webhook, errors, sent_at = asyncio.run(_post_at_rate(server.url + INBOUND_PATH, requests, args.rate))
+        webhook, errors, sent_at, acknowledged, seconds = asyncio.run(
+            _post_at_rate(server.url + INBOUND_PATH, requests, args.rate)
+        )
         parent.send(sent_at)
         if not parent.poll(120):
             raise SystemExit("the socket readers did not report")
@@ -224,6 +236,7 @@ def measure(name: str, server: Process, database_url: str, token: str, args, slo
             readers.terminate()
     stored = scalar(database_url, "SELECT count(*) FROM messages") - before
     duplicates = scalar(database_url, "SELECT count(*) - count(DISTINCT sid) FROM messages")
+    stored_sids = {sid for (sid,) in rows(database_url, "SELECT sid FROM messages")}
     return Run(
         name,
         len(requests),
@@ -231,6 +244,8 @@ def measure(name: str, server: Process, database_url: str, token: str, args, slo
         stored,
         duplicates,
         errors,
+        len(acknowledged - stored_sids),
+        seconds,
         webhook,
         sockets["latencies"],
         sockets["missing"],
@@ -271,7 +286,7 @@ def main() -> None:
         f"{os.cpu_count()} cores shared by the server, PostgreSQL and the load generator"
     )
     print(
-        f"  {'run':<18} {'sent':>6} {'unique':>6} {'stored':>6} {'twice':>5} {'errors':>6}"
+        f"  {'run':<18} {'sent/s':>6} {'unique':>6} {'stored':>6} {'twice':>5} {'errors':>6} {'acked lost':>10}"
         f" {'hook p50':>9} {'hook p99':>9} {'socket p99':>11} {'missed':>6}   slow socket"
     )
     for run in runs:
@@ -282,7 +297,8 @@ def main() -> None:
             else f"{run.slow_frames} frames read, closed 4000 and resumed {run.slow_reconnects}x"
         )
         print(
-            f"  {run.name:<18} {run.sent:6d} {run.unique:6d} {run.stored:6d} {run.duplicates:5d} {run.errors:6d}"
+            f"  {run.name:<18} {run.sent / run.seconds:6.0f} {run.unique:6d} {run.stored:6d} {run.duplicates:5d}"
+            f" {run.errors:6d} {run.acknowledged_lost:10d}"
             f" {pct(run.webhook, 50):7.1f}ms {pct(run.webhook, 99):7.1f}ms {pct(run.delivery, 99):9.1f}ms"
             f" {run.missing:6d}   {slow}   stored == unique: {once}"
         )
