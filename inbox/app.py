@@ -33,7 +33,7 @@ from inbox.web import (
 from inbox.web import middleware as web_middleware
 from inbox.web.api_docs import openapi_config
 from inbox.web.error_pages import html_error, wants_html
-from inbox.web.errors import ApiError, api_error_response, describe
+from inbox.web.errors import ApiError, api_error_response, describe, retry_after
 
 MAX_ID = 2**63 - 1  # every id is a 64-bit integer
 
@@ -56,7 +56,9 @@ def _error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[
         exc = ApiError(404, "not_found", "There is nothing at this address.")
     if wants_html(request):
         status, _code, detail, _extra = describe(exc)
-        return html_error(request, status, detail)
+        page = html_error(request, status, detail)
+        page.headers.update(retry_after(status))
+        return page
     return api_error_response(request, exc)
 
 

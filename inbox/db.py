@@ -68,7 +68,10 @@ def _sqlite_pragmas(engine: AsyncEngine, *, writer: bool) -> None:
 class Database:
     """The app's handle on its database: `write()` and `read()` yield a session in a transaction."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool_size: int = 10, pool_timeout: float = 5.0) -> None:
+        """On PostgreSQL, `pool_size` connections are kept and as many again may open at a peak; a
+        session that finds them all taken waits `pool_timeout` seconds, then raises
+        sqlalchemy.exc.TimeoutError (the web layer answers 503 `busy`)."""
         self.url = url
         self.dialect = "sqlite" if url.startswith("sqlite") else "postgresql"
         if self.dialect == "sqlite":
@@ -84,8 +87,9 @@ class Database:
             # asyncpg's default cache of 100 prepared statements per connection thrashed on them.
             self.write_engine = create_async_engine(
                 url,
-                pool_size=10,
-                max_overflow=10,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_timeout=pool_timeout,
                 pool_pre_ping=True,
                 connect_args={"prepared_statement_cache_size": 1000},
             )

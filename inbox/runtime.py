@@ -37,7 +37,7 @@ class Runtime:
     def build(cls, settings: Settings, **options: Any) -> Runtime:
         return cls(
             settings=settings,
-            db=Database(settings.database_url),
+            db=Database(settings.database_url, settings.db_pool_size, settings.db_pool_timeout),
             bus=make_bus(settings.redis_url),
             signatures=SignatureChecker(settings.auth_tokens),
             **options,

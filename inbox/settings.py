@@ -45,6 +45,20 @@ class Settings(BaseSettings):
         alias="INBOX_REDIS_URL",
         description="redis://...: live events fan out across every instance. Unset: in-process bus.",
     )
+    db_pool_size: int = Field(
+        10,
+        ge=1,
+        le=1000,
+        alias="INBOX_DB_POOL_SIZE",
+        description="PostgreSQL connections kept per process; as many again may open at a peak.",
+    )
+    db_pool_timeout: float = Field(
+        5.0,
+        gt=0,
+        le=300,
+        alias="INBOX_DB_POOL_TIMEOUT",
+        description="Seconds a request waits for a free PostgreSQL connection before it answers 503 busy.",
+    )
     public_url: str = Field(
         "http://127.0.0.1:8000",
         alias="INBOX_PUBLIC_URL",

@@ -20,6 +20,7 @@ from inbox import consent, outbound, store, team
 from inbox.accounts import StaffMember
 from inbox.export import neutralise_formula
 from inbox.models import Customer
+from inbox.web.api_docs import CONSENT_BODY, REPLY_BODY, errors
 from inbox.web.auth import api_staff, runtime_of
 from inbox.web.errors import ApiError
 
@@ -58,7 +59,7 @@ def _nesting(raw: bytes) -> int:
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
-@get("/conversations")
+@get("/conversations", responses=errors(401, 422))
 async def list_conversations(
     request: Request,
     staff: Staff,
@@ -96,7 +97,7 @@ async def list_conversations(
     return {"conversations": items, "next_cursor": next_cursor}
 
 
-@get("/conversations/{conversation_id:int}")
+@get("/conversations/{conversation_id:int}", responses=errors(401, 404))
 async def get_conversation(request: Request, staff: Staff, conversation_id: FromPath[int]) -> dict[str, Any]:
     async with runtime_of(request).db.read() as session:
         conversation = await store.get_conversation(session, conversation_id, staff.id)
@@ -105,14 +106,14 @@ async def get_conversation(request: Request, staff: Staff, conversation_id: From
     return conversation
 
 
-@get("/conversations/counts")
+@get("/conversations/counts", responses=errors(401, 403))
 async def conversation_counts(request: Request, staff: Staff) -> dict[str, int]:
     """How many conversations each view holds for the caller: mine, unassigned, open, closed."""
     async with runtime_of(request).db.read() as session:
         return await store.view_counts(session, staff.id)
 
 
-@patch("/conversations/{conversation_id:int}")
+@patch("/conversations/{conversation_id:int}", responses=errors(401, 403, 404, 422))
 async def update_conversation(request: Request, staff: Staff, conversation_id: FromPath[int]) -> dict[str, Any]:
     """Close or reopen (`status`) and/or give an owner (`assignee_id`, null for nobody)."""
     payload = await json_object(request)
@@ -132,7 +133,7 @@ async def update_conversation(request: Request, staff: Staff, conversation_id: F
         raise ApiError(refused.status, refused.code, refused.detail) from None
 
 
-@post("/conversations/{conversation_id:int}/notes", status_code=201)
+@post("/conversations/{conversation_id:int}/notes", status_code=201, responses=errors(401, 403, 404, 422))
 async def add_note(request: Request, staff: Staff, conversation_id: FromPath[int]) -> dict[str, Any]:
     """An internal note: stored and shown to the team, never sent to the customer."""
     payload = await json_object(request)
@@ -142,7 +143,7 @@ async def add_note(request: Request, staff: Staff, conversation_id: FromPath[int
         raise ApiError(refused.status, refused.code, refused.detail) from None
 
 
-@get("/customers/{customer_id:int}")
+@get("/customers/{customer_id:int}", responses=errors(401, 403, 404))
 async def get_customer(request: Request, staff: Staff, customer_id: FromPath[int]) -> dict[str, Any]:
     """The customer card: the customer with first and last contact and number of conversations."""
     async with runtime_of(request).db.read() as session:
@@ -152,7 +153,7 @@ async def get_customer(request: Request, staff: Staff, customer_id: FromPath[int
     return card
 
 
-@patch("/customers/{customer_id:int}")
+@patch("/customers/{customer_id:int}", responses=errors(401, 403, 404, 422))
 async def update_customer(request: Request, staff: Staff, customer_id: FromPath[int]) -> dict[str, Any]:
     """The customer's name and the team's notes about them."""
     payload = await json_object(request)
@@ -169,7 +170,7 @@ async def update_customer(request: Request, staff: Staff, customer_id: FromPath[
         raise ApiError(refused.status, refused.code, refused.detail) from None
 
 
-@post("/conversations/{conversation_id:int}/read", status_code=200)
+@post("/conversations/{conversation_id:int}/read", status_code=200, responses=errors(401, 403, 404))
 async def mark_read(request: Request, staff: Staff, conversation_id: FromPath[int]) -> dict[str, Any]:
     async with runtime_of(request).db.write() as session:
         if not await store.conversation_exists(session, conversation_id):
@@ -179,7 +180,7 @@ async def mark_read(request: Request, staff: Staff, conversation_id: FromPath[in
     return {"conversation_id": conversation_id, "last_read_message_id": upto, "unread_count": 0}
 
 
-@post("/conversations/{conversation_id:int}/unread", status_code=200)
+@post("/conversations/{conversation_id:int}/unread", status_code=200, responses=errors(401, 403, 404))
 async def mark_unread(request: Request, staff: Staff, conversation_id: FromPath[int]) -> dict[str, Any]:
     """Marks the customer's latest message unread again for this staff member only."""
     async with runtime_of(request).db.write() as session:
@@ -190,7 +191,12 @@ async def mark_unread(request: Request, staff: Staff, conversation_id: FromPath[
     return {"conversation_id": conversation_id, "unread_count": unread}
 
 
-@post("/conversations/{conversation_id:int}/messages", status_code=202)
+@post(
+    "/conversations/{conversation_id:int}/messages",
+    status_code=202,
+    responses=errors(401, 403, 404, 409, 422),
+    operation_class=REPLY_BODY,
+)
 async def send_reply(request: Request, staff: Staff, conversation_id: FromPath[int]) -> Response:
     """Queues a reply (202); the outbox sends it. A repeated Idempotency-Key returns the first."""
     payload = await json_object(request)
@@ -217,7 +223,7 @@ async def send_reply(request: Request, staff: Staff, conversation_id: FromPath[i
     return Response(message, status_code=202, headers={"Idempotent-Replayed": "false" if created else "true"})
 
 
-@get("/customers/{customer_id:int}/consent")
+@get("/customers/{customer_id:int}/consent", responses=errors(401, 404))
 async def customer_consent(request: Request, staff: Staff, customer_id: FromPath[int]) -> dict[str, Any]:
     """The customer's consent records, oldest first, and the state derived from them."""
     async with runtime_of(request).db.read() as session:
@@ -229,7 +235,12 @@ async def customer_consent(request: Request, staff: Staff, customer_id: FromPath
     return {"customer_id": customer_id, "consent": states, "records": records}
 
 
-@post("/customers/{customer_id:int}/consent", status_code=201)
+@post(
+    "/customers/{customer_id:int}/consent",
+    status_code=201,
+    responses=errors(401, 403, 404, 409, 422),
+    operation_class=CONSENT_BODY,
+)
 async def record_consent(request: Request, staff: Staff, customer_id: FromPath[int]) -> dict[str, Any]:
     """Staff record a verbal opt-out or opt-in, with a note. Undoing a customer's own STOP needs a manager."""
     payload = await json_object(request)
@@ -276,7 +287,7 @@ async def record_consent(request: Request, staff: Staff, customer_id: FromPath[i
     return consent.record_dict(record)
 
 
-@get("/consent/export")
+@get("/consent/export", responses=errors(401, 403, 422))
 async def consent_export(request: Request, staff: Staff, format: FromQuery[str] = "csv") -> Stream:
     """Managers only: the whole consent ledger, for an audit, as CSV (spreadsheet-safe) or JSON."""
     if not staff.is_manager:
@@ -319,7 +330,7 @@ async def consent_export(request: Request, staff: Staff, format: FromQuery[str] 
     )
 
 
-@get("/me")
+@get("/me", responses=errors(401))
 async def me(staff: Staff) -> dict[str, Any]:
     return {"id": staff.id, "email": staff.email, "name": staff.name, "role": staff.role}
 

@@ -11,15 +11,25 @@ handlers and /ws a websocket, which OpenAPI does not describe).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from litestar import Router
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
-from litestar.openapi import OpenAPIConfig
+from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import JsonRenderPlugin
-from litestar.openapi.spec import Components, Reference, SecurityScheme
+from litestar.openapi.spec import (
+    Components,
+    OpenAPIMediaType,
+    OpenAPIType,
+    Operation,
+    Reference,
+    RequestBody,
+    Schema,
+    SecurityScheme,
+)
 
 from inbox.web.auth import identify
 from inbox.web.errors import ApiError
@@ -37,6 +47,81 @@ SECURITY_SCHEMES: dict[str, SecurityScheme | Reference] = {
     "metricsToken": SecurityScheme(type="http", scheme="bearer", description="INBOX_METRICS_TOKEN, when it is set."),
 }
 OPEN: list[dict[str, list[str]]] = [{}]  # anyone may call it
+
+
+@dataclass
+class ErrorBody:
+    """Every refusal: a machine code and a sentence for a person (some codes add fields, e.g.
+    `missing` for template variables; docs/API.md lists them)."""
+
+    error: str
+    detail: str
+
+
+_MEANING = {
+    400: "The body could not be read: not JSON, not UTF-8, too deeply nested or not an object.",
+    401: "No session and no valid API token.",
+    403: "Not allowed: a manager's operation, or a session without its CSRF token.",
+    404: "There is no such thing (or nothing at this address).",
+    409: "The request conflicts with the current state.",
+    422: "A value in the request is not valid; `error` says which.",
+    429: "Too many at once; try again later.",
+    503: "`busy`: every database connection is taken; try again after the Retry-After header's seconds.",
+}
+
+
+def json_body(schema: Schema, description: str) -> type[Operation]:
+    """An operation whose request body is `schema`, for handlers that read and check the JSON body
+    themselves (`json_object`), so Litestar sees no `data` parameter to describe."""
+
+    @dataclass
+    class WithBody(Operation):
+        def __post_init__(self) -> None:
+            if self.request_body is None:
+                media = OpenAPIMediaType(schema=schema)
+                self.request_body = RequestBody(
+                    content={"application/json": media}, required=True, description=description
+                )
+
+    return WithBody
+
+
+_TEXT = Schema(type=OpenAPIType.STRING)
+_CHANNEL = Schema(type=OpenAPIType.STRING, enum=["sms", "whatsapp"])
+REPLY_BODY = json_body(
+    Schema(
+        type=OpenAPIType.OBJECT,
+        properties={
+            "body": Schema(type=OpenAPIType.STRING, max_length=1600),
+            "channel": _CHANNEL,
+            "content_sid": Schema(type=OpenAPIType.STRING, pattern="^HX[0-9a-f]{32}$"),
+            "content_variables": Schema(type=OpenAPIType.OBJECT, additional_properties=_TEXT),
+        },
+    ),
+    "Free text (`body`) or a registered WhatsApp template (`content_sid`, `content_variables`).",
+)
+CONSENT_BODY = json_body(
+    Schema(
+        type=OpenAPIType.OBJECT,
+        required=["channel", "action", "note"],
+        properties={
+            "channel": _CHANNEL,
+            "action": Schema(type=OpenAPIType.STRING, enum=["opt_in", "opt_out"]),
+            "note": Schema(type=OpenAPIType.STRING, min_length=1, max_length=1000),
+        },
+    ),
+    "A consent change the customer asked for some other way, and how they asked.",
+)
+
+
+def errors(*statuses: int) -> dict[int, ResponseSpec]:
+    """The refusals an operation can answer, each in the JSON error shape. 400 is always declared:
+    it replaces Litestar's default 400 (its own shape, which this app never sends); so is 503 `busy`,
+    a full database pool."""
+    return {
+        status: ResponseSpec(data_container=ErrorBody, description=_MEANING[status], generate_examples=False)
+        for status in sorted({400, 503, *statuses})
+    }
 
 
 SERVED = frozenset({SCHEMA_PATH, SCHEMA_PATH + "/", SCHEMA_PATH + "/openapi.json"})

@@ -6,6 +6,10 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException, ValidationException
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+# A full database pool: the client may try again this many seconds later.
+BUSY_RETRY_AFTER = "2"
 
 
 class ApiError(HTTPException):
@@ -32,7 +36,12 @@ _CODES = {
 
 def api_error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, object]]:
     status, code, detail, extra = describe(exc)
-    return Response({"error": code, "detail": detail, **extra}, status_code=status)
+    return Response({"error": code, "detail": detail, **extra}, status_code=status, headers=retry_after(status))
+
+
+def retry_after(status: int) -> dict[str, str]:
+    """503 `busy` says when to try again; nothing else does."""
+    return {"Retry-After": BUSY_RETRY_AFTER} if status == 503 else {}
 
 
 def describe(exc: Exception) -> tuple[int, str, str, dict[str, object]]:
@@ -46,6 +55,8 @@ def describe(exc: Exception) -> tuple[int, str, str, dict[str, object]]:
         status, code, detail = 401, "not_authenticated", "Sign in or send a valid API token."
     elif isinstance(exc, PermissionDeniedException):
         status, code, detail = 403, "forbidden", exc.detail or "You are not allowed to do that."
+    elif isinstance(exc, PoolTimeout):  # every database connection is taken: say so now, do not hang
+        status, code, detail = 503, "busy", "The inbox is busy; nothing was changed. Try again in a moment."
     elif isinstance(exc, HTTPException):
         status = exc.status_code
         code, detail = _CODES.get(status, "error"), exc.detail

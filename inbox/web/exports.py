@@ -29,6 +29,7 @@ from inbox.accounts import StaffMember
 from inbox.models import Staff as StaffRow
 from inbox.models import utcnow
 from inbox.runtime import Runtime
+from inbox.web.api_docs import errors
 from inbox.web.auth import api_staff, identify, login_redirect, page_identity, refusal, runtime_of
 from inbox.web.errors import ApiError
 
@@ -77,7 +78,7 @@ async def _counted(
         runtime.extras[_ACTIVE] -= 1
 
 
-@get("/api/export", dependencies={"staff": Provide(api_staff)})
+@get("/api/export", dependencies={"staff": Provide(api_staff)}, responses=errors(401, 403, 422, 429))
 async def export_history(request: Request[Any, Any, Any], staff: Staff) -> Stream:
     _require_manager(staff)
     runtime = runtime_of(request)
@@ -115,7 +116,7 @@ def _id_like(text: str) -> bool:
     return text.isascii() and text.isdigit() and len(text) <= 18
 
 
-@get("/api/export/audit", dependencies={"staff": Provide(api_staff)})
+@get("/api/export/audit", dependencies={"staff": Provide(api_staff)}, responses=errors(401, 403, 422))
 async def export_audit(request: Request[Any, Any, Any], staff: Staff) -> AuditPage:
     _require_manager(staff)
     params = request.query_params

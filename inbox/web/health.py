@@ -10,7 +10,7 @@ import structlog
 from litestar import Request, Response, get
 
 from inbox import metrics as m
-from inbox.web.api_docs import OPEN
+from inbox.web.api_docs import OPEN, errors
 from inbox.web.auth import runtime_of
 from inbox.web.errors import ApiError
 
@@ -43,7 +43,7 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[Any]:
     )
 
 
-@get("/metrics", security=[*OPEN, {"metricsToken": []}])
+@get("/metrics", security=[*OPEN, {"metricsToken": []}], responses=errors(401, 404))
 async def metrics(request: Request[Any, Any, Any]) -> Response[Any]:
     """Only at exactly /metrics (not /metrics/, //metrics or /%6detrics, which a proxy rule for
     /metrics would miss), and with `Authorization: Bearer <INBOX_METRICS_TOKEN>` when that is set."""

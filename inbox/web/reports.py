@@ -23,6 +23,7 @@ from litestar.response import Redirect, Template
 from inbox import report_views, reports
 from inbox.accounts import StaffMember
 from inbox.models import utcnow
+from inbox.web.api_docs import errors
 from inbox.web.auth import api_staff, page_identity, runtime_of
 from inbox.web.errors import ApiError
 
@@ -31,7 +32,7 @@ _NOT_A_MANAGER = "Only managers can see the reports."
 PERIODS = {"30d": "Last 30 days", "week": "This week", "custom": "Dates"}
 
 
-@get("/api/reports", dependencies={"staff": Provide(api_staff)})
+@get("/api/reports", dependencies={"staff": Provide(api_staff)}, responses=errors(401, 403, 422))
 async def reports_api(request: Request[Any, Any, Any], staff: Staff) -> reports.Report:
     if not staff.is_manager:
         raise ApiError(403, "forbidden", _NOT_A_MANAGER)
