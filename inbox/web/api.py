@@ -20,7 +20,14 @@ from inbox import consent, outbound, store, team
 from inbox.accounts import StaffMember
 from inbox.export import neutralise_formula
 from inbox.models import Customer
-from inbox.web.api_docs import CONSENT_BODY, REPLY_BODY, errors
+from inbox.web.api_docs import (
+    CONSENT_BODY,
+    CONVERSATION_CHANGE_BODY,
+    CUSTOMER_CHANGE_BODY,
+    NOTE_BODY,
+    REPLY_BODY,
+    errors,
+)
 from inbox.web.auth import api_staff, runtime_of
 from inbox.web.errors import ApiError
 
@@ -113,7 +120,11 @@ async def conversation_counts(request: Request, staff: Staff) -> dict[str, int]:
         return await store.view_counts(session, staff.id)
 
 
-@patch("/conversations/{conversation_id:int}", responses=errors(401, 403, 404, 422))
+@patch(
+    "/conversations/{conversation_id:int}",
+    responses=errors(401, 403, 404, 422),
+    operation_class=CONVERSATION_CHANGE_BODY,
+)
 async def update_conversation(request: Request, staff: Staff, conversation_id: FromPath[int]) -> dict[str, Any]:
     """Close or reopen (`status`) and/or give an owner (`assignee_id`, null for nobody)."""
     payload = await json_object(request)
@@ -133,7 +144,12 @@ async def update_conversation(request: Request, staff: Staff, conversation_id: F
         raise ApiError(refused.status, refused.code, refused.detail) from None
 
 
-@post("/conversations/{conversation_id:int}/notes", status_code=201, responses=errors(401, 403, 404, 422))
+@post(
+    "/conversations/{conversation_id:int}/notes",
+    status_code=201,
+    responses=errors(401, 403, 404, 422),
+    operation_class=NOTE_BODY,
+)
 async def add_note(request: Request, staff: Staff, conversation_id: FromPath[int]) -> dict[str, Any]:
     """An internal note: stored and shown to the team, never sent to the customer."""
     payload = await json_object(request)
@@ -153,7 +169,11 @@ async def get_customer(request: Request, staff: Staff, customer_id: FromPath[int
     return card
 
 
-@patch("/customers/{customer_id:int}", responses=errors(401, 403, 404, 422))
+@patch(
+    "/customers/{customer_id:int}",
+    responses=errors(401, 403, 404, 422),
+    operation_class=CUSTOMER_CHANGE_BODY,
+)
 async def update_customer(request: Request, staff: Staff, customer_id: FromPath[int]) -> dict[str, Any]:
     """The customer's name and the team's notes about them."""
     payload = await json_object(request)

@@ -112,6 +112,32 @@ CONSENT_BODY = json_body(
     ),
     "A consent change the customer asked for some other way, and how they asked.",
 )
+_NULLABLE_ID = Schema(one_of=[Schema(type=OpenAPIType.INTEGER, minimum=1), Schema(type=OpenAPIType.NULL)])
+_NULLABLE_TEXT = Schema(one_of=[Schema(type=OpenAPIType.STRING, max_length=5000), Schema(type=OpenAPIType.NULL)])
+CONVERSATION_CHANGE_BODY = json_body(
+    Schema(
+        type=OpenAPIType.OBJECT,
+        min_properties=1,
+        properties={"status": Schema(type=OpenAPIType.STRING, enum=["open", "closed"]), "assignee_id": _NULLABLE_ID},
+    ),
+    "Close or reopen (`status`) and/or give an owner (`assignee_id`, null for nobody).",
+)
+NOTE_BODY = json_body(
+    Schema(
+        type=OpenAPIType.OBJECT,
+        required=["body"],
+        properties={"body": Schema(type=OpenAPIType.STRING, min_length=1, max_length=5000)},
+    ),
+    "An internal note, shown to the team only.",
+)
+CUSTOMER_CHANGE_BODY = json_body(
+    Schema(
+        type=OpenAPIType.OBJECT,
+        min_properties=1,
+        properties={"name": _NULLABLE_TEXT, "notes": _NULLABLE_TEXT},
+    ),
+    "The customer's name and/or the team's notes about them (null clears).",
+)
 
 
 def errors(*statuses: int) -> dict[int, ResponseSpec]:
