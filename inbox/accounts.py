@@ -8,6 +8,7 @@ so a cookie planted before login is worth nothing after it.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -50,6 +51,12 @@ class StaffMember:
 
 def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def session_digest(cookie: str, key: str | None) -> str:
+    """What is stored of a session cookie: an HMAC keyed with INBOX_SECRET_KEY, so a new key ends
+    every session at once (API tokens, issued from the command line, keep a plain digest)."""
+    return hmac.new((key or "").encode(), cookie.encode(), hashlib.sha256).hexdigest()
 
 
 def normalise_email(email: str) -> str:
@@ -135,14 +142,14 @@ class SessionInfo:
     csrf_token: str
 
 
-async def start_session(session: AsyncSession, staff_id: int) -> tuple[str, str]:
+async def start_session(session: AsyncSession, staff_id: int, key: str | None) -> tuple[str, str]:
     """A brand-new session; returns (cookie value, CSRF token)."""
     cookie = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32)
     now = utcnow()
     session.add(
         WebSession(
-            id_hash=digest(cookie),
+            id_hash=session_digest(cookie, key),
             staff_id=staff_id,
             csrf_token=csrf,
             created_at=now,
@@ -152,16 +159,16 @@ async def start_session(session: AsyncSession, staff_id: int) -> tuple[str, str]
     return cookie, csrf
 
 
-async def end_session(session: AsyncSession, cookie: str) -> None:
-    await session.execute(delete(WebSession).where(WebSession.id_hash == digest(cookie)))
+async def end_session(session: AsyncSession, cookie: str, key: str | None) -> None:
+    await session.execute(delete(WebSession).where(WebSession.id_hash == session_digest(cookie, key)))
 
 
-async def session_staff(session: AsyncSession, cookie: str) -> SessionInfo | None:
+async def session_staff(session: AsyncSession, cookie: str, key: str | None) -> SessionInfo | None:
     row = (
         await session.execute(
             select(WebSession, Staff)
             .join(Staff, Staff.id == WebSession.staff_id)
-            .where(WebSession.id_hash == digest(cookie), Staff.disabled.is_(False))
+            .where(WebSession.id_hash == session_digest(cookie, key), Staff.disabled.is_(False))
         )
     ).first()
     if row is None or row[0].expires_at <= utcnow():

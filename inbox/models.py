@@ -144,7 +144,9 @@ class ApiToken(Base):
 class WebSession(Base):
     __tablename__ = "web_sessions"
 
-    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the cookie
+    id_hash: Mapped[str] = mapped_column(
+        String(64), primary_key=True
+    )  # HMAC-SHA256 of the cookie, keyed by INBOX_SECRET_KEY
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -67,7 +67,8 @@ class Settings(BaseSettings):
     secret_key: str | None = Field(
         None,
         alias="INBOX_SECRET_KEY",
-        description="Signs sessions and encrypts stored secrets. Random per run in demo; required by serve.",
+        description="Keys the stored digests of web sessions: a new key signs everyone out. Random per run in "
+        "demo; required by serve.",
     )
     twilio_account_sid: str | None = Field(
         None, alias="TWILIO_ACCOUNT_SID", description="AC + 32 hex: the Twilio account; inbound webhooks must name it."

@@ -3,6 +3,7 @@ managers' staff page, and what each does to sessions, tokens and open sockets (c
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -188,3 +189,23 @@ def test_expired_sessions_are_purged_at_sign_in(inbox) -> None:
     assert scalar(inbox.db, "SELECT count(*) FROM web_sessions") == 1
     signed_in_client(inbox.url, MANAGER)[0].close()
     assert scalar(inbox.db, "SELECT count(*) FROM web_sessions") == 1  # only the new one
+
+
+def test_a_new_secret_key_signs_everyone_out_and_tokens_keep_working(serve, database_url) -> None:
+    """INBOX_SECRET_KEY keys what is stored of each session: an operator who rotates it ends every
+    browser session at once; API tokens (issued from the command line) are not tied to it."""
+    create_staff(database_url, CLERK, name="Rui")
+    token = issue_token(database_url, CLERK)
+    first = serve(database_url, INBOX_SECRET_KEY="the-first-key-" + "x" * 32)
+    client, _ = signed_in_client(first.url, CLERK)
+    client.close()  # only its cookie is used below
+    [(stored,)] = rows(database_url, "SELECT id_hash FROM web_sessions")
+    assert stored != hashlib.sha256(client.cookies["inbox_session"].encode()).hexdigest()  # keyed, not plain
+    assert httpx.get(first.url + "/api/me", headers={"Cookie": cookie_of(client)}).status_code == 200
+
+    same_key = serve(database_url, INBOX_SECRET_KEY="the-first-key-" + "x" * 32)
+    assert httpx.get(same_key.url + "/api/me", headers={"Cookie": cookie_of(client)}).status_code == 200
+    rotated = serve(database_url, INBOX_SECRET_KEY="the-second-key-" + "y" * 32)
+    assert httpx.get(rotated.url + "/api/me", headers={"Cookie": cookie_of(client)}).status_code == 401
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert httpx.get(rotated.url + "/api/me", headers=bearer).status_code == 200

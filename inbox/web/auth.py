@@ -66,8 +66,9 @@ async def identify(connection: ASGIConnection[Any, Any, Any, Any]) -> Identity |
                     await session.commit()
     elif cookie := connection.cookies.get(SESSION_COOKIE):
         async with runtime.db.read() as session:
-            found = await accounts.session_staff(session, cookie)
-        identity = Identity(found.staff, found.csrf_token, ("session", accounts.digest(cookie))) if found else None
+            found = await accounts.session_staff(session, cookie, runtime.settings.secret_key)
+        held = ("session", accounts.session_digest(cookie, runtime.settings.secret_key))
+        identity = Identity(found.staff, found.csrf_token, held) if found else None
     connection.scope.setdefault("state", {})["identity"] = identity
     return identity
 
@@ -241,8 +242,8 @@ async def login(request: Request[Any, Any, Any]) -> Response[Any]:
     async with runtime.db.write() as session:
         await accounts.record_login(session, candidate.staff.id, new_hash)
         if old := request.cookies.get(SESSION_COOKIE):
-            await accounts.end_session(session, old)  # no fixation: the old id dies here
-        cookie, _ = await accounts.start_session(session, candidate.staff.id)
+            await accounts.end_session(session, old, runtime.settings.secret_key)  # no fixation
+        cookie, _ = await accounts.start_session(session, candidate.staff.id, runtime.settings.secret_key)
         await session.commit()
     response = Redirect(safe_next(str(form.get("next", "/"))), status_code=303)
     response.set_cookie(
@@ -269,7 +270,7 @@ async def logout(request: Request[Any, Any, Any]) -> Response[Any]:
         and secrets.compare_digest(str(form.get("csrf_token", "")), identity.csrf_token)
     ):
         async with runtime.db.write() as session:
-            await accounts.end_session(session, request.cookies[SESSION_COOKIE])
+            await accounts.end_session(session, request.cookies[SESSION_COOKIE], runtime.settings.secret_key)
             await session.commit()
         sessions_ended(request)
     elif identity:
