@@ -127,6 +127,8 @@ class Staff(Base):
     # A disabled account cannot sign in; its sessions are gone and its tokens refused until enabled.
     disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Each person's own choices (desktop notifications, sound); unknown keys are kept as they are.
+    preferences: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -241,6 +243,41 @@ class Message(Base):
     # Inbound only: the keyword it was, or a flag that it reads like an opt-out request.
     keyword: Mapped[str | None] = mapped_column(String(20), nullable=True)
     probable_opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A scheduled reply: when staff asked for it to go out (None: at once).
+    send_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MediaFile(Base):
+    """A file staff attached to a reply. Twilio fetches it from `/media/<token>` without a login;
+    the token is the only key, and the file stops being served once its message has settled."""
+
+    __tablename__ = "media_files"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)  # unguessable: the URL's only secret
+    content_type: Mapped[str] = mapped_column(String(100))  # judged from the bytes
+    size: Mapped[int] = mapped_column(Integer)
+    filename: Mapped[str] = mapped_column(String(255), default="")  # as uploaded, for people only
+    storage_key: Mapped[str] = mapped_column(String(300))  # where the bytes are (disk path or bucket key)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), nullable=True)  # who uploaded it
+    message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="SET NULL"), nullable=True, index=True
+    )  # the reply it went out with
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # None: still needed
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class QuickReply(Base):
+    """A saved answer managers keep; `{first_name}`, `{name}`, `{business_name}` are filled in."""
+
+    __tablename__ = "quick_replies"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
