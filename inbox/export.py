@@ -46,18 +46,10 @@ join per row. A customer filter becomes `conversation_id = ...`, which walks the
 driver's own connection (asyncpg, aiosqlite), the database formats the timestamps, and CSV
 lines are built directly — byte for byte what csv.writer would write (see _CsvFormatter).
 
-Spreadsheet safety (CSV only; JSON and NDJSON carry the values unchanged). RFC 4180: comma,
-double quotes where needed, CRLF line ends, UTF-8, an optional byte-order mark for Excel. Every
-text cell goes through `neutralise_formula` (created_at and updated_at need not: the export
-writes them itself and they start with a digit): a cell starting with `=`, `+`, `-`, `@`, tab, CR or
-LF (OWASP's CSV-injection list) gets a single quote in front, so no spreadsheet evaluates what a
-customer typed. That includes phone numbers: `+14155550123` is written `'+14155550123`, which is
-also what a manager wants, because a spreadsheet would otherwise turn it into the number
-14155550123 (or 1.42E+10) and lose the plus. Cells that start with a quote get one more, so the
-rule is exactly reversible: drop one leading `'` from any text cell that starts with one and you
-have the original. Columns that are numbers by type (message_id, conversation_id, error_code)
-are written as plain numbers and never altered. defusedcsv is not used: it leaves `-2` and
-leading tab/CR/LF alone and rewrites `|` inside text, which would change what customers wrote.
+Spreadsheet safety (CSV only; JSON and NDJSON carry the values unchanged): every text cell
+formula-safe as inbox/csv_cells.py says, an optional byte-order mark for Excel. created_at and
+updated_at need not be neutralised: the export writes them itself and they start with a digit.
+message_id, conversation_id and error_code are numbers by type and written as they are.
 
 Customer text never reaches logs: this module logs nothing (its callers log ids and counts), and
 a database error leaves the stream as ExportFailed, without the SQL statement or its parameters.
@@ -78,6 +70,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from inbox import spans
+from inbox.csv_cells import FORMULA_TRIGGERS, csv_cell, neutralise_formula
 from inbox.db import Database
 from inbox.models import Channel, Conversation, Customer, Direction, ExportAudit, Message, Note, Staff, utcnow
 from inbox.phones import to_e164, typed_number
@@ -283,19 +276,6 @@ async def audit_entries(session: AsyncSession, *, limit: int = 50, before: int |
     return [audit_dict(entry) for entry in (await session.execute(statement)).scalars()]
 
 
-# ---- spreadsheet safety ---------------------------------------------------------------------
-
-# OWASP's CSV-injection triggers, plus the quote itself so that the rule can be undone exactly,
-# plus what a spreadsheet may skip or fold before reading a formula: a leading space (plain,
-# no-break or ideographic) and the full-width ＝ ＋ － ＠.
-FORMULA_TRIGGERS = frozenset("=+-@\t\r\n' \u00a0\u3000\uff1d\uff0b\uff0d\uff20")
-
-
-def neutralise_formula(cell: str | None) -> str | None:
-    """A text cell no spreadsheet will evaluate: a leading `'` when it starts with a trigger."""
-    return "'" + cell if cell and cell[0] in FORMULA_TRIGGERS else cell
-
-
 # ---- rows -----------------------------------------------------------------------------------
 
 _m = Message.__table__
@@ -435,13 +415,6 @@ def _media_urls(raw: str | None) -> list[str]:
     if not isinstance(items, list):
         return []
     return [item["url"] for item in items if isinstance(item, dict) and isinstance(item.get("url"), str)]
-
-
-def csv_cell(cell: str) -> str:
-    """One field as csv.writer (QUOTE_MINIMAL) writes it: quoted when it holds `"`, `,`, CR or LF."""
-    if '"' in cell or "," in cell or "\n" in cell or "\r" in cell:
-        return '"' + cell.replace('"', '""') + '"'
-    return cell
 
 
 class _Formatter:

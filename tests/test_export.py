@@ -18,7 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from inbox import export, export_cli, store
+from inbox import csv_cells, export, export_cli, store
 from inbox.db import Database
 from inbox.models import Customer, Message
 from tests.support.db import rows, scalar
@@ -681,7 +681,7 @@ def test_csv_lines_are_exactly_what_csv_writer_writes() -> None:
         customers[n] = shape.customer(name, phone)
         senders[row[7]] = shape.sender(email)
         rows.append(row)
-        n_ = export.neutralise_formula
+        n_ = csv_cells.neutralise_formula
         expected_rows.append(
             [
                 n,
@@ -791,3 +791,22 @@ def test_cli_and_http_read_a_number_as_typed_and_a_span_back_from_now(app) -> No
     assert [m["body"] for m in older] == ["last week"]
     bad = inbox_cli(app.database_url, "--format", "csv", "--since", "12 parsecs")
     assert bad.returncode != 0 and b"12h" in bad.stderr
+
+
+def test_every_csv_download_writes_lines_as_csv_writer_does_with_formulas_neutralised() -> None:
+    """The consent ledger and the reports write through csv_cells.csv_line: each line is what
+    csv.writer writes for the same cells once text is formula-safe, numbers untouched."""
+    rows = [
+        ("=1+1", "+14155550123", 42, None, "plain"),
+        ("-5", 'say "hi", then\r\nleave', 0, "'quoted", "\uff1dSUM(A1)"),
+        (" @x", "", -3, "a,b", "\u3000=1"),
+    ]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    for row in rows:
+        writer.writerow(
+            [c if isinstance(c, int) else "" if c is None else csv_cells.neutralise_formula(c) for c in row]
+        )
+    assert "".join(csv_cells.csv_line(row) for row in rows) == buffer.getvalue()
+    assert csv_cells.csv_line(["=cmd"]) == "'=cmd\r\n"
+    assert csv_cells.csv_line([-3]) == "-3\r\n"  # a number by type is never altered

@@ -5,8 +5,6 @@ Every route takes the staff member from `api_staff`: a session with CSRF, or a b
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 import msgspec
@@ -18,7 +16,7 @@ from litestar.response import Stream
 from inbox import bus as events_bus
 from inbox import consent, outbound, store, team
 from inbox.accounts import StaffMember
-from inbox.export import neutralise_formula
+from inbox.csv_cells import csv_line
 from inbox.models import Customer
 from inbox.web.api_docs import (
     CONSENT_BODY,
@@ -317,22 +315,20 @@ async def consent_export(request: Request, staff: Staff, format: FromQuery[str] 
     db = runtime_of(request).db
 
     async def csv_chunks():
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\r\n")
-        writer.writerow(consent.EXPORT_COLUMNS)
+        lines = [csv_line(consent.EXPORT_COLUMNS)]
+        size = 0
         async for row in consent.ledger_rows(db):
             cells = {**row, "evidence": msgspec.json.encode(row["evidence"]).decode()}
-            writer.writerow(
-                [
-                    c if isinstance(c, int) else neutralise_formula("" if c is None else str(c))
-                    for c in (cells[name] for name in consent.EXPORT_COLUMNS)
-                ]
+            lines.append(
+                csv_line(
+                    c if isinstance(c, int) or c is None else str(c) for c in (cells[n] for n in consent.EXPORT_COLUMNS)
+                )
             )
-            if buffer.tell() > 64_000:
-                yield buffer.getvalue().encode()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue().encode()
+            size += len(lines[-1])
+            if size > 64_000:
+                yield "".join(lines).encode()
+                lines, size = [], 0
+        yield "".join(lines).encode()
 
     async def json_chunks():
         yield b"["
