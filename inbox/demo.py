@@ -192,10 +192,10 @@ def demo_env(settings: Settings) -> str:
 
 def run_demo(port: int = 8000, host: str = "127.0.0.1") -> None:
     from inbox import accounts
-    from inbox.cli import run_server
     from inbox.db import Database, migrate
     from inbox.models import WhatsAppTemplate
     from inbox.runtime import Runtime
+    from inbox.serving import run_server
 
     folder = Path(tempfile.mkdtemp(prefix="inbox-demo-"))
     settings = demo_settings(port, host, folder)
