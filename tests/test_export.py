@@ -20,6 +20,7 @@ from sqlalchemy import update
 
 from inbox import csv_cells, export, export_cli, store
 from inbox.db import Database
+from inbox.export import batches, streaming
 from inbox.models import Customer, Message
 from tests.support.db import rows, scalar
 from tests.support.servers import ROOT
@@ -280,8 +281,8 @@ def test_emoji_newlines_and_quotes_round_trip_in_every_format(app) -> None:
 
 
 def test_many_batches_make_one_valid_document(app, monkeypatch) -> None:
-    monkeypatch.setattr(export, "BATCH_SIZE", 3)
-    monkeypatch.setattr(export, "CUSTOMER_CACHE", 3)  # 4 customers: the cache is emptied as it goes
+    monkeypatch.setattr(streaming, "BATCH_SIZE", 3)
+    monkeypatch.setattr(streaming, "CUSTOMER_CACHE", 3)  # 4 customers: the cache is emptied as it goes
     ids = seed(app.database_url, [{"customer": f"+1415555{n % 4:04d}", "body": f"message {n}"} for n in range(10)])
     exported = json.loads(export_bytes(app, format="json"))
     assert [m["message_id"] for m in exported] == ids
@@ -405,8 +406,8 @@ def test_an_export_holds_exactly_the_rows_of_its_snapshot(app, monkeypatch) -> N
             for n in range(5)
         ],
     )
-    monkeypatch.setattr(export, "BATCH_SIZE", 2)
-    original = export.fetch_batch
+    monkeypatch.setattr(streaming, "BATCH_SIZE", 2)
+    original = streaming.fetch_batch
     calls = 0
     paused, release = threading.Event(), threading.Event()
 
@@ -418,7 +419,7 @@ def test_an_export_holds_exactly_the_rows_of_its_snapshot(app, monkeypatch) -> N
             await asyncio.to_thread(release.wait, 30)
         return await original(connection, statement, after)
 
-    monkeypatch.setattr(export, "fetch_batch", fetch_slowly)
+    monkeypatch.setattr(streaming, "fetch_batch", fetch_slowly)
     with app.stream("GET", "/api/export", params={"format": "ndjson"}) as response:
         assert response.status_code == 200
         chunks = response.iter_bytes()
@@ -438,27 +439,27 @@ def test_an_export_holds_exactly_the_rows_of_its_snapshot(app, monkeypatch) -> N
     assert all(m["updated_at"] != "2024-05-09T09:00:00Z" for m in exported)
     assert rows(app.database_url, "SELECT row_count FROM export_audit") == [(5,)]
 
-    monkeypatch.setattr(export, "fetch_batch", original)
+    monkeypatch.setattr(streaming, "fetch_batch", original)
     later = [json.loads(line) for line in export_bytes(app, format="ndjson").splitlines()]
     assert len(later) == 8 and [m["status"] for m in later[2:5]] == ["delivered"] * 3
 
 
 def test_an_abandoned_download_is_audited_as_unfinished_and_frees_its_connection(app, monkeypatch) -> None:
     seed(app.database_url, [{"customer": "+14155550123", "body": f"m{n}"} for n in range(20)])
-    monkeypatch.setattr(export, "BATCH_SIZE", 2)
-    original = export.fetch_batch
+    monkeypatch.setattr(streaming, "BATCH_SIZE", 2)
+    original = streaming.fetch_batch
 
     async def stall_after_the_first_page(connection, statement, after):
         if after:
             await asyncio.sleep(60)  # the client hangs up long before this
         return await original(connection, statement, after)
 
-    monkeypatch.setattr(export, "fetch_batch", stall_after_the_first_page)
+    monkeypatch.setattr(streaming, "fetch_batch", stall_after_the_first_page)
     for _ in range(10):  # more than the concurrent-export limit and the SQLite read pool
         with app.stream("GET", "/api/export", params={"format": "csv"}) as response:
             assert next(response.iter_bytes()).startswith(HEADER)
-    monkeypatch.setattr(export, "fetch_batch", original)
-    monkeypatch.setattr(export, "BATCH_SIZE", 5000)
+    monkeypatch.setattr(streaming, "fetch_batch", original)
+    monkeypatch.setattr(streaming, "BATCH_SIZE", 5000)
     assert len(read_csv(export_bytes(app, format="csv"))) == 20
     audit = app.get("/api/export/audit").json()["exports"]
     assert len(audit) == 11
@@ -756,7 +757,7 @@ def test_sqlite_timestamps_are_formatted_like_store_iso() -> None:
     t = table("t", column("v", String))
     dialect = sqlite_dialect.dialect()
     sql = str(
-        select(t.c.v, export.iso_utc_sql(t.c.v, "sqlite")).compile(
+        select(t.c.v, batches.iso_utc_sql(t.c.v, "sqlite")).compile(
             dialect=dialect, compile_kwargs={"literal_binds": True}
         )
     )

@@ -1,7 +1,7 @@
 """Manager exports over HTTP, the export page with its audit log, and the printable transcript.
 
     GET /api/export?format=csv|json|ndjson&since&until&customer&channel&direction&staff&bom=1
-        managers only: the history, streamed (inbox/export.py says what and how)
+        managers only: the history, streamed (inbox/export/ says what and how)
     GET /api/export/audit?limit=N&before=ID      managers only: the export audit log, newest first
     GET /export                                  managers only: the export form and the audit log
     GET /conversations/{id}/transcript           any staff: one conversation, ready to print
@@ -29,6 +29,7 @@ from inbox.accounts import StaffMember
 from inbox.models import Staff as StaffRow
 from inbox.models import utcnow
 from inbox.runtime import Runtime
+from inbox.transcript import transcript
 from inbox.web.api_docs import errors
 from inbox.web.auth import api_staff, identify, login_redirect, page_identity, refusal, runtime_of
 from inbox.web.errors import ApiError
@@ -167,7 +168,7 @@ async def transcript_page(
         return login_redirect(request)
     runtime = runtime_of(request)
     async with runtime.db.read() as session:
-        conversation = await export.transcript(session, conversation_id)
+        conversation = await transcript(session, conversation_id)
     if conversation is None:
         return refusal(request, 404, "not_found", "There is no such conversation: it may have been a mistyped link.")
     return Template(
