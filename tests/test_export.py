@@ -467,6 +467,32 @@ def test_an_abandoned_download_is_audited_as_unfinished_and_frees_its_connection
     assert all(entry["row_count"] is None and entry["finished_at"] is None for entry in audit[1:])
 
 
+def test_a_fifth_export_at_once_is_refused_until_one_finishes(app, monkeypatch) -> None:
+    """Each open export holds a database connection: a process streams at most four at once."""
+    seed(app.database_url, [{"customer": "+14155550123", "body": f"m{n}"} for n in range(6)])
+    monkeypatch.setattr(streaming, "BATCH_SIZE", 2)
+    original = streaming.fetch_batch
+    release = threading.Event()
+
+    async def hold_after_the_first_page(connection, statement, after):
+        if after:
+            await asyncio.to_thread(release.wait, 30)
+        return await original(connection, statement, after)
+
+    monkeypatch.setattr(streaming, "fetch_batch", hold_after_the_first_page)
+    with contextlib.ExitStack() as open_exports:
+        downloads = []  # kept: a dropped iterator closes its response
+        for _ in range(4):
+            response = open_exports.enter_context(app.stream("GET", "/api/export", params={"format": "csv"}))
+            downloads.append(response.iter_bytes())
+            assert next(downloads[-1]).startswith(HEADER)
+        refused = app.get("/api/export", params={"format": "csv"})
+        assert refused.status_code == 429
+        assert refused.json()["error"] == "too_many_exports"
+        release.set()
+    assert len(read_csv(export_bytes(app, format="csv"))) == 6  # the slots came back
+
+
 # ---- the command line -------------------------------------------------------------------------
 
 

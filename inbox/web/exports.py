@@ -37,7 +37,6 @@ from inbox.web.errors import ApiError
 log = structlog.get_logger(__name__)
 Staff = NamedDependency[StaffMember]
 MAX_CONCURRENT_EXPORTS = 4  # per process: each open export holds a database connection
-_ACTIVE = "export.active"
 _NOT_A_MANAGER = "Only managers can export the conversation history."
 
 
@@ -59,7 +58,7 @@ async def _counted(
     runtime: Runtime, chunks: AsyncIterator[bytes], audit_id: int, query: export.ExportQuery
 ) -> AsyncIterator[bytes]:
     """The chunks, counted against the process's concurrent exports, logged by ids and sizes only."""
-    runtime.extras[_ACTIVE] = runtime.extras.get(_ACTIVE, 0) + 1
+    runtime.open_exports += 1
     size = 0
     try:
         # export.stream is an async generator (it says AsyncIterator): closable.
@@ -76,7 +75,7 @@ async def _counted(
         log.warning("export.aborted", audit_id=audit_id, format=query.format, bytes=size)
         raise
     finally:
-        runtime.extras[_ACTIVE] -= 1
+        runtime.open_exports -= 1
 
 
 @get("/api/export", dependencies={"staff": Provide(api_staff)}, responses=errors(401, 403, 422, 429))
@@ -99,7 +98,7 @@ async def export_history(request: Request[Any, Any, Any], staff: Staff) -> Strea
         query = await export.resolve_staff(runtime.db, query)
     except export.ExportInputError as exc:
         raise ApiError(422, f"invalid_{exc.name}", str(exc)) from None
-    if runtime.extras.get(_ACTIVE, 0) >= MAX_CONCURRENT_EXPORTS:
+    if runtime.open_exports >= MAX_CONCURRENT_EXPORTS:
         raise ApiError(429, "too_many_exports", "Other exports are running; try again when one has finished.")
     audit_id = await export.start_audit(runtime.db, query, staff_id=staff.id, actor=staff.email)
     return Stream(
