@@ -25,6 +25,7 @@ from inbox import bus as events_bus
 from inbox import store
 from inbox.events import ConversationUpdated, CustomerUpdated, NoteCreated
 from inbox.models import Customer, Message, Note, Staff
+from inbox.refusals import Refused, Why
 
 if TYPE_CHECKING:
     from inbox.runtime import Runtime
@@ -35,10 +36,8 @@ MAX_CUSTOMER_NOTES = 5000
 UNSET: Any = object()  # "this field was not given" (None means "nobody" for the owner)
 
 
-class TeamRefused(Exception):
-    def __init__(self, status: int, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status, self.code, self.detail = status, code, detail
+class TeamRefused(Refused):
+    """A change to a conversation, a note or a customer card that the inbox will not make."""
 
 
 async def update_conversation(
@@ -46,18 +45,20 @@ async def update_conversation(
 ) -> dict[str, Any]:
     """Closes or reopens a conversation and/or gives it an owner (None: nobody)."""
     if status is not None and status not in ("open", "closed"):
-        raise TeamRefused(422, "invalid_status", "status must be open or closed.")
+        raise TeamRefused(Why.INVALID, "invalid_status", "status must be open or closed.")
     if assignee_id is not UNSET and assignee_id is not None and (type(assignee_id) is not int or assignee_id <= 0):
-        raise TeamRefused(422, "unknown_staff", "assignee_id must be a staff member's id or null.")
+        raise TeamRefused(Why.INVALID, "unknown_staff", "assignee_id must be a staff member's id or null.")
     async with runtime.db.write() as session:
         found = await store.conversation_with_customer(session, conversation_id)
         if found is None:
-            raise TeamRefused(404, "not_found", "There is no such conversation.")
+            raise TeamRefused(Why.NOT_FOUND, "not_found", "There is no such conversation.")
         conversation, _customer = found
         if assignee_id is not UNSET and assignee_id is not None:
             staff = await session.get(Staff, assignee_id) if assignee_id <= store.MAX_ID else None
             if staff is None or staff.disabled:
-                raise TeamRefused(422, "unknown_staff", "There is no such staff member (or the account is disabled).")
+                raise TeamRefused(
+                    Why.INVALID, "unknown_staff", "There is no such staff member (or the account is disabled)."
+                )
         changed = False
         if status is not None and conversation.status != status:
             conversation.status, changed = status, True
@@ -76,14 +77,14 @@ async def update_conversation(
 async def add_note(runtime: Runtime, conversation_id: int, staff_id: int, body: Any) -> dict[str, Any]:
     """An internal note in the thread. It is stored and shown to the team; nothing is sent."""
     if not isinstance(body, str) or not body.strip():
-        raise TeamRefused(422, "empty_body", "Write the note before saving it.")
+        raise TeamRefused(Why.INVALID, "empty_body", "Write the note before saving it.")
     if len(body) > MAX_NOTE:
-        raise TeamRefused(422, "body_too_long", f"A note may be at most {MAX_NOTE:,} characters.")
+        raise TeamRefused(Why.INVALID, "body_too_long", f"A note may be at most {MAX_NOTE:,} characters.")
     if "\x00" in body:  # PostgreSQL text cannot hold it
-        raise TeamRefused(422, "invalid_body", "A note cannot contain a NUL character.")
+        raise TeamRefused(Why.INVALID, "invalid_body", "A note cannot contain a NUL character.")
     async with runtime.db.write() as session:
         if not await store.conversation_exists(session, conversation_id):
-            raise TeamRefused(404, "not_found", "There is no such conversation.")
+            raise TeamRefused(Why.NOT_FOUND, "not_found", "There is no such conversation.")
         note = Note(conversation_id=conversation_id, staff_id=staff_id, body=body.strip())
         session.add(note)
         await session.flush()
@@ -103,15 +104,15 @@ async def update_customer(
         if value is UNSET or value is None:
             continue
         if not isinstance(value, str):
-            raise TeamRefused(422, f"invalid_{field}", f"{field} must be text.")
+            raise TeamRefused(Why.INVALID, f"invalid_{field}", f"{field} must be text.")
         if len(value) > limit:
-            raise TeamRefused(422, f"invalid_{field}", f"{field} may be at most {limit:,} characters.")
+            raise TeamRefused(Why.INVALID, f"invalid_{field}", f"{field} may be at most {limit:,} characters.")
         if "\x00" in value:  # PostgreSQL text cannot hold it
-            raise TeamRefused(422, f"invalid_{field}", f"{field} cannot contain a NUL character.")
+            raise TeamRefused(Why.INVALID, f"invalid_{field}", f"{field} cannot contain a NUL character.")
     async with runtime.db.write() as session:
         customer = await session.get(Customer, customer_id) if 0 < customer_id <= store.MAX_ID else None
         if customer is None:
-            raise TeamRefused(404, "not_found", "There is no such customer.")
+            raise TeamRefused(Why.NOT_FOUND, "not_found", "There is no such customer.")
         if name is not UNSET:
             customer.name = (name or "").strip() or None
         if notes is not UNSET:

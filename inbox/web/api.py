@@ -131,15 +131,12 @@ async def update_conversation(request: Request, staff: Staff, conversation_id: F
     status = payload.get("status")
     if "status" in payload and not isinstance(status, str):
         raise ApiError(422, "invalid_status", "status must be open or closed.")
-    try:
-        return await team.update_conversation(
-            runtime_of(request),
-            conversation_id,
-            status=status,
-            assignee_id=payload.get("assignee_id", team.UNSET),
-        )
-    except team.TeamRefused as refused:
-        raise ApiError(refused.status, refused.code, refused.detail) from None
+    return await team.update_conversation(
+        runtime_of(request),
+        conversation_id,
+        status=status,
+        assignee_id=payload.get("assignee_id", team.UNSET),
+    )
 
 
 @post(
@@ -151,10 +148,7 @@ async def update_conversation(request: Request, staff: Staff, conversation_id: F
 async def add_note(request: Request, staff: Staff, conversation_id: FromPath[int]) -> dict[str, Any]:
     """An internal note: stored and shown to the team, never sent to the customer."""
     payload = await json_object(request)
-    try:
-        return await team.add_note(runtime_of(request), conversation_id, staff.id, payload.get("body"))
-    except team.TeamRefused as refused:
-        raise ApiError(refused.status, refused.code, refused.detail) from None
+    return await team.add_note(runtime_of(request), conversation_id, staff.id, payload.get("body"))
 
 
 @get("/customers/{customer_id:int}", responses=errors(401, 403, 404))
@@ -177,15 +171,12 @@ async def update_customer(request: Request, staff: Staff, customer_id: FromPath[
     payload = await json_object(request)
     if not ({"name", "notes"} & payload.keys()):
         raise ApiError(422, "nothing_to_change", "Give name, notes or both.")
-    try:
-        return await team.update_customer(
-            runtime_of(request),
-            customer_id,
-            name=payload.get("name", team.UNSET),
-            notes=payload.get("notes", team.UNSET),
-        )
-    except team.TeamRefused as refused:
-        raise ApiError(refused.status, refused.code, refused.detail) from None
+    return await team.update_customer(
+        runtime_of(request),
+        customer_id,
+        name=payload.get("name", team.UNSET),
+        notes=payload.get("notes", team.UNSET),
+    )
 
 
 @post("/conversations/{conversation_id:int}/read", status_code=200, responses=errors(401, 403, 404))
@@ -233,10 +224,7 @@ async def send_reply(request: Request, staff: Staff, conversation_id: FromPath[i
         content_variables=payload.get("content_variables"),
         idempotency_key=key,
     )
-    try:
-        message, created = await outbound.queue_reply(runtime_of(request), reply)
-    except outbound.ReplyRefused as refused:
-        raise ApiError(refused.status, refused.code, refused.detail, **refused.extra) from None
+    message, created = await outbound.queue_reply(runtime_of(request), reply)
     # The message itself (docs/API.md); a replayed key is marked in a header.
     return Response(message, status_code=202, headers={"Idempotent-Replayed": "false" if created else "true"})
 
