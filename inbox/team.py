@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox import bus as events_bus
@@ -127,7 +127,9 @@ async def update_customer(
 
 
 async def customer_card(session: AsyncSession, customer_id: int) -> dict[str, Any] | None:
-    """The customer with what the card shows beside the name: first and last contact."""
+    """The customer with what the card shows beside the name: first and last contact, and how many
+    messages their conversation holds (all, and from them). A customer has exactly one
+    conversation, so a count of conversations would always say 1: the messages say more."""
     customer = await session.get(Customer, customer_id)
     if customer is None:
         return None
@@ -135,27 +137,23 @@ async def customer_card(session: AsyncSession, customer_id: int) -> dict[str, An
     card = store.customer_dict(customer, consent)
     conversation_id = await store.conversation_id_of(session, customer.id)
     first = last = None
+    total = inbound = 0
     if conversation_id is not None:
         row = (
             await session.execute(
-                select(Message.created_at)
-                .where(Message.conversation_id == conversation_id)
-                .order_by(Message.id)
-                .limit(1)
+                select(
+                    func.count(Message.id),
+                    func.count(Message.id).filter(Message.direction == "inbound"),
+                    func.min(Message.created_at),
+                    func.max(Message.created_at),
+                ).where(Message.conversation_id == conversation_id)
             )
-        ).scalar()
-        first = row
-        last = (
-            await session.execute(
-                select(Message.created_at)
-                .where(Message.conversation_id == conversation_id)
-                .order_by(Message.id.desc())
-                .limit(1)
-            )
-        ).scalar()
+        ).one()
+        total, inbound, first, last = row
     card.update(
         first_contact_at=store.iso(first),
         last_contact_at=store.iso(last),
-        conversation_count=1 if conversation_id is not None else 0,
+        message_count=total,
+        inbound_count=inbound,
     )
     return card

@@ -14,7 +14,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Stream
 
 from inbox import bus as events_bus
-from inbox import consent, outbound, store, team
+from inbox import consent, outbound, preferences, store, team
 from inbox.accounts import StaffMember
 from inbox.csv_cells import csv_line
 from inbox.models import Customer
@@ -335,8 +335,11 @@ async def consent_export(request: Request, staff: Staff, format: FromQuery[str] 
 
 
 @get("/me", responses=errors(401))
-async def me(staff: Staff) -> dict[str, Any]:
-    return {"id": staff.id, "email": staff.email, "name": staff.name, "role": staff.role}
+async def me(request: Request, staff: Staff) -> dict[str, Any]:
+    """The caller, with their own preferences (PATCH /api/me/preferences changes them)."""
+    async with runtime_of(request).db.read() as session:
+        mine = await preferences.preferences_of(session, staff.id)
+    return {"id": staff.id, "email": staff.email, "name": staff.name, "role": staff.role, "preferences": mine}
 
 
 def api_router(extra_handlers: list | None = None) -> Router:
