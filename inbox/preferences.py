@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.db import Database
 from inbox.models import Staff
+from inbox.refusals import Refused, Why
 
 # A desktop notification and a short sound for a new message in a conversation that is yours or
 # nobody's, while the inbox's tab is in the background. Both off until the person turns them on:
@@ -27,10 +28,11 @@ from inbox.models import Staff
 DEFAULTS: dict[str, bool] = {"desktop_notifications": False, "sound": False}
 
 
-class PreferenceRefused(Exception):
+class PreferenceRefused(Refused):
+    """A preference change that names an unknown preference or a value of the wrong type."""
+
     def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status, self.code, self.detail = 422, code, detail
+        super().__init__(Why.INVALID, code, detail)
 
 
 def with_defaults(stored: Any) -> dict[str, bool]:

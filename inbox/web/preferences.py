@@ -20,7 +20,6 @@ from inbox.accounts import StaffMember
 from inbox.web.api import json_object
 from inbox.web.api_docs import errors, json_body
 from inbox.web.auth import api_staff, runtime_of
-from inbox.web.errors import ApiError
 
 Staff = NamedDependency[StaffMember]
 
@@ -44,10 +43,7 @@ PREFERENCES_BODY = json_body(
 async def update_my_preferences(request: Request[Any, Any, Any], staff: Staff) -> dict[str, bool]:
     """Change your own preferences: desktop notifications and sound for new messages."""
     payload = await json_object(request)
-    try:
-        return await preferences.update_preferences(runtime_of(request).db, staff.id, payload)
-    except preferences.PreferenceRefused as refused:
-        raise ApiError(refused.status, refused.code, refused.detail) from None
+    return await preferences.update_preferences(runtime_of(request).db, staff.id, payload)
 
 
 route_handlers = [update_my_preferences]
