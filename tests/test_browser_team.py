@@ -186,6 +186,24 @@ def test_mark_unread_goes_back_to_the_list_unread(inbox, pages) -> None:
     expect(row(alice, ANA).locator("[data-part=unread-count]")).to_have_text("1")
 
 
+def test_mark_unread_wins_over_a_read_mark_still_on_its_way(inbox, pages) -> None:
+    """Opening marks read a moment later; "Mark unread" right after must not be undone by it."""
+    alice, _bruno = pages
+    held = []  # the read mark's request, held back as a slow network would
+    alice.route("**/api/conversations/*/read", lambda route: held.append(route))
+    alice.locator("#conversation-list .conversation-link", has_text=ANA).click()
+    for _ in range(200):  # bounded: the read mark goes out 300 ms after opening
+        if held:
+            break
+        alice.wait_for_timeout(25)
+    assert held, "opening the conversation never marked it read"
+    alice.get_by_role("button", name="Mark unread").click()
+    held[0].continue_()
+    expect(row(alice, ANA).locator("[data-part=unread-count]")).to_have_text("1")
+    alice.reload()
+    expect(row(alice, ANA).locator("[data-part=unread-count]")).to_have_text("1")
+
+
 def test_keyboard_moves_opens_replies_searches_and_lists_the_keys(inbox, pages) -> None:
     alice, _bruno = pages
     links = alice.locator("#conversation-list .conversation-link")

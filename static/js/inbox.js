@@ -71,6 +71,7 @@ const state = {
   unread: new Map(), // conversation id -> count for this staff member
   counted: new Map(), // conversation id -> newest message id already reflected in `unread`
   readTimers: new Map(),
+  readsInFlight: new Map(), // id -> the POST …/read sent and not yet answered
   baseTitle: document.title,
 };
 
@@ -122,9 +123,23 @@ function scheduleRead(id) {
   clearTimeout(state.readTimers.get(key));
   state.readTimers.set(key, setTimeout(() => {
     state.readTimers.delete(key);
-    markRead(key).catch((error) => console.warn("could not mark the conversation read", error.message));
+    const sent = markRead(key).catch((error) => console.warn("could not mark the conversation read", error.message));
+    state.readsInFlight.set(key, sent);
+    sent.finally(() => {
+      if (state.readsInFlight.get(key) === sent) state.readsInFlight.delete(key);
+    });
   }, READ_DEBOUNCE));
 }
+
+// team.js is about to mark a conversation unread: a read mark still waiting must not go out after
+// it, and one already sent must land first (event.detail.wait collects it), or it would undo it.
+document.addEventListener("inbox:marking-unread", (event) => {
+  const key = String(event.detail.id);
+  clearTimeout(state.readTimers.get(key));
+  state.readTimers.delete(key);
+  const inFlight = state.readsInFlight.get(key);
+  if (inFlight) event.detail.wait.push(inFlight);
+});
 
 // --- the list ----------------------------------------------------------------------------------
 

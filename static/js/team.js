@@ -172,6 +172,9 @@ byId("mark-unread").addEventListener("click", async () => {
   if (!current) return;
   const id = String(current.id);
   try {
+    const marking = { id, wait: [] }; // inbox.js holds back its own read mark (see there)
+    document.dispatchEvent(new CustomEvent("inbox:marking-unread", { detail: marking }));
+    await Promise.all(marking.wait);
     const result = await api.post(`/api/conversations/${encodeURIComponent(id)}/unread`);
     document.dispatchEvent(new CustomEvent("inbox:marked-unread", { detail: { id, unread_count: result.unread_count } }));
   } catch (error) {
