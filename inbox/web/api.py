@@ -16,7 +16,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Stream
 
 from inbox import bus as events_bus
-from inbox import consent, outbound, store, team
+from inbox import consent, outbound, schedule, store, team
 from inbox.accounts import StaffMember
 from inbox.export import neutralise_formula
 from inbox.models import Customer
@@ -218,7 +218,8 @@ async def mark_unread(request: Request, staff: Staff, conversation_id: FromPath[
     operation_class=REPLY_BODY,
 )
 async def send_reply(request: Request, staff: Staff, conversation_id: FromPath[int]) -> Response:
-    """Queues a reply (202); the outbox sends it. A repeated Idempotency-Key returns the first."""
+    """Queues a reply (202); the outbox sends it, at `send_at` when given. A repeated Idempotency-Key
+    returns the first."""
     payload = await json_object(request)
     body, content_sid = payload.get("body"), payload.get("content_sid")
     if body is not None and not isinstance(body, str):
@@ -226,16 +227,17 @@ async def send_reply(request: Request, staff: Staff, conversation_id: FromPath[i
     key = request.headers.get("idempotency-key")
     if key is not None and not (0 < len(key) <= 200):
         raise ApiError(422, "invalid_idempotency_key", "Idempotency-Key must be 1 to 200 characters.")
-    reply = outbound.ReplyRequest(
-        conversation_id=conversation_id,
-        staff_id=staff.id,
-        body=body,
-        channel=payload.get("channel"),
-        content_sid=content_sid if isinstance(content_sid, str) else None if content_sid is None else "",
-        content_variables=payload.get("content_variables"),
-        idempotency_key=key,
-    )
     try:
+        reply = outbound.ReplyRequest(
+            conversation_id=conversation_id,
+            staff_id=staff.id,
+            body=body,
+            channel=payload.get("channel"),
+            content_sid=content_sid if isinstance(content_sid, str) else None if content_sid is None else "",
+            content_variables=payload.get("content_variables"),
+            idempotency_key=key,
+            send_at=schedule.parse_send_at(payload.get("send_at")),  # a scheduled reply (inbox.schedule)
+        )
         message, created = await outbound.queue_reply(runtime_of(request), reply)
     except outbound.ReplyRefused as refused:
         raise ApiError(refused.status, refused.code, refused.detail, **refused.extra) from None
