@@ -30,6 +30,7 @@ from inbox import reports, store
 from inbox.events import ConversationUpdated, MessageUpdated
 from inbox.models import Conversation, Customer, Direction, Message, MessageStatus, utcnow
 from inbox.outbound import ReplyRefused
+from inbox.refusals import Why
 
 HORIZON = timedelta(days=366)  # how far ahead a reply may be scheduled
 
@@ -46,19 +47,21 @@ def parse_send_at(value: object, now: datetime | None = None) -> datetime | None
             moment = None
     if moment is None:
         raise ReplyRefused(
-            422, "invalid_send_at", "send_at must be a date and time in ISO 8601, such as 2026-03-01T09:00:00+00:00."
+            Why.INVALID,
+            "invalid_send_at",
+            "send_at must be a date and time in ISO 8601, such as 2026-03-01T09:00:00+00:00.",
         )
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ReplyRefused(
-            422,
+            Why.INVALID,
             "invalid_send_at",
             "send_at needs its time zone offset (such as +01:00 or Z): without it the time is ambiguous.",
         )
     now = now or utcnow()
     if moment <= now:
-        raise ReplyRefused(422, "send_at_in_past", "That time has already passed: choose a time in the future.")
+        raise ReplyRefused(Why.INVALID, "send_at_in_past", "That time has already passed: choose a time in the future.")
     if moment > now + HORIZON:
-        raise ReplyRefused(422, "send_at_too_far", "A reply can be scheduled at most one year ahead.")
+        raise ReplyRefused(Why.INVALID, "send_at_too_far", "A reply can be scheduled at most one year ahead.")
     return moment
 
 
@@ -166,13 +169,12 @@ async def _promote(
         message_json = store.message_dict(message)
         events_bus.record(session, MessageUpdated(conversation.id, message_json))
         await store.learn_assignees(session, [conversation])
+        states: dict[str, str] = dict(consent[customer.id])
         events_bus.record(
             session,
             ConversationUpdated(
                 conversation.id,
-                store.conversation_dict(
-                    conversation, customer, consent[customer.id], message, None, last_message_json=message_json
-                ),
+                store.conversation_dict(conversation, customer, states, message, None, last_message_json=message_json),
             ),
         )
         out.append(message_json)
@@ -183,9 +185,11 @@ async def _refuse(session: AsyncSession, message_id: int, action: str) -> NoRetu
     """Why a message cannot be canceled or sent now: 404 unknown, 409 otherwise. Always raises."""
     message = await session.get(Message, message_id)
     if message is None:
-        raise ReplyRefused(404, "not_found", "There is no such message.")
+        raise ReplyRefused(Why.NOT_FOUND, "not_found", "There is no such message.")
     if message.direction != Direction.OUTBOUND:
-        raise ReplyRefused(409, "not_scheduled", f"Only a scheduled reply can be {action}.")
+        raise ReplyRefused(Why.CONFLICT, "not_scheduled", f"Only a scheduled reply can be {action}.")
     if message.status == MessageStatus.CANCELED:
-        raise ReplyRefused(409, "canceled", "This scheduled reply was canceled; write it again to send it.")
-    raise ReplyRefused(409, "already_sent", f"This reply has already gone out, so it can no longer be {action}.")
+        raise ReplyRefused(Why.CONFLICT, "canceled", "This scheduled reply was canceled; write it again to send it.")
+    raise ReplyRefused(
+        Why.CONFLICT, "already_sent", f"This reply has already gone out, so it can no longer be {action}."
+    )

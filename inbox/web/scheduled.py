@@ -15,11 +15,10 @@ from litestar.di import NamedDependency
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
 
-from inbox import outbound, schedule
+from inbox import schedule
 from inbox.accounts import StaffMember
 from inbox.web.api_docs import errors
 from inbox.web.auth import runtime_of
-from inbox.web.errors import ApiError
 
 Staff = NamedDependency[StaffMember]
 
@@ -27,19 +26,13 @@ Staff = NamedDependency[StaffMember]
 @delete("/messages/{message_id:int}", status_code=200, responses=errors(401, 403, 404, 409))
 async def cancel_message(request: Request[Any, Any, Any], staff: Staff, message_id: FromPath[int]) -> dict[str, Any]:
     """Cancels a scheduled reply that has not gone out; it is never sent."""
-    try:
-        return await schedule.cancel(runtime_of(request), message_id)
-    except outbound.ReplyRefused as refused:
-        raise ApiError(refused.status, refused.code, refused.detail) from None
+    return await schedule.cancel(runtime_of(request), message_id)  # a refusal maps to 404/409 (inbox.web.errors)
 
 
 @post("/messages/{message_id:int}/send-now", status_code=200, responses=errors(401, 403, 404, 409))
 async def send_message_now(request: Request[Any, Any, Any], staff: Staff, message_id: FromPath[int]) -> dict[str, Any]:
     """Sends a scheduled reply at once instead of at its time (consent and the window are checked as it goes)."""
-    try:
-        return await schedule.send_now(runtime_of(request), message_id)
-    except outbound.ReplyRefused as refused:
-        raise ApiError(refused.status, refused.code, refused.detail) from None
+    return await schedule.send_now(runtime_of(request), message_id)  # a refusal maps to 404/409 (inbox.web.errors)
 
 
 route_handlers: list[HTTPRouteHandler] = [cancel_message, send_message_now]
