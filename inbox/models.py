@@ -107,6 +107,7 @@ class MessageStatus(enum.StrEnum):
     """
 
     RECEIVED = "received"  # inbound, stored
+    SCHEDULED = "scheduled"  # waits for its send_at; the outbox queues it then (inbox.schedule)
     QUEUED = "queued"  # committed to the outbox; not yet accepted by Twilio
     ACCEPTED = "accepted"  # Twilio took it through a Messaging Service, sender not yet chosen
     SENDING = "sending"  # Twilio is handing it to the carrier
@@ -115,11 +116,12 @@ class MessageStatus(enum.StrEnum):
     UNDELIVERED = "undelivered"  # the carrier could not deliver it (error_code says why)
     FAILED = "failed"  # never left: refused by Twilio or the outbox (error_code says why)
     READ = "read"  # WhatsApp: the customer opened it
-    CANCELED = "canceled"  # a scheduled message that was called off
+    CANCELED = "canceled"  # a scheduled message called off before it was queued; never sent
 
 
 # The order a status may only move forward along; terminal failures rank with delivery.
 STATUS_RANK: dict[MessageStatus, int] = {
+    MessageStatus.SCHEDULED: -1,
     MessageStatus.QUEUED: 0,
     MessageStatus.ACCEPTED: 1,
     MessageStatus.SENDING: 2,
@@ -133,9 +135,13 @@ STATUS_RANK: dict[MessageStatus, int] = {
 
 
 def may_move(current: MessageStatus, new: MessageStatus) -> bool:
-    """True when a status callback saying `new` may replace `current`."""
+    """True when a status callback (or the scheduler) saying `new` may replace `current`."""
     if current == MessageStatus.RECEIVED or new == MessageStatus.RECEIVED:
         return False
+    if current == MessageStatus.SCHEDULED:  # it has not gone anywhere: queued at its time, or called off
+        return new in (MessageStatus.QUEUED, MessageStatus.CANCELED)
+    if new in (MessageStatus.SCHEDULED, MessageStatus.CANCELED):
+        return False  # only a scheduled message can be canceled; nothing goes back to waiting
     if current in (MessageStatus.FAILED, MessageStatus.UNDELIVERED, MessageStatus.CANCELED):
         return False  # a failure is final; a later `read` cannot be true
     return STATUS_RANK[new] > STATUS_RANK[current]

@@ -6,13 +6,16 @@ Checks, in order: the conversation exists; a body (1–1,600 characters) or an a
 the customer has not opted out of that channel; on WhatsApp a free-form body only within 24 h of
 the customer's last WhatsApp message. The sender is the number the customer last wrote to on
 that channel (sticky), so a conversation never jumps between numbers.
+
+A reply with `send_at` is stored `scheduled` instead (inbox.schedule): consent and the window are
+checked when it goes out, not now, and it becomes the conversation's latest activity only then.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -60,6 +63,7 @@ class ReplyRequest:
     auto_reply: str | None = None  # set for the inbox's own HELP/STOP/START answers
     in_twiml: bool = False  # sent by Twilio from the webhook's TwiML answer, not by the outbox
     media_urls: list[str] = field(default_factory=list)
+    send_at: datetime | None = None  # a scheduled reply (inbox.schedule.parse_send_at checked it)
 
 
 def check_body(body: str | None, content_sid: str | None, content_variables: Any) -> None:
@@ -234,13 +238,18 @@ async def _queue(runtime, request: ReplyRequest, session) -> tuple[dict[str, Any
     channel = request.channel or (last_any.channel if last_any else Channel.SMS)
     if channel not in (Channel.SMS, Channel.WHATSAPP):
         raise ReplyRefused(Why.INVALID, "invalid_channel", "channel must be sms or whatsapp.")
-    refusal = await refusal_for(
-        session,
-        customer,
-        conversation.id,
-        channel,
-        is_template=request.content_sid is not None,
-        auto_reply=request.auto_reply,
+    scheduled = request.send_at is not None
+    refusal = (
+        None  # checked when it goes out (inbox.outbox)
+        if scheduled
+        else await refusal_for(
+            session,
+            customer,
+            conversation.id,
+            channel,
+            is_template=request.content_sid is not None,
+            auto_reply=request.auto_reply,
+        )
     )
     if refusal:
         raise refusal
@@ -259,15 +268,22 @@ async def _queue(runtime, request: ReplyRequest, session) -> tuple[dict[str, Any
         "to_addr": address_for(channel, customer.phone),
         "body": body or "",
         "media": [{"url": url, "content_type": ""} for url in request.media_urls],
-        "status": MessageStatus.ACCEPTED if request.in_twiml else MessageStatus.QUEUED,
+        "status": MessageStatus.SCHEDULED
+        if scheduled
+        else MessageStatus.ACCEPTED
+        if request.in_twiml
+        else MessageStatus.QUEUED,
         "staff_id": request.staff_id,
         "idempotency_key": request.idempotency_key,
         "content_sid": request.content_sid,
         "content_variables": content_variables,
         "auto_reply": request.auto_reply,
-        "next_attempt_at": None if request.in_twiml else now,
+        "next_attempt_at": request.send_at if scheduled else None if request.in_twiml else now,
+        "send_at": request.send_at,
     }
-    if request.staff_id is not None and not request.auto_reply:  # a staff reply: the wait it ends, for reports
+    if (
+        request.staff_id is not None and not request.auto_reply and not scheduled
+    ):  # a staff reply: the wait it ends, for reports
         values["wait_started_at"] = await reports.wait_started(session, conversation.id, now)
     message = await store.insert_message(
         session, values, conflict=("staff_id", "idempotency_key") if request.idempotency_key else None
@@ -277,7 +293,9 @@ async def _queue(runtime, request: ReplyRequest, session) -> tuple[dict[str, Any
         existing = await _by_idempotency_key(session, request.staff_id, request.idempotency_key)
         await store.learn_authors(session, [existing])
         return _replayed(existing, request), False
-    await store.touch_conversation(session, conversation, message)
+    if not scheduled:  # a scheduled reply becomes the latest activity when it is queued
+        await store.touch_conversation(session, conversation, message)
+    owner = conversation.assignee_id
     if conversation.assignee_id is None and request.staff_id is not None and not request.auto_reply:
         conversation.assignee_id = request.staff_id  # a reply to a conversation nobody owns: the sender owns it
     consent = (await store.consent_states(session, [customer.id]))[customer.id]
@@ -285,6 +303,16 @@ async def _queue(runtime, request: ReplyRequest, session) -> tuple[dict[str, Any
     await store.learn_assignees(session, [conversation])
     message_json = store.message_dict(message)
     events_bus.record(session, MessageCreated(conversation.id, message_json))
+    if scheduled:
+        if owner != conversation.assignee_id:
+            last = await session.get(Message, conversation.last_message_id) if conversation.last_message_id else None
+            events_bus.record(
+                session,
+                ConversationUpdated(
+                    conversation.id, store.conversation_dict(conversation, customer, consent, last, None)
+                ),
+            )
+        return message_json, True
     events_bus.record(
         session,
         ConversationUpdated(

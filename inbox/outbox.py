@@ -9,6 +9,8 @@
   after the request left) → `needs_reconcile`; "permanent" → failed with Twilio's code and a
   sentence for staff (21610 also records the opt-out in the consent ledger).
 - A lease that expires means a worker died mid-send: that row is ambiguous too.
+- Scheduled replies (inbox.schedule) whose time has come are queued on the same sweep, then
+  go through the same claim, checks and send as every other reply.
 - Reconciling asks Twilio's message list whether the message exists: if so its SID is adopted,
   if not it is queued again. So a crash or an outage never sends a reply twice or loses it.
 """
@@ -27,7 +29,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox import bus as events_bus
-from inbox import consent, metrics, outbound, status, store
+from inbox import consent, metrics, outbound, schedule, status, store
 from inbox.events import MessageUpdated
 from inbox.models import ConsentState, Conversation, Customer, Direction, Message, MessageStatus, utcnow
 from inbox.paths import STATUS_WEBHOOK
@@ -117,6 +119,7 @@ class Outbox:
             self._next_sweep = now + self.config.sweep_interval
             await self._expire_leases()
             handled = await self._reconcile_batch()
+            handled += await schedule.promote_due(self.runtime)
         ids = await self._claim(needs_reconcile=False)
         if ids:
             await self._send_batch(ids)
@@ -259,7 +262,10 @@ class Outbox:
                 message = fresh[claimed.id]
                 message.claimed_until = None
                 if claimed.id in refusals:
-                    self._fail(session, message, None, refusals[claimed.id].detail)
+                    reason = refusals[claimed.id].detail
+                    if message.send_at is not None:  # decided now, not when it was scheduled: say so
+                        reason = f"Not sent at its scheduled time: {reason}"
+                    self._fail(session, message, None, reason)
                     continue
                 outcome = outcomes[claimed.id]
                 if isinstance(outcome, SendResult):

@@ -136,7 +136,8 @@ class Settings(BaseSettings):
     timezone: str = Field(
         "UTC",
         alias="INBOX_TIMEZONE",
-        description="The business's IANA time zone (Europe/London): the days and weeks of the reports.",
+        description="The business's IANA time zone (Europe/London): the days and weeks of the reports, and the "
+        "date and time staff pick for a scheduled reply.",
     )
 
     @field_validator("public_url", "twilio_api_base_url")

@@ -142,6 +142,7 @@ def message_dict(message: Message) -> dict[str, Any]:
         "author": author_of(message),
         "created_at": iso(message.created_at),
         "updated_at": iso(message.updated_at),
+        "send_at": iso(getattr(message, "send_at", None)),  # a scheduled reply: when it was asked to go out
     }
 
 

@@ -6,6 +6,7 @@ declares for that operation. Where this fails, the schema (or the handler) is wr
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -35,15 +36,33 @@ def test_every_operation_answers_as_its_schema_says(serve, sqlite_url) -> None:
     # Generated ids rarely name the seeded conversation and customer: one valid request each first (the
     # reply before the opt-out that would refuse it), so their 2xx answers are checked against the schema too.
     by_label = {op.label: op for op in operations}
+    soon = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     for label, ident, body in (
         ("POST /api/conversations/{conversation_id}/messages", {"conversation_id": 1}, {"body": "Ready at 3."}),
+        # two scheduled replies (messages 3 and 4): one to cancel, one to send now
+        (
+            "POST /api/conversations/{conversation_id}/messages",
+            {"conversation_id": 1},
+            {"body": "Later", "send_at": soon},
+        ),
+        (
+            "POST /api/conversations/{conversation_id}/messages",
+            {"conversation_id": 1},
+            {"body": "Later", "send_at": soon},
+        ),
+        ("DELETE /api/messages/{message_id}", {"message_id": 3}, None),
+        ("POST /api/messages/{message_id}/send-now", {"message_id": 4}, None),
         (
             "POST /api/customers/{customer_id}/consent",
             {"customer_id": 1},
             {"channel": "sms", "action": "opt_out", "note": "asked at the desk"},
         ),
     ):
-        case = by_label[label].Case(path_parameters=ident, body=body, media_type="application/json")
+        case = (
+            by_label[label].Case(path_parameters=ident, body=body, media_type="application/json")
+            if body is not None
+            else by_label[label].Case(path_parameters=ident)
+        )
         response = case.call(base_url=server.url, headers=headers)
         seen[label][response.status_code] += 1
         case.validate_response(response, checks=CHECKS)

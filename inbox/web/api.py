@@ -14,7 +14,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Stream
 
 from inbox import bus as events_bus
-from inbox import consent, outbound, preferences, store, team
+from inbox import consent, outbound, preferences, schedule, store, team
 from inbox.accounts import StaffMember
 from inbox.csv_cells import csv_line
 from inbox.models import Customer
@@ -207,7 +207,8 @@ async def mark_unread(request: Request, staff: Staff, conversation_id: FromPath[
     operation_class=REPLY_BODY,
 )
 async def send_reply(request: Request, staff: Staff, conversation_id: FromPath[int]) -> Response:
-    """Queues a reply (202); the outbox sends it. A repeated Idempotency-Key returns the first."""
+    """Queues a reply (202); the outbox sends it, at `send_at` when given. A repeated Idempotency-Key
+    returns the first."""
     payload = await json_object(request)
     body, content_sid = payload.get("body"), payload.get("content_sid")
     if body is not None and not isinstance(body, str):
@@ -223,6 +224,7 @@ async def send_reply(request: Request, staff: Staff, conversation_id: FromPath[i
         content_sid=content_sid if isinstance(content_sid, str) else None if content_sid is None else "",
         content_variables=payload.get("content_variables"),
         idempotency_key=key,
+        send_at=schedule.parse_send_at(payload.get("send_at")),  # a scheduled reply (inbox.schedule)
     )
     message, created = await outbound.queue_reply(runtime_of(request), reply)
     # The message itself (docs/API.md); a replayed key is marked in a header.

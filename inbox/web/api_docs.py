@@ -22,6 +22,7 @@ from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import (
     Components,
+    OpenAPIFormat,
     OpenAPIMediaType,
     OpenAPIType,
     Operation,
@@ -96,9 +97,13 @@ REPLY_BODY = json_body(
             "channel": _CHANNEL,
             "content_sid": Schema(type=OpenAPIType.STRING, pattern="^HX[0-9a-f]{32}$"),
             "content_variables": Schema(type=OpenAPIType.OBJECT, additional_properties=_TEXT),
+            "send_at": Schema(
+                one_of=[Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.DATE_TIME), Schema(type=OpenAPIType.NULL)]
+            ),
         },
     ),
-    "Free text (`body`) or a registered WhatsApp template (`content_sid`, `content_variables`).",
+    "Free text (`body`) or a registered WhatsApp template (`content_sid`, `content_variables`); "
+    "`send_at` (ISO 8601 with its offset) schedules it.",
 )
 CONSENT_BODY = json_body(
     Schema(

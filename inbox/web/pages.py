@@ -40,6 +40,7 @@ async def inbox_page(request: Request) -> Template | Redirect | Response:
             "staff": identity.staff,
             "csrf_token": identity.csrf_token,
             "business_name": runtime.settings.business_name,
+            "timezone": runtime.settings.timezone,  # "Send later" reads its date and time there (schedule.js)
             "last_event_id": last_event_id,
             "team": sorted(team, key=lambda member: member["name"].casefold()),
         },

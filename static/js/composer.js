@@ -21,6 +21,7 @@ import { el, ui } from "./dom.js";
 import { live } from "./live.js";
 import { count, plainSwaps } from "./segments.js";
 import { drafts } from "./drafts.js";
+import { clearSchedule, scheduleControls, scheduledFields } from "./schedule.js";
 
 const MAX_BODY = 1600;
 const PASTE_ROOM = 200; // the textarea takes this much past the limit, so an over-long text can be trimmed
@@ -63,7 +64,7 @@ function build() {
   const form = el("form", { class: "composer-form", id: "composer-form" },
     el("div", { class: "composer-row" }, el("label", { for: "composer-channel", class: "visually-hidden" }, "Channel"), channel,
       el("label", { for: "composer-body", class: "visually-hidden" }, "Reply"), body, send),
-    el("div", { class: "composer-meta" }, counter, swap));
+    el("div", { class: "composer-meta" }, counter, swap), scheduleControls(() => state.conversation));
   const consent = buildConsentForm();
   const flag = el("div", { class: "composer-flag", id: "composer-flag", role: "status", hidden: "" },
     el("p", { "data-part": "text" }),
@@ -335,7 +336,15 @@ async function submitText() {
   if (typist && Date.now() - Number(ui.thread.dataset.otherTypingAt || 0) < 8000) {
     if (!window.confirm(`${typist} was typing a reply here a moment ago. Send yours anyway?`)) return;
   }
-  if (await post({ body: text, channel: channel.value })) {
+  let later; // {send_at} while "Send later" is open (schedule.js)
+  try {
+    later = scheduledFields();
+  } catch (error) {
+    showError(error.message);
+    return;
+  }
+  if (await post({ body: text, channel: channel.value, ...later })) {
+    clearSchedule();
     drafts.set(conversationId, "");
     // Only clear the box if it still shows this conversation's reply.
     if (state.conversation && String(state.conversation.id) === String(conversationId) && body.value === text) {
@@ -414,6 +423,7 @@ function show(conversation, { fresh }) {
     showNotice("");
     state.key = null;
     state.sending = false;
+    clearSchedule();
     body.value = drafts.get(conversation.id);
   }
   root.dataset.conversationId = String(conversation.id);

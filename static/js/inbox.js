@@ -318,7 +318,7 @@ function onMessageCreated(event) {
   else if (state.openId === key && thread.id === key) applyToThread(event);
 
   const known = list.get(key);
-  if (known) {
+  if (known && message.status !== "scheduled") { // a scheduled reply is news when it goes out (conversation.updated)
     const newer = !known.last_message || Number(message.id) >= Number(known.last_message.id);
     if (newer) {
       liveConversation({ ...known, last_message: message, last_activity_at: laterOf(known.last_activity_at, message.created_at) });

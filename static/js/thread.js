@@ -15,6 +15,7 @@
 
 import { channelLabel, clockTime, fill, part, safeHttpUrl, setText, setTime, ui } from "./dom.js";
 import { displayName } from "./conversation-list.js";
+import { paintSchedule } from "./schedule.js";
 
 const STATUS_LABEL = {
   received: "Received",
@@ -238,6 +239,7 @@ export class Thread {
     const failed = outbound && (message.status === "failed" || message.status === "undelivered" || message.error_code);
     error.hidden = !failed;
     setText(error, failed ? errorText(message) : "");
+    paintSchedule(item, message); // a scheduled reply: its time, Cancel and Send now
   }
 }
 
