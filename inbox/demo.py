@@ -50,6 +50,7 @@ def demo_settings(port: int, host: str, folder: Path) -> Settings:
         _env_file=None,
         INBOX_DATABASE_URL=f"sqlite+aiosqlite:///{folder / 'inbox-demo.db'}",
         INBOX_PUBLIC_URL=public,
+        INBOX_MEDIA_DIR=str(folder / "media"),
         INBOX_SECRET_KEY=secrets.token_urlsafe(32),
         INBOX_BUSINESS_NAME="Demo Repairs",
         TWILIO_ACCOUNT_SID="AC" + _hex(32),
@@ -95,10 +96,27 @@ def phone_handlers(sandbox: TwilioSandbox, settings: Settings) -> list[HTTPRoute
                     "body": m["body"],
                     "status": m["status"],
                     "date": m["date_created"],
+                    "media": [
+                        {"url": f"/dev/phone/media/{item['sid']}", "content_type": item["content_type"]}
+                        for item in sandbox.media_of(m["sid"])
+                    ],
                 }
                 for m in messages
             ]
         }
+
+    @get("/dev/phone/media/{media_sid:str}", include_in_schema=False)
+    async def phone_media(media_sid: str) -> Response[bytes]:
+        """A file the phone received (or sent): pictures shown, anything else downloaded."""
+        item = sandbox.media.get(media_sid)
+        if item is None:
+            return Response(b"", status_code=404)
+        picture = item["content_type"] in ("image/jpeg", "image/png", "image/gif")
+        return Response(
+            item["data"],
+            media_type=item["content_type"] if picture else "application/octet-stream",
+            headers={"Content-Disposition": "inline" if picture else 'attachment; filename="attachment"'},
+        )
 
     @post("/dev/phone/send", status_code=200, include_in_schema=False)
     async def phone_send(data: dict[str, str]) -> Response[dict[str, Any]]:
@@ -118,7 +136,7 @@ def phone_handlers(sandbox: TwilioSandbox, settings: Settings) -> list[HTTPRoute
         )
         return Response({"sid": result["sid"], "webhook_status": result["webhook_status"]})
 
-    return [phone_page, phone_messages, phone_send]
+    return [phone_page, phone_messages, phone_send, phone_media]
 
 
 def sandbox_mount(sandbox: TwilioSandbox) -> ASGIRouteHandler:
@@ -220,6 +238,7 @@ def run_demo(port: int = 8000, host: str = "127.0.0.1") -> None:
             auth_token=_set(settings.twilio_auth_token),
             service_numbers={_set(settings.twilio_messaging_service_sid): [*SMS_NUMBERS, WHATSAPP_NUMBER]},
             inbound_webhook_url=settings.public_url + INBOUND_WEBHOOK,
+            public_url=settings.public_url,  # mounted in the demo's own app (sandbox_mount)
             callback_delays=(0.6, 1.2),  # slow enough to watch the ticks move
         )
     )

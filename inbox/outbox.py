@@ -26,8 +26,8 @@ import structlog
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox import attachments, consent, metrics, outbound, status, store
 from inbox import bus as events_bus
-from inbox import consent, metrics, outbound, status, store
 from inbox.events import MessageUpdated
 from inbox.models import Conversation, Customer, Direction, Message, MessageStatus, utcnow
 from inbox.paths import STATUS_WEBHOOK
@@ -260,6 +260,7 @@ class Outbox:
                 message.claimed_until = None
                 if claimed.id in refusals:
                     self._fail(session, message, None, refusals[claimed.id].detail)
+                    await attachments.settle(session, message)
                     continue
                 outcome = outcomes[claimed.id]
                 if isinstance(outcome, SendResult):
@@ -273,6 +274,7 @@ class Outbox:
                     self._fail(session, message, outcome.code, explain(outcome.code, str(outcome)))
                     if outcome.code == 21610:
                         await self._record_twilio_opt_out(session, message, customer)
+                await attachments.settle(session, message)  # a final status: its files stop being served
             await events_bus.commit(session, self.runtime.bus)
 
     async def _accepted(self, session: AsyncSession, message: Message, result: SendResult) -> None:
@@ -333,6 +335,7 @@ class Outbox:
                     continue
                 if found is not None:
                     await self._accepted(session, message, SendResult(found["sid"], found["status"], found["from"]))
+                    await attachments.settle(session, message)
                     log.info("reconciled: adopted the message Twilio already had", message_id=message.id)
                 else:
                     message.needs_reconcile = False  # Twilio never got it: send it again

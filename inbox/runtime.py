@@ -8,6 +8,7 @@ from typing import Any
 
 import anyio
 
+from inbox import attachments
 from inbox.bus import Bus, make_bus
 from inbox.db import Database
 from inbox.inbound import InboundWriter
@@ -45,6 +46,7 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self.ingest = InboundWriter(self)
+        self.media_storage = attachments.storage_for(self.settings)
         self.login_throttle = LoginThrottle()
         self._last_pending_sweep = float("-inf")
         # One password check at a time per process: argon2 takes a core for ~0.1 s, and a flood of

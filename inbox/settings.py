@@ -139,6 +139,13 @@ class Settings(BaseSettings):
         description="The business's IANA time zone (Europe/London): the days and weeks of the reports.",
     )
 
+    media_dir: str = Field(
+        "./media",
+        alias="INBOX_MEDIA_DIR",
+        description="The folder where attachments staff upload are kept (created when needed); every instance "
+        "must see the same folder.",
+    )
+
     @field_validator("public_url", "twilio_api_base_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:

@@ -30,6 +30,7 @@ from inbox.web.api_docs import (
 )
 from inbox.web.auth import api_staff, runtime_of
 from inbox.web.errors import ApiError
+from inbox.web.media import media_ids
 
 Staff = NamedDependency[StaffMember]
 
@@ -234,6 +235,7 @@ async def send_reply(request: Request, staff: Staff, conversation_id: FromPath[i
         content_sid=content_sid if isinstance(content_sid, str) else None if content_sid is None else "",
         content_variables=payload.get("content_variables"),
         idempotency_key=key,
+        media_ids=media_ids(payload.get("media_ids")),
     )
     try:
         message, created = await outbound.queue_reply(runtime_of(request), reply)

@@ -64,8 +64,10 @@ _MEANING = {
     403: "Not allowed: a manager's operation, or a session without its CSRF token.",
     404: "There is no such thing (or nothing at this address).",
     409: "The request conflicts with the current state.",
+    413: "`too_large`: the file (or a message's files together) is over 5 MB.",
     422: "A value in the request is not valid; `error` says which.",
     429: "Too many at once; try again later.",
+    502: "Twilio could not be reached to fetch this file; try again.",
     503: "`busy`: every database connection is taken; try again after the Retry-After header's seconds.",
 }
 
@@ -96,9 +98,13 @@ REPLY_BODY = json_body(
             "channel": _CHANNEL,
             "content_sid": Schema(type=OpenAPIType.STRING, pattern="^HX[0-9a-f]{32}$"),
             "content_variables": Schema(type=OpenAPIType.OBJECT, additional_properties=_TEXT),
+            "media_ids": Schema(
+                type=OpenAPIType.ARRAY, items=Schema(type=OpenAPIType.INTEGER, minimum=1), max_items=10
+            ),
         },
     ),
-    "Free text (`body`) or a registered WhatsApp template (`content_sid`, `content_variables`).",
+    "Free text (`body`) or a registered WhatsApp template (`content_sid`, `content_variables`); "
+    "`media_ids` from POST /api/media attach files (the body may then be empty).",
 )
 CONSENT_BODY = json_body(
     Schema(

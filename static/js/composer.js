@@ -21,6 +21,7 @@ import { el, ui } from "./dom.js";
 import { live } from "./live.js";
 import { count, plainSwaps } from "./segments.js";
 import { drafts } from "./drafts.js";
+import { mountAttachments } from "./attachments.js";
 
 const MAX_BODY = 1600;
 const PASTE_ROOM = 200; // the textarea takes this much past the limit, so an over-long text can be trimmed
@@ -69,6 +70,7 @@ function build() {
     el("p", { "data-part": "text" }),
     el("button", { type: "button", class: "button", id: "composer-flag-record" }, "Record opt-out"));
   root.replaceChildren(flag, lock, window24, form, notice, templates, error, consent);
+  state.files = mountAttachments({ form, body, onChange: () => { state.key = null; updateCount(); } });
   flag.querySelector("button").addEventListener("click", recordFlaggedOptOut);
   form.addEventListener("submit", (event) => { event.preventDefault(); submitText(); });
   body.addEventListener("input", () => {
@@ -274,7 +276,8 @@ function updateCount() {
   counter.textContent = text;
   counter.classList.toggle("is-over", over);
   swap.hidden = whatsapp || plainSwaps(body.value) === body.value;
-  send.disabled = state.sending || over || !body.value.trim() || isLocked() || windowClosed();
+  const files = state.files?.count() || 0;
+  send.disabled = state.sending || over || (!body.value.trim() && !files) || state.files?.busy() || isLocked() || windowClosed();
 }
 
 function isLocked() {
@@ -335,7 +338,9 @@ async function submitText() {
   if (typist && Date.now() - Number(ui.thread.dataset.otherTypingAt || 0) < 8000) {
     if (!window.confirm(`${typist} was typing a reply here a moment ago. Send yours anyway?`)) return;
   }
-  if (await post({ body: text, channel: channel.value })) {
+  const media = state.files?.ids() || [];
+  if (await post({ body: text, channel: channel.value, ...(media.length ? { media_ids: media } : {}) })) {
+    state.files?.clear();
     drafts.set(conversationId, "");
     // Only clear the box if it still shows this conversation's reply.
     if (state.conversation && String(state.conversation.id) === String(conversationId) && body.value === text) {
@@ -414,6 +419,7 @@ function show(conversation, { fresh }) {
     showNotice("");
     state.key = null;
     state.sending = false;
+    state.files?.clear();
     body.value = drafts.get(conversation.id);
   }
   root.dataset.conversationId = String(conversation.id);

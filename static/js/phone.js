@@ -17,11 +17,27 @@ function render(messages) {
     const item = bubble.content.firstElementChild.cloneNode(true);
     item.classList.add(message.direction === "in" ? "mine" : "theirs");
     item.querySelector(".text").textContent = message.body;
+    item.querySelector(".media").replaceChildren(...(message.media || []).map(mediaOf));
     const channel = (message.to || "").startsWith("whatsapp:") || (message.from || "").startsWith("whatsapp:") ? "WhatsApp" : "SMS";
     item.querySelector(".meta").textContent = `${channel} · ${message.direction === "in" ? "you" : message.from} · ${message.status}`;
     return item;
   }));
   if (atBottom) screen.scrollTop = screen.scrollHeight;
+}
+
+// A received picture is shown as the phone would; any other file is a link.
+function mediaOf(media) {
+  if (/^image\/(jpeg|png|gif)$/.test(media.content_type)) {
+    const picture = document.createElement("img");
+    picture.src = media.url;
+    picture.alt = "Picture received";
+    picture.loading = "lazy";
+    return picture;
+  }
+  const link = document.createElement("a");
+  link.href = media.url;
+  link.textContent = media.content_type === "application/pdf" ? "PDF document" : "Attachment";
+  return link;
 }
 
 async function refresh() {
