@@ -114,7 +114,7 @@ class MediaGone(Exception):
 
 
 class MediaStorage(Protocol):
-    """Somewhere to keep uploaded files by key: a folder on disk, or (later) a bucket.
+    """Somewhere to keep uploaded files by key: a folder on disk, or an S3-compatible bucket.
     `get` raises MediaGone for a key it does not hold."""
 
     async def put(self, key: str, data: bytes, content_type: str) -> None: ...
@@ -150,7 +150,61 @@ class DiskStorage:
             raise MediaGone(key) from None
 
 
+class S3Storage:
+    """Objects in an S3-compatible bucket (AWS, MinIO, R2, …) through boto3, whose calls block, so
+    each runs in a worker thread. Credentials: the settings' keys, else boto3's own chain (an
+    instance role, AWS_* variables)."""
+
+    def __init__(
+        self,
+        bucket: str,
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+        prefix: str = "media/",
+    ) -> None:
+        import boto3
+
+        self.bucket, self.prefix = bucket, prefix
+        self.client = boto3.client(
+            "s3",
+            endpoint_url=endpoint_url or None,
+            region_name=region or None,
+            aws_access_key_id=access_key_id or None,
+            aws_secret_access_key=secret_access_key or None,
+        )
+
+    async def put(self, key: str, data: bytes, content_type: str) -> None:
+        await anyio.to_thread.run_sync(
+            lambda: self.client.put_object(
+                Bucket=self.bucket, Key=self.prefix + key, Body=data, ContentType=content_type
+            )
+        )
+
+    async def get(self, key: str) -> bytes:
+        def read() -> bytes:
+            try:
+                answer = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)
+            except self.client.exceptions.NoSuchKey:
+                raise MediaGone(key) from None
+            data: bytes = answer["Body"].read()
+            return data
+
+        return await anyio.to_thread.run_sync(read)
+
+
 def storage_for(settings: Any) -> MediaStorage:
+    """The bucket when INBOX_MEDIA_S3_BUCKET is set, else the folder INBOX_MEDIA_DIR."""
+    if settings.media_s3_bucket:
+        return S3Storage(
+            settings.media_s3_bucket,
+            endpoint_url=settings.media_s3_endpoint_url,
+            region=settings.media_s3_region,
+            access_key_id=settings.media_s3_access_key_id,
+            secret_access_key=settings.media_s3_secret_access_key,
+        )
     return DiskStorage(settings.media_dir)
 
 

@@ -11,9 +11,9 @@ from playwright.sync_api import expect, sync_playwright
 
 from tests.support.browser import WIDE, launch, log_in, wait_until
 from tests.support.db import scalar
+from tests.support.media import png
 from tests.support.sandbox import FAST_OUTBOX, sandbox_settings, start_sandbox, wait_for
 from tests.support.staff import create_staff
-from tests.test_attachments import png
 
 pytestmark = pytest.mark.browser
 ANA = "+14155550123"

@@ -22,6 +22,7 @@ from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import (
     Components,
+    OpenAPIFormat,
     OpenAPIMediaType,
     OpenAPIType,
     Operation,
@@ -72,6 +73,20 @@ _MEANING = {
 }
 
 
+def body_of(media_type: str, schema: Schema, description: str) -> type[Operation]:
+    """An operation whose request body is `schema` in `media_type`, for handlers that read the body themselves."""
+
+    @dataclass
+    class WithBody(Operation):
+        def __post_init__(self) -> None:
+            if self.request_body is None:
+                self.request_body = RequestBody(
+                    content={media_type: OpenAPIMediaType(schema=schema)}, required=True, description=description
+                )
+
+    return WithBody
+
+
 def json_body(schema: Schema, description: str) -> type[Operation]:
     """An operation whose request body is `schema`, for handlers that read and check the JSON body
     themselves (`json_object`), so Litestar sees no `data` parameter to describe."""
@@ -105,6 +120,15 @@ REPLY_BODY = json_body(
     ),
     "Free text (`body`) or a registered WhatsApp template (`content_sid`, `content_variables`); "
     "`media_ids` from POST /api/media attach files (the body may then be empty).",
+)
+UPLOAD_BODY = body_of(
+    "multipart/form-data",
+    Schema(
+        type=OpenAPIType.OBJECT,
+        required=["file"],
+        properties={"file": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)},
+    ),
+    "One file in the field `file`: JPEG, PNG, GIF or PDF (judged by its bytes), up to 5 MB.",
 )
 CONSENT_BODY = json_body(
     Schema(

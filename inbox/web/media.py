@@ -19,13 +19,14 @@ from urllib.parse import urlsplit
 import httpx
 from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath
 from litestar.response import Stream
 
 from inbox import attachments
 from inbox.accounts import StaffMember
 from inbox.models import Direction, Message
-from inbox.web.api_docs import errors
+from inbox.web.api_docs import UPLOAD_BODY, errors
 from inbox.web.auth import runtime_of
 from inbox.web.errors import ApiError
 
@@ -41,6 +42,15 @@ INLINE = {"image/jpeg", "image/png", "image/gif", "image/webp"}
 DOWNLOADABLE = INLINE | {"application/pdf", "audio/mpeg", "audio/ogg", "audio/amr", "video/mp4", "text/vcard"}
 
 
+# Declared as bytes: the answer's Content-Type is the file's own (an image, a PDF, …).
+FILE_ANSWER = ResponseSpec(
+    data_container=bytes,
+    media_type="application/octet-stream",
+    description="The file, with its own Content-Type",
+    generate_examples=False,
+)
+
+
 def media_ids(raw: Any) -> list[int]:
     try:
         return attachments.parse_ids(raw)
@@ -53,6 +63,7 @@ def media_ids(raw: Any) -> list[int]:
     status_code=201,
     responses=errors(401, 403, 413, 422),
     request_max_body_size=attachments.MAX_FILE + ENVELOPE,
+    operation_class=UPLOAD_BODY,
 )
 async def upload_media(request: Request[Any, Any, Any], staff: Staff) -> dict[str, Any]:
     """One attachment (multipart/form-data, field `file`): JPEG, PNG, GIF or PDF judged by its bytes, up to 5 MB."""
@@ -90,7 +101,10 @@ async def public_media(request: Request[Any, Any, Any], token: FromPath[str]) ->
     return Response(data, media_type=row.content_type, headers={"Content-Disposition": _disposition(row, "inline")})
 
 
-@get("/messages/{message_id:int}/media/{index:int}", responses=errors(401, 403, 404, 502))
+@get(
+    "/messages/{message_id:int}/media/{index:int}",
+    responses={200: FILE_ANSWER, **errors(401, 403, 404, 502)},
+)
 async def message_media(
     request: Request[Any, Any, Any], staff: Staff, message_id: FromPath[int], index: FromPath[int]
 ) -> Response[Any]:
