@@ -9,6 +9,7 @@ on start; the URL and the logins are printed.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import secrets
 import tempfile
@@ -20,6 +21,7 @@ from litestar.handlers import ASGIRouteHandler, HTTPRouteHandler
 from litestar.response import Template
 from litestar.types import Receive, Scope, Send
 
+from inbox import attachments
 from inbox.paths import INBOUND_WEBHOOK
 from inbox.settings import Settings, load_settings
 from inbox.twilio.sandbox import SandboxConfig, TwilioSandbox
@@ -124,7 +126,12 @@ def phone_handlers(sandbox: TwilioSandbox, settings: Settings) -> list[HTTPRoute
         channel = data.get("channel", "sms")
         to = str(data.get("to", SMS_NUMBERS[0]))
         body = str(data.get("body", ""))
-        if not number.startswith("+") or not number[1:].isdigit() or not body.strip():
+        files = _picture(str(data.get("picture") or ""))
+        if files is None:
+            return Response(
+                {"error": "invalid", "detail": "Send a JPEG, PNG or GIF picture of at most 5 MB."}, status_code=422
+            )
+        if not number.startswith("+") or not number[1:].isdigit() or not (body.strip() or files):
             return Response(
                 {"error": "invalid", "detail": "Pick an E.164 number such as +14155550199 and type a message."},
                 status_code=422,
@@ -132,11 +139,29 @@ def phone_handlers(sandbox: TwilioSandbox, settings: Settings) -> list[HTTPRoute
         if channel == "whatsapp":
             number, to = "whatsapp:" + number, WHATSAPP_NUMBER
         result = await sandbox.receive_from_customer(
-            from_=number, to=to, body=body[:1600], profile_name="Demo customer" if channel == "whatsapp" else None
+            from_=number,
+            to=to,
+            body=body[:1600],
+            files=files,
+            profile_name="Demo customer" if channel == "whatsapp" else None,
         )
         return Response({"sid": result["sid"], "webhook_status": result["webhook_status"]})
 
     return [phone_page, phone_messages, phone_send, phone_media]
+
+
+def _picture(data_url: str) -> list[tuple[bytes, str]] | None:
+    """The phone's picture (a data: URL) as the sandbox's files: [] for none, None when it is not a picture."""
+    if not data_url:
+        return []
+    try:
+        data = base64.b64decode(data_url.partition(",")[2], validate=True)
+    except ValueError:
+        return None
+    content_type, _words = attachments.sniff(data[:64])
+    if content_type is None or not content_type.startswith("image/") or len(data) > attachments.MAX_FILE:
+        return None
+    return [(data, content_type)]
 
 
 def sandbox_mount(sandbox: TwilioSandbox) -> ASGIRouteHandler:

@@ -11,7 +11,7 @@ from playwright.sync_api import expect, sync_playwright
 
 from tests.support.browser import WIDE, launch, log_in, wait_until
 from tests.support.db import scalar
-from tests.support.media import png
+from tests.support.media import PDF, png
 from tests.support.sandbox import FAST_OUTBOX, sandbox_settings, start_sandbox, wait_for
 from tests.support.staff import create_staff
 
@@ -85,6 +85,25 @@ def test_an_inbound_picture_shows_through_the_inbox_and_a_picture_attached_is_se
         expect(bubble).to_have_attribute("data-status", "delivered", timeout=15000)
         sent_thumb = bubble.locator("img.media-thumb")
         wait_until(sent_thumb, "img => img.complete && img.naturalWidth === 4")
+
+        # A PDF dropped on the composer: previewed by name, and removed again before sending.
+        dropped = page.evaluate_handle(
+            """bytes => {
+              const transfer = new DataTransfer();
+              transfer.items.add(new File([new Uint8Array(bytes)], "aftercare.pdf", { type: "application/pdf" }));
+              return transfer;
+            }""",
+            list(PDF),
+        )
+        page.locator("#composer-form").dispatch_event("drop", {"dataTransfer": dropped})
+        expect(preview).to_have_count(1)
+        expect(preview.locator(".attachment-kind")).to_have_text("PDF")
+        expect(preview.locator(".attachment-name")).to_have_text("aftercare.pdf")
+        expect(preview).to_have_attribute("data-status", "ready")
+        expect(send).to_be_enabled()  # a file alone may be sent
+        preview.get_by_role("button", name="Remove aftercare.pdf").click()
+        expect(preview).to_have_count(0)
+        expect(send).to_be_disabled()  # nothing left to send
         assert errors == []
         browser.close()
 

@@ -1,7 +1,7 @@
 /**
  * attachments.js: files on a reply (JPEG, PNG, GIF, PDF; up to 10 and 5 MB in all).
  *
- *   const files = mountAttachments({ form, body, onChange })   adds the 📎 button, drop and paste
+ *   const files = mountAttachments({ form, body, onChange })   adds the Attach button, drop and paste
  *   files.ids()      uploaded ids, in order, for the reply's `media_ids`
  *   files.busy()     true while an upload is running (nothing may be sent until it is done)
  *   files.count()    how many files are attached
@@ -38,8 +38,8 @@ export function sniff(bytes) {
   return { words: "a file of a type that cannot be sent" };
 }
 
-function megabytes(bytes) {
-  return `${(bytes / 1_048_576).toFixed(1)} MB`;
+function sizeText(bytes) {
+  return bytes < 1_048_576 ? `${Math.max(1, Math.round(bytes / 1024))} KB` : `${(bytes / 1_048_576).toFixed(1)} MB`;
 }
 
 export function mountAttachments({ form, body, onChange }) {
@@ -47,7 +47,7 @@ export function mountAttachments({ form, body, onChange }) {
   const input = el("input", { type: "file", id: "composer-files", class: "visually-hidden", multiple: "",
     accept: "image/jpeg,image/png,image/gif,application/pdf", tabindex: "-1", "aria-hidden": "true" });
   const button = el("button", { type: "button", class: "button button-quiet composer-attach", id: "composer-attach",
-    "aria-label": "Attach a picture or PDF", title: "Attach a picture or PDF (or drop or paste it here)" }, "📎 Attach");
+    "aria-label": "Attach a picture or PDF", title: "Attach a picture or PDF (or drop or paste it here)" }, "+ Attach");
   const list = el("ul", { class: "composer-attachments", id: "composer-attachments", "aria-label": "Attachments", hidden: "" });
   const problem = el("p", { class: "composer-error", id: "composer-attach-error", role: "alert", hidden: "" });
   form.querySelector(".composer-meta")?.prepend(button);
@@ -107,7 +107,7 @@ export function mountAttachments({ form, body, onChange }) {
       if (!response.ok) throw new ApiError(response.status, payload?.error || "upload_failed", payload?.detail || "The file could not be uploaded.");
       if (!items.includes(item)) return; // removed while it uploaded
       item.id = payload.id;
-      setState("ready", megabytes(payload.size));
+      setState("ready", sizeText(payload.size));
     } catch (error) {
       if (!items.includes(item)) return;
       remove(item); // refused by the server (or not uploaded): not attached; the reason stays shown
@@ -131,8 +131,8 @@ export function mountAttachments({ form, body, onChange }) {
       const total = items.reduce((sum, i) => sum + i.file.size, 0) + file.size;
       if (file.size > MAX_BYTES || total > MAX_BYTES) {
         say(file.size > MAX_BYTES
-          ? `“${file.name}” is ${megabytes(file.size)}; a file may be at most 5 MB.`
-          : `With “${file.name}” the files would add up to ${megabytes(total)}; a message may carry at most 5 MB.`);
+          ? `“${file.name}” is ${sizeText(file.size)}; a file may be at most 5 MB.`
+          : `With “${file.name}” the files would add up to ${sizeText(total)}; a message may carry at most 5 MB.`);
         continue;
       }
       const item = { file, id: null, type, status: "uploading" };

@@ -50,6 +50,13 @@ compose.addEventListener("submit", async (event) => {
   event.preventDefault();
   error.hidden = true;
   const body = compose.elements.body.value;
+  const file = compose.elements.picture.files[0];
+  if (!body.trim() && !file) return;
+  const picture = file ? await new Promise((resolve) => {
+    const reader = new FileReader();
+    reader.addEventListener("load", () => resolve(String(reader.result)));
+    reader.readAsDataURL(file);
+  }) : "";
   const response = await fetch("/dev/phone/send", {
     method: "POST",
     headers: { "Content-Type": "application/json" },
@@ -58,6 +65,7 @@ compose.addEventListener("submit", async (event) => {
       channel: identity.elements.channel.value,
       to: identity.elements.to.value,
       body,
+      picture,
     }),
   });
   if (!response.ok) {
@@ -67,6 +75,7 @@ compose.addEventListener("submit", async (event) => {
     return;
   }
   compose.elements.body.value = "";
+  compose.elements.picture.value = "";
   refresh();
 });
 
