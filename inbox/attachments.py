@@ -25,7 +25,6 @@ from typing import Any, Protocol
 
 import anyio
 import phonenumbers
-from phonenumbers import geocoder
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,6 +35,30 @@ MAX_FILES = 10  # Twilio takes at most ten MediaUrl per message
 ALLOWED = {"image/jpeg": "JPEG", "image/png": "PNG", "image/gif": "GIF", "application/pdf": "PDF"}
 # Twilio sends MMS only to numbers in these countries; elsewhere it converts them or refuses.
 MMS_COUNTRIES = {"US", "CA"}
+# Names for the refusal (phonenumbers' own names take seconds to load): the countries a small
+# business texts most; any other is named by its ISO code.
+COUNTRY_NAMES = {
+    "GB": "the United Kingdom",
+    "IE": "Ireland",
+    "AU": "Australia",
+    "NZ": "New Zealand",
+    "MX": "Mexico",
+    "BR": "Brazil",
+    "DE": "Germany",
+    "FR": "France",
+    "ES": "Spain",
+    "IT": "Italy",
+    "NL": "the Netherlands",
+    "PT": "Portugal",
+    "IN": "India",
+    "PH": "the Philippines",
+    "ZA": "South Africa",
+    "JM": "Jamaica",
+    "PR": "Puerto Rico",
+    "DO": "the Dominican Republic",
+    "BS": "the Bahamas",
+    "TT": "Trinidad and Tobago",
+}
 SETTLED = {MessageStatus.DELIVERED, MessageStatus.UNDELIVERED, MessageStatus.FAILED, MessageStatus.READ}
 PUBLIC_PATH = "/media/"
 
@@ -271,9 +294,8 @@ def mms_refusal(channel: str, to: str) -> str | None:
         region = phonenumbers.region_code_for_country_code(number.country_code or 0)
     if region in MMS_COUNTRIES:
         return None
-    example = phonenumbers.example_number(region) if region else None
-    country = geocoder.country_name_for_number(example, "en") if example is not None else ""
-    where = f"this number's country is {country}" if country else "this number is not in either"
+    name = COUNTRY_NAMES.get(region or "", f"the country {region}" if region and region != "ZZ" else "")
+    where = f"this number is in {name}" if name else "this number is not in either"
     return (
         f"Twilio sends picture messages (MMS) only to numbers in the US and Canada; {where}. "
         "Send the text alone, or send the file on WhatsApp."
