@@ -20,12 +20,13 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
 import anyio
 import phonenumbers
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.models import Channel, MediaFile, Message, MessageStatus, utcnow
@@ -142,6 +143,7 @@ class MediaStorage(Protocol):
 
     async def put(self, key: str, data: bytes, content_type: str) -> None: ...
     async def get(self, key: str) -> bytes: ...
+    async def delete(self, key: str) -> None: ...
 
 
 class DiskStorage:
@@ -171,6 +173,9 @@ class DiskStorage:
             return await anyio.to_thread.run_sync(self._path(key).read_bytes)
         except FileNotFoundError:
             raise MediaGone(key) from None
+
+    async def delete(self, key: str) -> None:
+        await anyio.to_thread.run_sync(lambda: self._path(key).unlink(missing_ok=True))
 
 
 class S3Storage:
@@ -216,6 +221,9 @@ class S3Storage:
             return data
 
         return await anyio.to_thread.run_sync(read)
+
+    async def delete(self, key: str) -> None:
+        await anyio.to_thread.run_sync(lambda: self.client.delete_object(Bucket=self.bucket, Key=self.prefix + key))
 
 
 def storage_for(settings: Any) -> MediaStorage:
@@ -365,6 +373,43 @@ async def settle(session: AsyncSession, message: Message) -> None:
         .values(expires_at=utcnow())
         .execution_options(synchronize_session=False)
     )
+
+
+ORPHAN_AGE = timedelta(hours=24)  # an upload nobody sent within a day was abandoned
+SWEEP_EVERY = 3600.0  # seconds between sweeps, per process
+
+
+async def sweep_orphans(db: Any, storage: MediaStorage, *, older_than: timedelta = ORPHAN_AGE, limit: int = 500) -> int:
+    """Deletes uploads never attached to a reply (the file, then its row); returns how many went.
+    Sent files are kept: staff still see what they sent."""
+    cutoff = utcnow() - older_than
+    async with db.read() as session:
+        rows = (
+            await session.execute(
+                select(MediaFile.id, MediaFile.storage_key)
+                .where(MediaFile.message_id.is_(None), MediaFile.created_at < cutoff)
+                .order_by(MediaFile.id)
+                .limit(limit)
+            )
+        ).all()
+    if not rows:
+        return 0
+    async with db.write() as session:  # claimed by nobody now: a reply racing in would find it gone (422)
+        gone = (
+            (
+                await session.execute(
+                    delete(MediaFile)
+                    .where(MediaFile.id.in_([r.id for r in rows]), MediaFile.message_id.is_(None))
+                    .returning(MediaFile.storage_key)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        await session.commit()
+    for key in gone:
+        await storage.delete(key)
+    return len(gone)
 
 
 async def servable(session: AsyncSession, token: str) -> MediaFile | None:

@@ -5,12 +5,16 @@ inbox with the account's credentials. Real HTTP, the official client, both datab
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import update
 
-from tests.support.db import scalar
+from inbox import attachments
+from inbox.models import MediaFile, utcnow
+from tests.support.db import rows, scalar
 from tests.support.media import PDF, png
 from tests.support.sandbox import FAST_OUTBOX, sandbox_settings, start_sandbox, wait_for
 from tests.support.staff import create_staff, issue_token
@@ -198,3 +202,31 @@ def test_inbound_mms_is_fetched_through_the_inbox_with_the_accounts_credentials(
     assert through.headers["content-type"] == "image/png"
     assert wired.api.get(f"/api/messages/{message_id}/media/1").status_code == 404
     assert httpx.get(f"{wired.inbox.url}/api/messages/{message_id}/media/0").status_code == 401
+
+
+def test_uploads_never_sent_are_swept_after_a_day_and_sent_ones_kept(wired) -> None:
+    conversation_id = customer_writes(wired, "Hi")
+    abandoned = upload(wired, png(), "old.png", "image/png").json()["id"]
+    sent = upload(wired, PDF, "kept.pdf", "application/pdf").json()["id"]
+    fresh = upload(wired, png(), "new.png", "image/png").json()["id"]
+    reply = wired.api.post(f"/api/conversations/{conversation_id}/messages", json={"body": "x", "media_ids": [sent]})
+    assert reply.status_code == 202
+    runtime = wired.inbox.runtime
+
+    async def two_days_ago() -> None:
+        async with runtime.db.write() as session:
+            await session.execute(
+                update(MediaFile)
+                .where(MediaFile.id.in_([abandoned, sent]))
+                .values(created_at=utcnow() - timedelta(days=2))
+            )
+            await session.commit()
+
+    wired.inbox.call(two_days_ago())
+    assert wired.inbox.call(attachments.sweep_orphans(runtime.db, runtime.media_storage)) == 1
+    assert sorted(r[0] for r in rows(wired.db, "SELECT id FROM media_files")) == sorted([sent, fresh])
+    assert len([p for p in Path(wired.media_dir).rglob("*") if p.is_file()]) == 2
+    late = wired.api.post(
+        f"/api/conversations/{conversation_id}/messages", json={"body": "x", "media_ids": [abandoned]}
+    )
+    assert late.status_code == 422 and late.json()["error"] == "unknown_media"

@@ -12,6 +12,7 @@ asks the inbox, which asks Twilio. Credentials go only to the configured Twilio 
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -86,6 +87,9 @@ async def upload_media(request: Request[Any, Any, Any], staff: Staff) -> dict[st
         raise ApiError(refused.status, refused.code, refused.detail) from None
     finally:
         await upload.close()
+    if time.monotonic() >= runtime.extras.get("media_sweep_at", 0.0):  # now and then: abandoned uploads
+        runtime.extras["media_sweep_at"] = time.monotonic() + attachments.SWEEP_EVERY
+        await attachments.sweep_orphans(runtime.db, runtime.media_storage)
     return saved.as_dict()
 
 
