@@ -122,9 +122,15 @@ def test_a_changed_url_is_404_while_the_real_one_serves_the_file(wired) -> None:
     assert httpx.get(f"{wired.inbox.url}/media/{token}").status_code == 404
     wired.sandbox.fail_delivery(CUSTOMER, status="undelivered")
     wired.sandbox.config.callback_delays = (2.0, 2.0)  # time to look before it settles
-    message = wired.api.post(
-        f"/api/conversations/{conversation_id}/messages", json={"body": "Here", "media_ids": [media_id]}
-    ).json()
+    path, key = f"/api/conversations/{conversation_id}/messages", {"Idempotency-Key": "photo-1"}
+    message = wired.api.post(path, json={"body": "Here", "media_ids": [media_id]}, headers=key).json()
+    # A retried request (the same key, the same files) is the same message; other files are not.
+    again = wired.api.post(path, json={"body": "Here", "media_ids": [media_id]}, headers=key)
+    assert again.status_code == 202 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["id"] == message["id"]
+    other = upload(wired, png(), "b.png", "image/png").json()["id"]
+    changed = wired.api.post(path, json={"body": "Here", "media_ids": [other]}, headers=key)
+    assert changed.status_code == 422 and changed.json()["error"] == "idempotency_key_reused"
     url = message["media"][0]["url"]
     assert httpx.get(url).status_code == 200 and httpx.get(url).headers["content-type"] == "image/png"
     assert httpx.get(url[:-1] + ("x" if url[-1] != "x" else "y")).status_code == 404
