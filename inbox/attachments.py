@@ -30,6 +30,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.models import Channel, MediaFile, Message, MessageStatus, utcnow
+from inbox.refusals import Refused, Why
 
 MAX_FILE = 5 * 1024 * 1024  # bytes: one file, and all of a message's files together
 MAX_FILES = 10  # Twilio takes at most ten MediaUrl per message
@@ -64,10 +65,8 @@ SETTLED = {MessageStatus.DELIVERED, MessageStatus.UNDELIVERED, MessageStatus.FAI
 PUBLIC_PATH = "/media/"
 
 
-class AttachmentRefused(Exception):
-    def __init__(self, status: int, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status, self.code, self.detail = status, code, detail
+class AttachmentRefused(Refused):
+    """A file the inbox will not keep, or will not send with this reply."""
 
 
 # --- what a file is ---------------------------------------------------------------------------
@@ -118,7 +117,7 @@ def sniff(head: bytes) -> tuple[str | None, str]:
 def refusal_for_type(words: str, label: str | None) -> AttachmentRefused:
     labelled = f" (it was labelled {label[:100]})" if label else ""
     return AttachmentRefused(
-        422,
+        Why.INVALID,
         "unsupported_media",
         f"This file is {words}{labelled}. Attach a JPEG, PNG or GIF image or a PDF.",
     )
@@ -126,7 +125,7 @@ def refusal_for_type(words: str, label: str | None) -> AttachmentRefused:
 
 def too_large(size: int) -> AttachmentRefused:
     return AttachmentRefused(
-        413, "too_large", f"This file is {size / 1_048_576:.1f} MB; attachments may be at most 5 MB."
+        Why.TOO_LARGE, "too_large", f"This file is {size / 1_048_576:.1f} MB; attachments may be at most 5 MB."
     )
 
 
@@ -265,7 +264,7 @@ async def save_upload(
     if len(data) > MAX_FILE:
         raise too_large(len(data))
     if not data:
-        raise AttachmentRefused(422, "empty_file", "This file is empty.")
+        raise AttachmentRefused(Why.INVALID, "empty_file", "This file is empty.")
     content_type, words = sniff(data[:1024])
     if content_type is None:
         raise refusal_for_type(words, label)
@@ -315,11 +314,11 @@ def parse_ids(raw: Any) -> list[int]:
     if raw is None:
         return []
     if not isinstance(raw, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in raw):
-        raise AttachmentRefused(422, "invalid_media_ids", "media_ids must be a list of attachment ids.")
+        raise AttachmentRefused(Why.INVALID, "invalid_media_ids", "media_ids must be a list of attachment ids.")
     if len(raw) > MAX_FILES:
-        raise AttachmentRefused(422, "too_many_media", f"A message can carry at most {MAX_FILES} attachments.")
+        raise AttachmentRefused(Why.INVALID, "too_many_media", f"A message can carry at most {MAX_FILES} attachments.")
     if len(set(raw)) != len(raw) or not all(0 < i < 2**63 for i in raw):
-        raise AttachmentRefused(422, "invalid_media_ids", "media_ids must name each attachment once.")
+        raise AttachmentRefused(Why.INVALID, "invalid_media_ids", "media_ids must name each attachment once.")
     return list(raw)
 
 
@@ -338,7 +337,9 @@ async def attach(session: AsyncSession, ids: list[int], message_id: int, public_
     rows = {row.id: row for row in claimed}
     if len(rows) != len(ids):
         raise AttachmentRefused(
-            409, "media_unavailable", "An attachment was already sent with another message, or no longer exists."
+            Why.CONFLICT,
+            "media_unavailable",
+            "An attachment was already sent with another message, or no longer exists.",
         )
     return [
         {"url": f"{public_url}{PUBLIC_PATH}{rows[i].token}", "content_type": rows[i].content_type, "id": i} for i in ids
@@ -351,13 +352,15 @@ async def check_ids(session: AsyncSession, ids: list[int]) -> None:
         return
     found = (await session.execute(select(MediaFile).where(MediaFile.id.in_(ids)))).scalars().all()
     if len(found) != len(ids):
-        raise AttachmentRefused(422, "unknown_media", "An attachment was not found: upload it again.")
+        raise AttachmentRefused(Why.INVALID, "unknown_media", "An attachment was not found: upload it again.")
     if any(f.message_id is not None for f in found):
-        raise AttachmentRefused(409, "media_unavailable", "An attachment was already sent with another message.")
+        raise AttachmentRefused(
+            Why.CONFLICT, "media_unavailable", "An attachment was already sent with another message."
+        )
     total = sum(f.size for f in found)
     if total > MAX_FILE:
         raise AttachmentRefused(
-            413,
+            Why.TOO_LARGE,
             "too_large",
             f"These attachments add up to {total / 1_048_576:.1f} MB; a message may carry at most 5 MB.",
         )

@@ -16,43 +16,22 @@ from inbox import attachments
 from inbox.models import MediaFile, utcnow
 from tests.support.db import rows, scalar
 from tests.support.media import PDF, png
-from tests.support.sandbox import FAST_OUTBOX, sandbox_settings, start_sandbox, wait_for
-from tests.support.staff import create_staff, issue_token
+from tests.support.sandbox import wait_for, wire
 
 CUSTOMER = "+14155550123"
 UK_CUSTOMER = "+447700900123"
 
 
 @pytest.fixture
-def wired(serve, database_url, tmp_path):
-    sandbox, sandbox_server = start_sandbox()
-    sandbox.config.public_url = sandbox_server.url
-    media_dir = tmp_path / "media"
-    inbox = serve(
-        database_url,
-        runtime_options={"outbox_config": FAST_OUTBOX},
-        INBOX_MEDIA_DIR=str(media_dir),
-        **sandbox_settings(sandbox_server.url),
-    )
-    sandbox.config.inbound_webhook_url = inbox.url + "/webhooks/twilio/inbound"
-    create_staff(database_url, "reception@example.com")
-    token = issue_token(database_url, "reception@example.com")
-    api = httpx.Client(base_url=inbox.url, headers={"Authorization": f"Bearer {token}"}, timeout=15)
-    yield type(
-        "Wired",
-        (),
-        {
-            "inbox": inbox,
-            "sandbox": sandbox,
-            "sandbox_url": sandbox_server.url,
-            "api": api,
-            "db": database_url,
-            "media_dir": media_dir,
-        },
-    )
-    api.close()
-    sandbox_server.stop()
-    asyncio.run(sandbox.aclose())
+def media_dir(tmp_path) -> Path:
+    return tmp_path / "media"
+
+
+@pytest.fixture
+def wired(serve, database_url, media_dir):
+    with wire(serve, database_url, INBOX_MEDIA_DIR=str(media_dir)) as wired:
+        wired.sandbox.config.public_url = wired.sandbox_url  # where its customers' MMS files are served
+        yield wired
 
 
 def customer_writes(wired, body: str, *, from_: str = CUSTOMER, to: str = "+15005550007", **extra) -> int:
@@ -138,7 +117,7 @@ def test_a_changed_url_is_404_while_the_real_one_serves_the_file(wired) -> None:
     wait_for(lambda: httpx.get(url).status_code == 404, message="expired after undelivered")
 
 
-def test_uploads_are_judged_by_their_bytes_and_their_size(wired) -> None:
+def test_uploads_are_judged_by_their_bytes_and_their_size(wired, media_dir) -> None:
     html = b"<!DOCTYPE html><html><script>alert(1)</script></html>"
     refused = upload(wired, html, "cat.png", "image/png")
     assert refused.status_code == 422
@@ -154,7 +133,7 @@ def test_uploads_are_judged_by_their_bytes_and_their_size(wired) -> None:
     gif = upload(wired, b"GIF89a" + b"\0" * 20, "x.bin", "application/octet-stream")
     assert gif.status_code == 201 and gif.json()["content_type"] == "image/gif"
     assert scalar(wired.db, "SELECT count(*) FROM media_files") == 1
-    assert len([p for p in Path(wired.media_dir).rglob("*") if p.is_file()]) == 1
+    assert len([p for p in media_dir.rglob("*") if p.is_file()]) == 1
 
 
 def test_mms_to_a_uk_number_is_refused_before_sending_and_whatsapp_carries_it(wired) -> None:
@@ -178,10 +157,10 @@ def test_mms_to_a_uk_number_is_refused_before_sending_and_whatsapp_carries_it(wi
     wait_for(lambda: status_of(wired, sent.json()["id"]) == "delivered", message="delivered on WhatsApp")
 
 
-def test_a_file_twilio_cannot_fetch_fails_the_message_with_11200(wired) -> None:
+def test_a_file_twilio_cannot_fetch_fails_the_message_with_11200(wired, media_dir) -> None:
     conversation_id = customer_writes(wired, "Send the form")
     media_id = upload(wired, PDF, "form.pdf", "application/pdf").json()["id"]
-    for stored in Path(wired.media_dir).rglob("*"):  # the file is lost (a volume not mounted, say)
+    for stored in media_dir.rglob("*"):  # the file is lost (a volume not mounted, say)
         if stored.is_file():
             stored.unlink()
     message = wired.api.post(
@@ -210,7 +189,7 @@ def test_inbound_mms_is_fetched_through_the_inbox_with_the_accounts_credentials(
     assert httpx.get(f"{wired.inbox.url}/api/messages/{message_id}/media/0").status_code == 401
 
 
-def test_uploads_never_sent_are_swept_after_a_day_and_sent_ones_kept(wired) -> None:
+def test_uploads_never_sent_are_swept_after_a_day_and_sent_ones_kept(wired, media_dir) -> None:
     conversation_id = customer_writes(wired, "Hi")
     abandoned = upload(wired, png(), "old.png", "image/png").json()["id"]
     sent = upload(wired, PDF, "kept.pdf", "application/pdf").json()["id"]
@@ -231,7 +210,7 @@ def test_uploads_never_sent_are_swept_after_a_day_and_sent_ones_kept(wired) -> N
     wired.inbox.call(two_days_ago())
     assert wired.inbox.call(attachments.sweep_orphans(runtime.db, runtime.media_storage)) == 1
     assert sorted(r[0] for r in rows(wired.db, "SELECT id FROM media_files")) == sorted([sent, fresh])
-    assert len([p for p in Path(wired.media_dir).rglob("*") if p.is_file()]) == 2
+    assert len([p for p in media_dir.rglob("*") if p.is_file()]) == 2
     late = wired.api.post(
         f"/api/conversations/{conversation_id}/messages", json={"body": "x", "media_ids": [abandoned]}
     )

@@ -12,8 +12,7 @@ from playwright.sync_api import expect, sync_playwright
 from tests.support.browser import WIDE, launch, log_in, wait_until
 from tests.support.db import scalar
 from tests.support.media import PDF, png
-from tests.support.sandbox import FAST_OUTBOX, sandbox_settings, start_sandbox, wait_for
-from tests.support.staff import create_staff
+from tests.support.sandbox import wait_for, wire
 
 pytestmark = pytest.mark.browser
 ANA = "+14155550123"
@@ -21,19 +20,9 @@ ANA = "+14155550123"
 
 @pytest.fixture
 def wired(serve, sqlite_url, tmp_path):
-    sandbox, sandbox_server = start_sandbox()
-    sandbox.config.public_url = sandbox_server.url
-    inbox = serve(
-        sqlite_url,
-        runtime_options={"outbox_config": FAST_OUTBOX},
-        INBOX_MEDIA_DIR=str(tmp_path / "media"),
-        **sandbox_settings(sandbox_server.url),
-    )
-    sandbox.config.inbound_webhook_url = inbox.url + "/webhooks/twilio/inbound"
-    create_staff(sqlite_url, "reception@example.com", name="Rosa Reyes")
-    yield inbox, sandbox, sqlite_url
-    sandbox_server.stop()
-    asyncio.run(sandbox.aclose())
+    with wire(serve, sqlite_url, receptionist="Rosa Reyes", INBOX_MEDIA_DIR=str(tmp_path / "media")) as wired:
+        wired.sandbox.config.public_url = wired.sandbox_url
+        yield wired.inbox, wired.sandbox, sqlite_url
 
 
 def test_an_inbound_picture_shows_through_the_inbox_and_a_picture_attached_is_sent(wired, tmp_path) -> None:

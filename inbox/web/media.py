@@ -53,10 +53,7 @@ FILE_ANSWER = ResponseSpec(
 
 
 def media_ids(raw: Any) -> list[int]:
-    try:
-        return attachments.parse_ids(raw)
-    except attachments.AttachmentRefused as refused:
-        raise ApiError(refused.status, refused.code, refused.detail) from None
+    return attachments.parse_ids(raw)  # an AttachmentRefused is answered by the web edge
 
 
 @post(
@@ -83,12 +80,10 @@ async def upload_media(request: Request[Any, Any, Any], staff: Staff) -> dict[st
         saved = await attachments.save_upload(
             runtime.db, runtime.media_storage, staff.id, upload.filename, upload.content_type, data
         )
-    except attachments.AttachmentRefused as refused:
-        raise ApiError(refused.status, refused.code, refused.detail) from None
     finally:
         await upload.close()
-    if time.monotonic() >= runtime.extras.get("media_sweep_at", 0.0):  # now and then: abandoned uploads
-        runtime.extras["media_sweep_at"] = time.monotonic() + attachments.SWEEP_EVERY
+    if time.monotonic() >= runtime.media_sweep_at:  # now and then: abandoned uploads
+        runtime.media_sweep_at = time.monotonic() + attachments.SWEEP_EVERY
         await attachments.sweep_orphans(runtime.db, runtime.media_storage)
     return saved.as_dict()
 
