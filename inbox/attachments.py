@@ -123,9 +123,9 @@ def refusal_for_type(words: str, label: str | None) -> AttachmentRefused:
     )
 
 
-def too_large(size: int) -> AttachmentRefused:
+def too_large() -> AttachmentRefused:
     return AttachmentRefused(
-        Why.TOO_LARGE, "too_large", f"This file is {size / 1_048_576:.1f} MB; attachments may be at most 5 MB."
+        Why.TOO_LARGE, "too_large", "This file is larger than 5 MB, the most an attachment may be."
     )
 
 
@@ -262,7 +262,7 @@ async def save_upload(
     db: Any, storage: MediaStorage, staff_id: int, filename: str | None, label: str | None, data: bytes
 ) -> Upload:
     if len(data) > MAX_FILE:
-        raise too_large(len(data))
+        raise too_large()
     if not data:
         raise AttachmentRefused(Why.INVALID, "empty_file", "This file is empty.")
     content_type, words = sniff(data[:1024])
