@@ -20,7 +20,16 @@ from sqlalchemy import select
 from inbox import attachments, reports, store
 from inbox import bus as events_bus
 from inbox.events import ConversationUpdated, MessageCreated
-from inbox.models import Channel, Direction, Message, MessageStatus, WhatsAppTemplate, utcnow
+from inbox.models import (
+    Channel,
+    ConsentAction,
+    ConsentState,
+    Direction,
+    Message,
+    MessageStatus,
+    WhatsAppTemplate,
+    utcnow,
+)
 from inbox.phones import address_for
 from inbox.refusals import Refused, Why
 from inbox.twilio.payloads import CONTENT_SID
@@ -152,7 +161,9 @@ async def refusal_for(
     `consent` may be passed in when the caller fetched it for many customers at once."""
     if consent is None:
         consent = (await store.consent_states(session, [customer.id]))[customer.id][channel]
-    if consent == "opted_out" and auto_reply != "opt_out":  # the STOP confirmation is the one exception
+    if (
+        consent == ConsentState.OPTED_OUT and auto_reply != ConsentAction.OPT_OUT
+    ):  # the STOP confirmation is the one exception
         label = "WhatsApp" if channel == Channel.WHATSAPP else "SMS"
         who = customer.name or customer.whatsapp_profile_name or customer.phone
         return ReplyRefused(

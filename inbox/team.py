@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inbox import bus as events_bus
 from inbox import store
 from inbox.events import ConversationUpdated, CustomerUpdated, NoteCreated
-from inbox.models import Customer, Message, Note, Staff
+from inbox.models import ConversationStatus, Customer, Message, Note, Staff
 from inbox.refusals import Refused, Why
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ async def update_conversation(
     runtime: Runtime, conversation_id: int, *, status: str | None = None, assignee_id: Any = UNSET
 ) -> dict[str, Any]:
     """Closes or reopens a conversation and/or gives it an owner (None: nobody)."""
-    if status is not None and status not in ("open", "closed"):
+    if status is not None and status not in tuple(ConversationStatus):
         raise TeamRefused(Why.INVALID, "invalid_status", "status must be open or closed.")
     if assignee_id is not UNSET and assignee_id is not None and (type(assignee_id) is not int or assignee_id <= 0):
         raise TeamRefused(Why.INVALID, "unknown_staff", "assignee_id must be a staff member's id or null.")
