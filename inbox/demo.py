@@ -9,6 +9,7 @@ on start; the URL and the logins are printed.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import secrets
 import tempfile
@@ -20,6 +21,7 @@ from litestar.handlers import ASGIRouteHandler, HTTPRouteHandler
 from litestar.response import Template
 from litestar.types import Receive, Scope, Send
 
+from inbox import attachments
 from inbox.paths import INBOUND_WEBHOOK
 from inbox.settings import Settings, load_settings
 from inbox.twilio.sandbox import SandboxConfig, TwilioSandbox
@@ -50,6 +52,7 @@ def demo_settings(port: int, host: str, folder: Path) -> Settings:
         _env_file=None,
         INBOX_DATABASE_URL=f"sqlite+aiosqlite:///{folder / 'inbox-demo.db'}",
         INBOX_PUBLIC_URL=public,
+        INBOX_MEDIA_DIR=str(folder / "media"),
         INBOX_SECRET_KEY=secrets.token_urlsafe(32),
         INBOX_BUSINESS_NAME="Demo Repairs",
         TWILIO_ACCOUNT_SID="AC" + _hex(32),
@@ -95,10 +98,27 @@ def phone_handlers(sandbox: TwilioSandbox, settings: Settings) -> list[HTTPRoute
                     "body": m["body"],
                     "status": m["status"],
                     "date": m["date_created"],
+                    "media": [
+                        {"url": f"/dev/phone/media/{item['sid']}", "content_type": item["content_type"]}
+                        for item in sandbox.media_of(m["sid"])
+                    ],
                 }
                 for m in messages
             ]
         }
+
+    @get("/dev/phone/media/{media_sid:str}", include_in_schema=False)
+    async def phone_media(media_sid: str) -> Response[bytes]:
+        """A file the phone received (or sent): pictures shown, anything else downloaded."""
+        item = sandbox.media.get(media_sid)
+        if item is None:
+            return Response(b"", status_code=404)
+        picture = item["content_type"] in ("image/jpeg", "image/png", "image/gif")
+        return Response(
+            item["data"],
+            media_type=item["content_type"] if picture else "application/octet-stream",
+            headers={"Content-Disposition": "inline" if picture else 'attachment; filename="attachment"'},
+        )
 
     @post("/dev/phone/send", status_code=200, include_in_schema=False)
     async def phone_send(data: dict[str, str]) -> Response[dict[str, Any]]:
@@ -106,7 +126,12 @@ def phone_handlers(sandbox: TwilioSandbox, settings: Settings) -> list[HTTPRoute
         channel = data.get("channel", "sms")
         to = str(data.get("to", SMS_NUMBERS[0]))
         body = str(data.get("body", ""))
-        if not number.startswith("+") or not number[1:].isdigit() or not body.strip():
+        files = _picture(str(data.get("picture") or ""))
+        if files is None:
+            return Response(
+                {"error": "invalid", "detail": "Send a JPEG, PNG or GIF picture of at most 5 MB."}, status_code=422
+            )
+        if not number.startswith("+") or not number[1:].isdigit() or not (body.strip() or files):
             return Response(
                 {"error": "invalid", "detail": "Pick an E.164 number such as +14155550199 and type a message."},
                 status_code=422,
@@ -114,11 +139,29 @@ def phone_handlers(sandbox: TwilioSandbox, settings: Settings) -> list[HTTPRoute
         if channel == "whatsapp":
             number, to = "whatsapp:" + number, WHATSAPP_NUMBER
         result = await sandbox.receive_from_customer(
-            from_=number, to=to, body=body[:1600], profile_name="Demo customer" if channel == "whatsapp" else None
+            from_=number,
+            to=to,
+            body=body[:1600],
+            files=files,
+            profile_name="Demo customer" if channel == "whatsapp" else None,
         )
         return Response({"sid": result["sid"], "webhook_status": result["webhook_status"]})
 
-    return [phone_page, phone_messages, phone_send]
+    return [phone_page, phone_messages, phone_send, phone_media]
+
+
+def _picture(data_url: str) -> list[tuple[bytes, str]] | None:
+    """The phone's picture (a data: URL) as the sandbox's files: [] for none, None when it is not a picture."""
+    if not data_url:
+        return []
+    try:
+        data = base64.b64decode(data_url.partition(",")[2], validate=True)
+    except ValueError:
+        return None
+    content_type, _words = attachments.sniff(data[:64])
+    if content_type is None or not content_type.startswith("image/") or len(data) > attachments.MAX_FILE:
+        return None
+    return [(data, content_type)]
 
 
 def sandbox_mount(sandbox: TwilioSandbox) -> ASGIRouteHandler:
@@ -220,6 +263,7 @@ def run_demo(port: int = 8000, host: str = "127.0.0.1") -> None:
             auth_token=_set(settings.twilio_auth_token),
             service_numbers={_set(settings.twilio_messaging_service_sid): [*SMS_NUMBERS, WHATSAPP_NUMBER]},
             inbound_webhook_url=settings.public_url + INBOUND_WEBHOOK,
+            public_url=settings.public_url,  # mounted in the demo's own app (sandbox_mount)
             callback_delays=(0.6, 1.2),  # slow enough to watch the ticks move
         )
     )

@@ -20,8 +20,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from inbox import attachments, reports, store
 from inbox import bus as events_bus
-from inbox import reports, store
 from inbox.events import ConversationUpdated, MessageCreated
 from inbox.models import (
     Channel,
@@ -64,9 +64,10 @@ class ReplyRequest:
     in_twiml: bool = False  # sent by Twilio from the webhook's TwiML answer, not by the outbox
     media_urls: list[str] = field(default_factory=list)
     send_at: datetime | None = None  # a scheduled reply (inbox.schedule.parse_send_at checked it)
+    media_ids: list[int] = field(default_factory=list)  # uploaded attachments (inbox.attachments)
 
 
-def check_body(body: str | None, content_sid: str | None, content_variables: Any) -> None:
+def check_body(body: str | None, content_sid: str | None, content_variables: Any, has_media: bool = False) -> None:
     if content_sid is not None:
         if not CONTENT_SID.fullmatch(content_sid):
             raise ReplyRefused(Why.INVALID, "invalid_template", "That template id is not valid (it starts with HX).")
@@ -86,9 +87,9 @@ def check_body(body: str | None, content_sid: str | None, content_variables: Any
                 f"characters and each value up to {MAX_VARIABLE_LENGTH:,}.",
             )
         return
-    if body is None or not body.strip():
+    if (body is None or not body.strip()) and not has_media:
         raise ReplyRefused(Why.INVALID, "empty_body", "Write a message before sending.")
-    if len(body) > MAX_BODY:
+    if body is not None and len(body) > MAX_BODY:
         raise ReplyRefused(
             Why.INVALID,
             "body_too_long",
@@ -217,7 +218,7 @@ async def _queue(runtime, request: ReplyRequest, session) -> tuple[dict[str, Any
         if existing is not None:
             await store.learn_authors(session, [existing])
             return _replayed(existing, request), False
-    check_body(request.body, request.content_sid, request.content_variables)
+    check_body(request.body, request.content_sid, request.content_variables, has_media=bool(request.media_ids))
     found = await store.conversation_with_customer(session, request.conversation_id)
     if found is None:
         raise ReplyRefused(Why.NOT_FOUND, "not_found", "There is no such conversation.")
@@ -253,6 +254,8 @@ async def _queue(runtime, request: ReplyRequest, session) -> tuple[dict[str, Any
     )
     if refusal:
         raise refusal
+    if request.media_ids:
+        await _check_attachments(session, request, channel, customer.phone)
     last_on_channel = (
         last_any
         if last_any and last_any.channel == channel
@@ -293,6 +296,13 @@ async def _queue(runtime, request: ReplyRequest, session) -> tuple[dict[str, Any
         existing = await _by_idempotency_key(session, request.staff_id, request.idempotency_key)
         await store.learn_authors(session, [existing])
         return _replayed(existing, request), False
+    if request.media_ids:
+        try:
+            message.media = await attachments.attach(
+                session, request.media_ids, message.id, runtime.settings.public_url
+            )
+        except attachments.AttachmentRefused as refused:
+            raise ReplyRefused(refused.why, refused.code, refused.detail) from None
     if not scheduled:  # a scheduled reply becomes the latest activity when it is queued
         await store.touch_conversation(session, conversation, message)
     owner = conversation.assignee_id
@@ -323,6 +333,19 @@ async def _queue(runtime, request: ReplyRequest, session) -> tuple[dict[str, Any
     return message_json, True
 
 
+async def _check_attachments(session, request: ReplyRequest, channel: str, phone: str) -> None:
+    """The files exist, are not sent yet and fit 5 MB; an MMS goes only where Twilio delivers MMS."""
+    if request.content_sid is not None:
+        raise ReplyRefused(Why.INVALID, "invalid_media_ids", "A WhatsApp template cannot carry attachments here.")
+    try:
+        await attachments.check_ids(session, request.media_ids)
+    except attachments.AttachmentRefused as refused:
+        raise ReplyRefused(refused.why, refused.code, refused.detail) from None
+    reason = attachments.mms_refusal(channel, phone)
+    if reason:
+        raise ReplyRefused(Why.INVALID, "mms_unsupported_country", reason)
+
+
 def _replayed(existing: Message, request: ReplyRequest) -> dict[str, Any]:
     """The first answer for a retried key; 422 `idempotency_key_reused` when the request differs."""
     same = (
@@ -332,7 +355,8 @@ def _replayed(existing: Message, request: ReplyRequest) -> dict[str, Any]:
         and existing.content_sid == request.content_sid
         and (existing.content_variables or None) == (request.content_variables or None)
         and (request.channel is None or existing.channel == request.channel)
-        and [m.get("url") for m in existing.media or []] == list(request.media_urls)
+        and [m.get("url") for m in existing.media or [] if "id" not in m] == list(request.media_urls)
+        and [m["id"] for m in existing.media or [] if "id" in m] == list(request.media_ids)
     )
     if not same:
         raise ReplyRefused(

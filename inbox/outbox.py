@@ -28,8 +28,8 @@ import structlog
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox import attachments, consent, metrics, outbound, schedule, status, store
 from inbox import bus as events_bus
-from inbox import consent, metrics, outbound, schedule, status, store
 from inbox.events import MessageUpdated
 from inbox.models import ConsentState, Conversation, Customer, Direction, Message, MessageStatus, utcnow
 from inbox.paths import STATUS_WEBHOOK
@@ -266,6 +266,7 @@ class Outbox:
                     if message.send_at is not None:  # decided now, not when it was scheduled: say so
                         reason = f"Not sent at its scheduled time: {reason}"
                     self._fail(session, message, None, reason)
+                    await attachments.settle(session, message)
                     continue
                 outcome = outcomes[claimed.id]
                 if isinstance(outcome, SendResult):
@@ -279,6 +280,7 @@ class Outbox:
                     self._fail(session, message, outcome.code, explain(outcome.code, str(outcome)))
                     if outcome.code == 21610:
                         await self._record_twilio_opt_out(session, message, customer)
+                await attachments.settle(session, message)  # a final status: its files stop being served
             await events_bus.commit(session, self.runtime.bus)
 
     async def _accepted(self, session: AsyncSession, message: Message, result: SendResult) -> None:
@@ -339,6 +341,7 @@ class Outbox:
                     continue
                 if found is not None:
                     await self._accepted(session, message, SendResult(found["sid"], found["status"], found["from"]))
+                    await attachments.settle(session, message)
                     log.info("reconciled: adopted the message Twilio already had", message_id=message.id)
                 else:
                     message.needs_reconcile = False  # Twilio never got it: send it again

@@ -140,12 +140,45 @@ class Settings(BaseSettings):
         "date and time staff pick for a scheduled reply.",
     )
 
+    media_dir: str = Field(
+        "./media",
+        alias="INBOX_MEDIA_DIR",
+        description="The folder where attachments staff upload are kept (created when needed); every instance "
+        "must see the same folder. Not used when INBOX_MEDIA_S3_BUCKET is set.",
+    )
+    media_s3_bucket: str | None = Field(
+        None,
+        alias="INBOX_MEDIA_S3_BUCKET",
+        description="An S3-compatible bucket for attachments (under the key prefix media/) instead of the folder.",
+    )
+    media_s3_endpoint_url: str | None = Field(
+        None,
+        alias="INBOX_MEDIA_S3_ENDPOINT_URL",
+        description="The bucket's service, for S3-compatible stores (MinIO, R2, …); unset: AWS S3.",
+    )
+    media_s3_region: str | None = Field(None, alias="INBOX_MEDIA_S3_REGION", description="The bucket's region.")
+    media_s3_access_key_id: str | None = Field(
+        None,
+        alias="INBOX_MEDIA_S3_ACCESS_KEY_ID",
+        description="Access key for the bucket; unset: boto3's own chain (an instance role, AWS_* variables).",
+    )
+    media_s3_secret_access_key: str | None = Field(
+        None, alias="INBOX_MEDIA_S3_SECRET_ACCESS_KEY", description="The secret of that access key."
+    )
+
     @field_validator("public_url", "twilio_api_base_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         if not re.match(r"^https?://[^/\s]+", value):
             raise ValueError("an http:// or https:// URL")
         return value.rstrip("/")
+
+    @field_validator("media_s3_endpoint_url")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("an http:// or https:// URL such as https://s3.example.com")
+        return value or None
 
     @field_validator("default_country")
     @classmethod

@@ -13,8 +13,8 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox import attachments, store
 from inbox import bus as events_bus
-from inbox import store
 from inbox.events import MessageUpdated
 from inbox.models import Message, MessageStatus, PendingStatus, may_move, utcnow
 from inbox.twilio.errors import explain
@@ -73,7 +73,10 @@ async def apply_callback(
         session.add(PendingStatus(sid=sid, status=status.value, error_code=error_code))
         return False
     await store.learn_authors(session, [message])
-    return advance(session, message, status, error_code)
+    changed = advance(session, message, status, error_code)
+    if changed:
+        await attachments.settle(session, message)
+    return changed
 
 
 PENDING_TTL = timedelta(minutes=15)  # a send's SID is known within seconds; older rows are for SIDs never sent

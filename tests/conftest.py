@@ -140,6 +140,8 @@ def make_settings(database_url: str, **overrides) -> Settings:
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
         "TWILIO_PHONE_NUMBER": "+15005550006",
         "INBOX_PUBLIC_URL": "http://127.0.0.1:8000",
+        # Uploaded attachments: never into the checkout (the default is ./media).
+        "INBOX_MEDIA_DIR": str(Path(tempfile.gettempdir()) / f"inbox-test-media-{os.getpid()}"),
     }
     values.update(overrides)
     return load_settings(_env_file=None, **values)

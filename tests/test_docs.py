@@ -20,7 +20,7 @@ def test_readme_opens_with_the_two_quick_start_commands() -> None:
 
 def test_every_setting_is_described_in_the_code_and_in_the_readmes_table() -> None:
     table = [line for line in README.splitlines() if line.startswith(("| `INBOX_", "| `TWILIO_"))]
-    named = {name for line in table for name in re.findall(r"`((?:INBOX|TWILIO)_[A-Z_]+)`", line.split(" | ")[0])}
+    named = {name for line in table for name in re.findall(r"`((?:INBOX|TWILIO)_[A-Z0-9_]+)`", line.split(" | ")[0])}
     aliases = {field.alias for field in Settings.model_fields.values()}
     for field in Settings.model_fields.values():
         assert field.description, f"{field.alias} has no description in inbox/settings.py"

@@ -15,6 +15,7 @@ from schemathesis.core.result import Ok
 from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
+from tests.support.media import png
 from tests.support.staff import create_staff, issue_token
 from tests.support.twilio import post_twilio
 
@@ -36,10 +37,19 @@ def test_every_operation_answers_as_its_schema_says(serve, sqlite_url) -> None:
     # Generated ids rarely name the seeded conversation and customer: one valid request each first (the
     # reply before the opt-out that would refuse it), so their 2xx answers are checked against the schema too.
     by_label = {op.label: op for op in operations}
+    upload = by_label["POST /api/media"].Case(body={"file": png()}, media_type="multipart/form-data")
+    uploaded = upload.call(base_url=server.url, headers=headers)
+    seen["POST /api/media"][uploaded.status_code] += 1
+    upload.validate_response(uploaded, checks=CHECKS)
     soon = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     for label, ident, body in (
         ("POST /api/conversations/{conversation_id}/messages", {"conversation_id": 1}, {"body": "Ready at 3."}),
-        # two scheduled replies (messages 3 and 4): one to cancel, one to send now
+        (  # a reply with the file, so its attachment route answers 200 below
+            "POST /api/conversations/{conversation_id}/messages",
+            {"conversation_id": 1},
+            {"body": "The photo", "media_ids": [uploaded.json()["id"]]},
+        ),
+        # two scheduled replies (messages 4 and 5): one to cancel, one to send now
         (
             "POST /api/conversations/{conversation_id}/messages",
             {"conversation_id": 1},
@@ -50,8 +60,8 @@ def test_every_operation_answers_as_its_schema_says(serve, sqlite_url) -> None:
             {"conversation_id": 1},
             {"body": "Later", "send_at": soon},
         ),
-        ("DELETE /api/messages/{message_id}", {"message_id": 3}, None),
-        ("POST /api/messages/{message_id}/send-now", {"message_id": 4}, None),
+        ("DELETE /api/messages/{message_id}", {"message_id": 4}, None),
+        ("POST /api/messages/{message_id}/send-now", {"message_id": 5}, None),
         (
             "POST /api/customers/{customer_id}/consent",
             {"customer_id": 1},
@@ -66,6 +76,12 @@ def test_every_operation_answers_as_its_schema_says(serve, sqlite_url) -> None:
         response = case.call(base_url=server.url, headers=headers)
         seen[label][response.status_code] += 1
         case.validate_response(response, checks=CHECKS)
+    attachment = by_label["GET /api/messages/{message_id}/media/{index}"].Case(
+        path_parameters={"message_id": 3, "index": 0}
+    )
+    response = attachment.call(base_url=server.url, headers=headers)
+    seen[attachment.operation.label][response.status_code] += 1
+    attachment.validate_response(response, checks=CHECKS)
     for operation in operations:
         strategy = operation.as_strategy(GenerationMode.POSITIVE) | operation.as_strategy(GenerationMode.NEGATIVE)
 

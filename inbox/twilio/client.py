@@ -139,7 +139,7 @@ class TwilioSender:
             params["content_sid"] = message.content_sid
             if message.content_variables:
                 params["content_variables"] = json.dumps(message.content_variables)
-        elif message.body is not None:
+        elif message.body:  # a picture message may have no text: no Body at all then
             params["body"] = message.body
         if message.media_urls:
             params["media_url"] = message.media_urls

@@ -8,6 +8,8 @@ RATE_LIMITED = {20429}
 
 EXPLANATIONS = {
     20003: "The inbox's Twilio credentials were refused. A manager should check the Twilio settings.",
+    11200: "Twilio could not fetch an attachment from the inbox (its address did not answer). Check INBOX_PUBLIC_URL "
+    "and send the file again.",
     20429: "Twilio asked us to slow down; the message will be retried.",
     21211: "This is not a valid phone number. Check the customer's number.",
     21408: "Sending to this country is not enabled on the Twilio account. A manager can enable it in the Twilio Console (Geo permissions).",
@@ -17,6 +19,8 @@ EXPLANATIONS = {
     21612: "Twilio cannot send from this number to this customer's number.",
     21614: "This number cannot receive text messages (it is probably a landline).",
     21617: "The message is longer than 1,600 characters.",
+    21620: "Twilio refused an attachment: its address is not valid or the file is too large.",
+    21623: "A message can carry at most 10 attachments.",
     21703: "The sending number is not in the Messaging Service. A manager should check the Twilio settings.",
     30003: "The customer's phone is unreachable (switched off or out of coverage). Try again later or call them.",
     30005: "The number does not exist or is no longer in service. Check the number with the customer.",

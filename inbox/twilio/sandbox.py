@@ -11,7 +11,14 @@ What it answers, under `/2010-04-01/Accounts/{AccountSid}/`, with Basic auth (au
   numbers, Messaging Service pools with sticky senders, STOP opt-outs, WhatsApp's 24-hour window),
   answers 201 with Twilio's message JSON, then moves the message queued -> sent -> delivered
   (or a failure) and posts signed status callbacks for each step;
-- `GET Messages/{Sid}.json`: one message; `GET Messages.json`: Twilio's filtered, paged list.
+- `GET Messages/{Sid}.json`: one message; `GET Messages.json`: Twilio's filtered, paged list;
+- `GET Messages/{Sid}/Media/{MediaSid}`: the bytes of a customer's MMS file (Basic auth, as Twilio).
+
+Media, as Twilio handles them: each `MediaUrl` of a created message is fetched once, without
+credentials, after `queued`; one that cannot be fetched fails the message with 11200. What was
+fetched is kept (`media_of(sid)`), so the demo's phone shows the pictures it received. A customer's
+MMS (`receive_from_customer(files=[(bytes, content type)])`) gets Twilio-shaped media URLs under
+`SandboxConfig.public_url`, served with Basic auth only.
 
 Test hooks: fail_next, set_delay, fail_delivery, close_whatsapp_window / open_whatsapp_window,
 mark_read. Nothing here touches a database; the only `inbox` import allowed is inside inbox/twilio.
@@ -52,6 +59,8 @@ MAX_BODY = 1600
 MAX_MEDIA = 10
 WHATSAPP_WINDOW = timedelta(hours=24)
 WEBHOOK_TIMEOUT = 15.0  # Twilio gives a webhook 15 s in all
+MEDIA_FETCH_TIMEOUT = 15.0
+MAX_FETCHED_MEDIA = 5 * 1024 * 1024  # Twilio's limit for one message's media
 WA = "whatsapp:"
 
 # Twilio's magic test numbers (https://www.twilio.com/docs/iam/test-credentials): To -> (code, message)
@@ -100,6 +109,7 @@ class SandboxConfig:
     block_after_stop: bool = True  # REST sends to an SMS number that texted STOP get 21610 until START
     whatsapp_window_error_async: bool = False  # True: 63016 arrives as a "failed" callback, not as a 400
     list_ignores_to: bool = False  # True: the message list's To filter does not hold (a client must check `to`)
+    public_url: str | None = None  # where this sandbox is served: the base of the inbound media URLs it hands out
 
 
 class _Reject(Exception):
@@ -299,6 +309,9 @@ class TwilioSandbox:
         self._tasks: set[asyncio.Task[None]] = set()
         self._ssl: ssl.SSLContext | None = None  # shared by the short-lived clients of _request
         self._serving_loop: asyncio.AbstractEventLoop | None = None  # the loop the app runs on, once known
+        self._media_urls: dict[str, list[str]] = {}  # sid -> MediaUrl to fetch before sending
+        self.media: dict[str, dict[str, Any]] = {}  # ME sid -> {"message_sid", "content_type", "data", "url"}
+        self.media_fetches: list[tuple[str, int | None]] = []  # (url, HTTP status or None): every fetch made
         self.app = self._build_app()
 
     # -- test hooks --------------------------------------------------------------------------------
@@ -341,6 +354,10 @@ class TwilioSandbox:
             if bare(m["to"] or "") == number or bare(m["from"] or self._pending_from.get(m["sid"], "")) == number
         ]
 
+    def media_of(self, sid: str) -> list[dict[str, Any]]:
+        """The files of a message: fetched from its MediaUrls (outbound) or sent by the customer (inbound)."""
+        return [{"sid": me, **item} for me, item in self.media.items() if item["message_sid"] == sid]
+
     async def mark_read(self, sid: str) -> None:
         """A WhatsApp customer read a delivered message: status "read" and its callback."""
         message = self.messages[sid]
@@ -355,6 +372,7 @@ class TwilioSandbox:
         to: str,
         body: str,
         media: Sequence[tuple[str, str]] = (),
+        files: Sequence[tuple[bytes, str]] = (),
         profile_name: str | None = None,
         messaging_service_sid: str | None = None,
         deliver: bool = True,
@@ -364,13 +382,16 @@ class TwilioSandbox:
 
         Returns the stored message plus "webhook_status" (the inbox's HTTP status, None when not
         posted or unreachable) and "replies" (messages the sandbox sent back: TwiML <Message>s,
-        Advanced Opt-Out answers)."""
+        Advanced Opt-Out answers). `files` are stored here and sent as MediaUrls the inbox must
+        fetch with the account's credentials, as Twilio's own are."""
         if is_whatsapp(from_) and not is_whatsapp(to):
             to = WA + to
         moment = at or _now()
         service = messaging_service_sid or self._service_of(to)
+        sid = _new_sid("MM" if media or files else "SM")
+        media = [*media, *(self._keep_media(sid, data, content_type) for data, content_type in files)]
         message = self._store(
-            sid=_new_sid("MM" if media else "SM"),
+            sid=sid,
             direction="inbound",
             from_=from_,
             to=to,
@@ -398,6 +419,14 @@ class TwilioSandbox:
                 if status == 200 and "xml" in response.headers.get("content-type", ""):
                     replies += [self._send_reply(message, twiml) for twiml in _parse_twiml_messages(response.text)]
         return {**message, "webhook_status": status, "replies": replies}
+
+    def _keep_media(self, sid: str, data: bytes, content_type: str) -> tuple[str, str]:
+        if not self.config.public_url:
+            raise ValueError("set SandboxConfig.public_url to send files: the media URLs are served from there")
+        media_sid = _new_sid("ME")
+        url = f"{self.config.public_url}/{API_VERSION}/Accounts/{self.config.account_sid}/Messages/{sid}/Media/{media_sid}"
+        self.media[media_sid] = {"message_sid": sid, "content_type": content_type, "data": data, "url": url}
+        return url, content_type
 
     async def aclose(self) -> None:
         """Cancels pending status progressions (on whichever loop runs them)."""
@@ -433,13 +462,17 @@ class TwilioSandbox:
         async def fetch_message(request: Request[Any, Any, Any]) -> Response[Any]:
             return await self._guarded(request, self._fetch)
 
+        @get(f"{base}/Messages/{{sid:str}}/Media/{{media_sid:str}}")
+        async def fetch_media(request: Request[Any, Any, Any]) -> Response[Any]:
+            return await self._guarded(request, self._fetch_media)
+
         def not_found(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
             if exc.status_code == 405:
                 return _twilio_error(405, 20004, "Method not allowed")
             return _twilio_error(404, 20404, f"The requested resource {request.url.path} was not found")
 
         return Litestar(
-            route_handlers=[create_message, list_messages, fetch_message],
+            route_handlers=[create_message, list_messages, fetch_message, fetch_media],
             on_startup=[self._remember_loop],
             exception_handlers={404: not_found, 405: not_found},
             openapi_config=None,
@@ -479,6 +512,12 @@ class TwilioSandbox:
         if message is None or not sid_json.endswith(".json"):
             raise _Reject(404, 20404, f"The requested resource {request.url.path} was not found")
         return Response(content=dict(message), status_code=200)
+
+    async def _fetch_media(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        item = self.media.get(request.path_params["media_sid"])
+        if item is None or item["message_sid"] != request.path_params["sid"]:
+            raise _Reject(404, 20404, f"The requested resource {request.url.path} was not found")
+        return Response(content=item["data"], media_type=item["content_type"], status_code=200)
 
     # -- POST Messages.json ------------------------------------------------------------------------
 
@@ -564,6 +603,8 @@ class TwilioSandbox:
         )
         if accepted:
             self._pending_from[message["sid"]] = sender
+        if media:
+            self._media_urls[message["sid"]] = media
         if callback:
             self._callback_urls[message["sid"]] = callback
         final = ("failed", 63016) if window_closed else self._delivery_failures.get(to)
@@ -705,6 +746,10 @@ class TwilioSandbox:
         to_sent, to_final = self.config.callback_delays
         try:
             await self._set_status(sid, "queued")
+            if not await self._fetch_media_urls(sid):
+                await asyncio.sleep(to_sent)
+                await self._set_status(sid, "failed", 11200)
+                return
             if final and final[0] == "failed":
                 await asyncio.sleep(to_sent)
                 await self._set_status(sid, "failed", final[1])
@@ -716,6 +761,32 @@ class TwilioSandbox:
             await self._set_status(sid, status, error_code)
         except Exception:  # a sandbox bug must not vanish silently inside a task (cancellation passes)
             logger.exception("sandbox: status progression of %s failed", sid)
+
+    async def _fetch_media_urls(self, sid: str) -> bool:
+        """Fetches each MediaUrl once, without credentials, as Twilio does; False if one could not be."""
+        urls = self._media_urls.pop(sid, [])
+        if not urls:
+            return True
+        if self._ssl is None:
+            self._ssl = ssl.create_default_context()
+        async with httpx.AsyncClient(timeout=MEDIA_FETCH_TIMEOUT, verify=self._ssl, follow_redirects=True) as client:
+            for url in urls:
+                try:
+                    response = await client.get(url, headers={"User-Agent": "TwilioProxy/1.1"})
+                except httpx.HTTPError:
+                    self.media_fetches.append((url, None))
+                    return False
+                self.media_fetches.append((url, response.status_code))
+                if response.status_code != 200 or len(response.content) > MAX_FETCHED_MEDIA:
+                    return False
+                content_type = response.headers.get("content-type", "application/octet-stream").split(";")[0]
+                self.media[_new_sid("ME")] = {
+                    "message_sid": sid,
+                    "content_type": content_type,
+                    "data": response.content,
+                    "url": url,
+                }
+        return True
 
     async def _set_status(self, sid: str, status: str, error_code: int | None = None) -> None:
         message = self.messages[sid]

@@ -28,6 +28,7 @@ from inbox.web.api_docs import (
 )
 from inbox.web.auth import api_staff, runtime_of
 from inbox.web.errors import ApiError
+from inbox.web.media import media_ids
 
 Staff = NamedDependency[StaffMember]
 
@@ -225,6 +226,7 @@ async def send_reply(request: Request, staff: Staff, conversation_id: FromPath[i
         content_variables=payload.get("content_variables"),
         idempotency_key=key,
         send_at=schedule.parse_send_at(payload.get("send_at")),  # a scheduled reply (inbox.schedule)
+        media_ids=media_ids(payload.get("media_ids")),
     )
     message, created = await outbound.queue_reply(runtime_of(request), reply)
     # The message itself (docs/API.md); a replayed key is marked in a header.

@@ -65,10 +65,26 @@ _MEANING = {
     403: "Not allowed: a manager's operation, or a session without its CSRF token.",
     404: "There is no such thing (or nothing at this address).",
     409: "The request conflicts with the current state.",
+    413: "`too_large`: the file (or a message's files together) is over 5 MB.",
     422: "A value in the request is not valid; `error` says which.",
     429: "Too many at once; try again later.",
+    502: "Twilio could not be reached to fetch this file; try again.",
     503: "`busy`: every database connection is taken; try again after the Retry-After header's seconds.",
 }
+
+
+def body_of(media_type: str, schema: Schema, description: str) -> type[Operation]:
+    """An operation whose request body is `schema` in `media_type`, for handlers that read the body themselves."""
+
+    @dataclass
+    class WithBody(Operation):
+        def __post_init__(self) -> None:
+            if self.request_body is None:
+                self.request_body = RequestBody(
+                    content={media_type: OpenAPIMediaType(schema=schema)}, required=True, description=description
+                )
+
+    return WithBody
 
 
 def json_body(schema: Schema, description: str) -> type[Operation]:
@@ -100,10 +116,23 @@ REPLY_BODY = json_body(
             "send_at": Schema(
                 one_of=[Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.DATE_TIME), Schema(type=OpenAPIType.NULL)]
             ),
+            "media_ids": Schema(
+                type=OpenAPIType.ARRAY, items=Schema(type=OpenAPIType.INTEGER, minimum=1), max_items=10
+            ),
         },
     ),
     "Free text (`body`) or a registered WhatsApp template (`content_sid`, `content_variables`); "
-    "`send_at` (ISO 8601 with its offset) schedules it.",
+    "`send_at` (ISO 8601 with its offset) schedules it; "
+    "`media_ids` from POST /api/media attach files (the body may then be empty).",
+)
+UPLOAD_BODY = body_of(
+    "multipart/form-data",
+    Schema(
+        type=OpenAPIType.OBJECT,
+        required=["file"],
+        properties={"file": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)},
+    ),
+    "One file in the field `file`: JPEG, PNG, GIF or PDF (judged by its bytes), up to 5 MB.",
 )
 CONSENT_BODY = json_body(
     Schema(

@@ -21,6 +21,7 @@ import { el, ui } from "./dom.js";
 import { live } from "./live.js";
 import { count, plainSwaps } from "./segments.js";
 import { drafts } from "./drafts.js";
+import { mountAttachments } from "./attachments.js";
 import { clearSchedule, scheduleControls, scheduledFields } from "./schedule.js";
 
 const MAX_BODY = 1600;
@@ -70,6 +71,7 @@ function build() {
     el("p", { "data-part": "text" }),
     el("button", { type: "button", class: "button", id: "composer-flag-record" }, "Record opt-out"));
   root.replaceChildren(flag, lock, window24, form, notice, templates, error, consent);
+  state.files = mountAttachments({ form, body, onChange: () => { state.key = null; updateCount(); } });
   flag.querySelector("button").addEventListener("click", recordFlaggedOptOut);
   form.addEventListener("submit", (event) => { event.preventDefault(); submitText(); });
   body.addEventListener("input", () => {
@@ -275,7 +277,8 @@ function updateCount() {
   counter.textContent = text;
   counter.classList.toggle("is-over", over);
   swap.hidden = whatsapp || plainSwaps(body.value) === body.value;
-  send.disabled = state.sending || over || !body.value.trim() || isLocked() || windowClosed();
+  const files = state.files?.count() || 0;
+  send.disabled = state.sending || over || (!body.value.trim() && !files) || state.files?.busy() || isLocked() || windowClosed();
 }
 
 function isLocked() {
@@ -343,8 +346,10 @@ async function submitText() {
     showError(error.message);
     return;
   }
-  if (await post({ body: text, channel: channel.value, ...later })) {
+  const media = state.files?.ids() || [];
+  if (await post({ body: text, channel: channel.value, ...later, ...(media.length ? { media_ids: media } : {}) })) {
     clearSchedule();
+    state.files?.clear();
     drafts.set(conversationId, "");
     // Only clear the box if it still shows this conversation's reply.
     if (state.conversation && String(state.conversation.id) === String(conversationId) && body.value === text) {
@@ -424,6 +429,7 @@ function show(conversation, { fresh }) {
     state.key = null;
     state.sending = false;
     clearSchedule();
+    state.files?.clear();
     body.value = drafts.get(conversation.id);
   }
   root.dataset.conversationId = String(conversation.id);

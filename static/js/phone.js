@@ -17,11 +17,27 @@ function render(messages) {
     const item = bubble.content.firstElementChild.cloneNode(true);
     item.classList.add(message.direction === "in" ? "mine" : "theirs");
     item.querySelector(".text").textContent = message.body;
+    item.querySelector(".media").replaceChildren(...(message.media || []).map(mediaOf));
     const channel = (message.to || "").startsWith("whatsapp:") || (message.from || "").startsWith("whatsapp:") ? "WhatsApp" : "SMS";
     item.querySelector(".meta").textContent = `${channel} · ${message.direction === "in" ? "you" : message.from} · ${message.status}`;
     return item;
   }));
   if (atBottom) screen.scrollTop = screen.scrollHeight;
+}
+
+// A received picture is shown as the phone would; any other file is a link.
+function mediaOf(media) {
+  if (/^image\/(jpeg|png|gif)$/.test(media.content_type)) {
+    const picture = document.createElement("img");
+    picture.src = media.url;
+    picture.alt = "Picture received";
+    picture.loading = "lazy";
+    return picture;
+  }
+  const link = document.createElement("a");
+  link.href = media.url;
+  link.textContent = media.content_type === "application/pdf" ? "PDF document" : "Attachment";
+  return link;
 }
 
 async function refresh() {
@@ -34,6 +50,13 @@ compose.addEventListener("submit", async (event) => {
   event.preventDefault();
   error.hidden = true;
   const body = compose.elements.body.value;
+  const file = compose.elements.picture.files[0];
+  if (!body.trim() && !file) return;
+  const picture = file ? await new Promise((resolve) => {
+    const reader = new FileReader();
+    reader.addEventListener("load", () => resolve(String(reader.result)));
+    reader.readAsDataURL(file);
+  }) : "";
   const response = await fetch("/dev/phone/send", {
     method: "POST",
     headers: { "Content-Type": "application/json" },
@@ -42,6 +65,7 @@ compose.addEventListener("submit", async (event) => {
       channel: identity.elements.channel.value,
       to: identity.elements.to.value,
       body,
+      picture,
     }),
   });
   if (!response.ok) {
@@ -51,6 +75,7 @@ compose.addEventListener("submit", async (event) => {
     return;
   }
   compose.elements.body.value = "";
+  compose.elements.picture.value = "";
   refresh();
 });
 

@@ -215,7 +215,7 @@ export class Thread {
 
     const mediaList = part(item, "media");
     const media = Array.isArray(message.media) ? message.media : [];
-    mediaList.replaceChildren(...media.map(mediaItem));
+    mediaList.replaceChildren(...media.map((entry, index) => mediaItem(message, entry, index)));
     mediaList.hidden = media.length === 0;
 
     // Who sent it: the staff member's name, or the inbox's own automatic answer. An update that
@@ -257,14 +257,28 @@ function errorText(message) {
   return parts.length ? parts.join(" ") : "The message could not be delivered.";
 }
 
-function mediaItem(media) {
+// Shown inline: pictures a browser draws without running anything.
+const PICTURES = new Set(["image/jpeg", "image/png", "image/gif", "image/webp"]);
+
+/** An attachment, always through the inbox (GET /api/messages/{id}/media/{n}): Twilio's own URLs
+ *  need the account's credentials, and a reply's public URL stops working once it is delivered. */
+function mediaItem(message, media, index) {
   const item = fill("tpl-media");
   const link = part(item, "link");
   const label = media?.content_type || "attachment";
-  const url = safeHttpUrl(media?.url);
-  if (url) {
+  const url = safeHttpUrl(media?.url) && message?.id ? `/api/messages/${encodeURIComponent(message.id)}/media/${index}` : null;
+  if (url && PICTURES.has(label)) {
     link.href = url;
-    setText(link, label);
+    link.classList.add("media-picture");
+    const picture = document.createElement("img");
+    picture.className = "media-thumb";
+    picture.src = url;
+    picture.alt = `Picture (${label})`;
+    picture.loading = "lazy";
+    link.replaceChildren(picture);
+  } else if (url) {
+    link.href = url;
+    setText(link, label === "application/pdf" ? "PDF document" : label);
   } else {
     // not http(s): show what it was, link nowhere
     const text = document.createElement("span");
