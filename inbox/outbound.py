@@ -333,6 +333,9 @@ def _replayed(existing: Message, request: ReplyRequest) -> dict[str, Any]:
         and (existing.content_variables or None) == (request.content_variables or None)
         and (request.channel is None or existing.channel == request.channel)
         and [m.get("url") for m in existing.media or []] == list(request.media_urls)
+        # at once or scheduled, and for when (a "send now" since moved send_at: the key still holds)
+        and (existing.send_at is None) == (request.send_at is None)
+        and (existing.status != MessageStatus.SCHEDULED or existing.send_at == request.send_at)
     )
     if not same:
         raise ReplyRefused(
