@@ -357,6 +357,9 @@ def _replayed(existing: Message, request: ReplyRequest) -> dict[str, Any]:
         and (request.channel is None or existing.channel == request.channel)
         and [m.get("url") for m in existing.media or [] if "id" not in m] == list(request.media_urls)
         and [m["id"] for m in existing.media or [] if "id" in m] == list(request.media_ids)
+        # at once or scheduled, and for when (a "send now" since moved send_at: the key still holds)
+        and (existing.send_at is None) == (request.send_at is None)
+        and (existing.status != MessageStatus.SCHEDULED or existing.send_at == request.send_at)
     )
     if not same:
         raise ReplyRefused(

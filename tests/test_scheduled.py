@@ -131,6 +131,21 @@ def test_a_whatsapp_window_closed_by_send_time_fails_it(wired) -> None:
     assert "Bom dia" not in bodies_sent(wired, "+5511912345678")
 
 
+def test_a_repeated_idempotency_key_schedules_once_and_refuses_another_time(wired) -> None:
+    conversation_id = customer_writes(wired, "Hello")
+    send_at = later(3600).isoformat()
+    key = {"Idempotency-Key": "schedule-1"}
+    first = reply(wired, conversation_id, "Later", send_at=send_at, headers=key)
+    again = reply(wired, conversation_id, "Later", send_at=send_at, headers=key)
+    assert first.status_code == again.status_code == 202 and again.json()["id"] == first.json()["id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    moved = reply(wired, conversation_id, "Later", send_at=later(7200).isoformat(), headers=key)
+    assert moved.status_code == 422 and moved.json()["error"] == "idempotency_key_reused"
+    at_once = reply(wired, conversation_id, "Later", headers=key)
+    assert at_once.status_code == 422 and at_once.json()["error"] == "idempotency_key_reused"
+    assert scalar(wired.db, "SELECT count(*) FROM messages WHERE direction = 'outbound'") == 1
+
+
 @pytest.mark.parametrize(
     ("send_at", "code"),
     [
