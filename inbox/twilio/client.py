@@ -113,6 +113,7 @@ class TwilioSender:
         username, password = self._credentials
         self._client = Client(username, password, self.account_sid, http_client=self._http)
         self._client.api.base_url = self.base_url
+        self._client.messaging.base_url = messaging_base_url(self.base_url)
 
     async def aclose(self) -> None:
         if self._http is not None:
@@ -197,6 +198,16 @@ class TwilioSender:
             }
             for r in records
         ]
+
+
+def messaging_base_url(api_base_url: str) -> str:
+    """Where the Messaging Services API is: Twilio's own `messaging.` host beside `api.` (an
+    edge such as api.dublin.ie1.twilio.com included); any other base (the sandbox) serves both."""
+    scheme, _, rest = api_base_url.partition("://")
+    host, slash, path = rest.partition("/")
+    if host == "twilio.com" or host.endswith(".twilio.com"):
+        return f"{scheme}://{'messaging.' + host.removeprefix('api.')}{slash}{path}"
+    return api_base_url
 
 
 def _classify(exc: TwilioRestException) -> SendError:
