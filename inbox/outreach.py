@@ -28,6 +28,10 @@ if TYPE_CHECKING:
     from inbox.runtime import Runtime
 
 MAX_TYPED = 40  # characters of a typed number worth reading
+# Countries whose numbers keep a leading 0 after the country code (Italy and its neighbours in
+# the plan, and a few African plans). Anywhere else a kept 0 means the typed number was too short
+# to be read as dialled ("07700 9001" in GB is not +44 077009001), so it is refused.
+LEADING_ZERO_REGIONS = frozenset({"IT", "SM", "VA", "CI", "GA", "CG"})
 
 
 @dataclass(frozen=True)
@@ -58,10 +62,16 @@ def parse_typed(text: str, default_country: str) -> ParsedNumber | None:
     if e164 is None:
         return None
     parsed = phonenumbers.parse(e164, None)
+    # A fictional or new range (the UK's 07700 900xxx) is not "valid" to phonenumbers: its country still is.
+    region = phonenumbers.region_code_for_number(parsed) or phonenumbers.region_code_for_country_code(
+        parsed.country_code or 0
+    )
+    if parsed.italian_leading_zero and region not in LEADING_ZERO_REGIONS:
+        return None
     return ParsedNumber(
         e164=e164,
         international=phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL),
-        country=phonenumbers.region_code_for_number(parsed),
+        country=region if region and region.isalpha() and region != "ZZ" else None,
     )
 
 

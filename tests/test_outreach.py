@@ -74,7 +74,7 @@ def test_a_number_typed_six_ways_reaches_one_conversation(serve, sqlite_url, cou
         )
         other = api.post("/api/conversations", json={"to": foreign, "body": "Hi"}).json()
         assert other["conversation"]["customer"]["phone"] == foreign_e164
-        for nonsense in ("12", "call me", "+999 123", ""):
+        for nonsense in ("12", "call me", "+999 123", "", "07700 9001"):
             refused = api.post("/api/conversations", json={"to": nonsense, "body": "Hi"})
             assert refused.status_code == 422 and refused.json()["error"] == "invalid_number", nonsense
             assert api.get("/api/phone-numbers/parse", params={"number": nonsense}).status_code == 422

@@ -21,6 +21,7 @@ import { el, ui } from "./dom.js";
 import { live } from "./live.js";
 import { count, plainSwaps } from "./segments.js";
 import { drafts } from "./drafts.js";
+import { unfilledFields } from "./quick-replies.js";
 
 const MAX_BODY = 1600;
 const PASTE_ROOM = 200; // the textarea takes this much past the limit, so an over-long text can be trimmed
@@ -274,7 +275,9 @@ function updateCount() {
   counter.textContent = text;
   counter.classList.toggle("is-over", over);
   swap.hidden = whatsapp || plainSwaps(body.value) === body.value;
-  send.disabled = state.sending || over || !body.value.trim() || isLocked() || windowClosed();
+  // A saved reply's field nobody could fill ({first_name}) is never sent (quick-replies.js shows it).
+  send.disabled = state.sending || over || !body.value.trim() || isLocked() || windowClosed()
+    || unfilledFields(body.value).length > 0;
 }
 
 function isLocked() {

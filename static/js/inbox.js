@@ -17,7 +17,7 @@
  *   inbox:conversation-closed   detail {id}
  *
  * and it listens for inbox:marked-unread {id, unread_count} (team.js): the thread closes and the
- * list shows the conversation unread again.
+ * list shows the conversation unread again, and for inbox:open-conversation {id} (new-message.js).
  */
 
 import { api, getConversation, listConversations, markRead } from "./api.js";
@@ -509,6 +509,8 @@ async function boot() {
   ui.loadMore.addEventListener("click", () => loadList({ append: true }));
   ui.backToList.addEventListener("click", backToList);
   document.addEventListener("keydown", onDocumentKeydown);
+  // new-message.js: a conversation it just started (or the customer's own) opens here
+  document.addEventListener("inbox:open-conversation", (event) => openConversation(event.detail.id, { focus: true }));
   document.addEventListener("inbox:marked-unread", (event) => {
     // Marked unread from the thread: back to the list, where it shows as unread again.
     const { id, unread_count: count } = event.detail;
