@@ -78,3 +78,21 @@ def test_an_unknown_messaging_service_is_named(serve, sqlite_url, sandbox) -> No
     credentials, service = report["checks"]
     assert credentials["ok"] and not service["ok"]
     assert f"The Messaging Service {unknown} does not exist" in service["text"] and "20404" in service["text"]
+
+
+def test_a_standard_api_key_works_though_it_may_not_read_the_account(serve, sqlite_url, sandbox) -> None:
+    box, url = sandbox
+    key, secret = "SK" + "6" * 32, "s" * 32
+    box.config.api_keys[key] = secret
+    try:
+        server = serve(sqlite_url, TWILIO_API_KEY_SID=key, TWILIO_API_KEY_SECRET=secret, **sandbox_settings(url))
+        with _manager(server, sqlite_url) as api:
+            report = api.post("/settings/connection/check").json()
+            assert report["ok"] is True, report
+            assert "The API key" in report["checks"][0]["text"] and "Standard key" in report["checks"][0]["text"]
+            box.config.api_keys[key] = "t" * 32  # the key's secret was rotated in the Console
+            refused = api.post("/settings/connection/check").json()
+        assert refused["ok"] is False
+        assert "The API key (TWILIO_API_KEY_SID and its secret) do not work" in refused["checks"][0]["text"]
+    finally:
+        box.config.api_keys.pop(key, None)

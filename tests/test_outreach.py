@@ -8,10 +8,11 @@ import asyncio
 import httpx
 import pytest
 
-from tests.support.db import rows, scalar
+from tests.support.db import add_template, rows, scalar
 from tests.support.sandbox import FAST_OUTBOX, POOL, SERVICE_SID, sandbox_settings, start_sandbox, wait_for
 from tests.support.staff import create_staff, issue_token
 
+TEMPLATE = "HX" + "a" * 32
 # Six ways people type one number, and a foreign number with its +country, per default country.
 TYPED = {
     "US": (
@@ -74,7 +75,8 @@ def test_a_number_typed_six_ways_reaches_one_conversation(serve, sqlite_url, cou
         )
         other = api.post("/api/conversations", json={"to": foreign, "body": "Hi"}).json()
         assert other["conversation"]["customer"]["phone"] == foreign_e164
-        for nonsense in ("12", "call me", "+999 123", "", "07700 9001"):
+        too_short = ["07700 9001"] if country == "GB" else []  # not +44 077009001
+        for nonsense in ["12", "call me", "+999 123", "", *too_short]:
             refused = api.post("/api/conversations", json={"to": nonsense, "body": "Hi"})
             assert refused.status_code == 422 and refused.json()["error"] == "invalid_number", nonsense
             assert api.get("/api/phone-numbers/parse", params={"number": nonsense}).status_code == 422
@@ -156,3 +158,20 @@ def test_whatsapp_to_a_closed_window_is_refused_and_leaves_no_customer(wired) ->
     assert refused.status_code == 409 and refused.json()["error"] == "whatsapp_window_closed"
     assert scalar(wired.db, "SELECT count(*) FROM customers") == 0
     assert wired.sandbox.requests == []
+    # What the dialog then offers: an approved template starts the conversation.
+    add_template(wired.db, "Ring ready", TEMPLATE, "Hi {{1}}, your ring is ready.", ["name"])
+    started = wired.api.post(
+        "/api/conversations",
+        json={
+            "to": "+44 7700 900456",
+            "channel": "whatsapp",
+            "content_sid": TEMPLATE,
+            "content_variables": {"1": "Ana"},
+        },
+    )
+    assert started.status_code == 201, started.text
+    message = started.json()["message"]
+    assert message["to"] == "whatsapp:+447700900456" and message["body"] == "Hi Ana, your ring is ready."
+    wait_for(lambda: _status(wired, message["id"]) == "delivered", message="delivered")
+    [sent] = wired.sandbox.conversation_with("+447700900456")
+    assert sent["from"] == "whatsapp:+14155238886"  # the service's WhatsApp sender, chosen by Twilio

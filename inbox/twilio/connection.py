@@ -18,7 +18,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 import aiohttp
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 
 from inbox.twilio.client import TwilioSender
 
@@ -68,7 +68,11 @@ async def check_connection(
         except TwilioRestException as exc:
             if uses_api_key and exc.status == 401:
                 # A Standard key may not read /Accounts: ask for something every key may read.
-                await asyncio.wait_for(client.messages.list_async(limit=1), CHECK_TIMEOUT)
+                try:
+                    await asyncio.wait_for(client.messages.list_async(limit=1), CHECK_TIMEOUT)
+                except TwilioException:  # a list page's refusal is not a TwilioRestException
+                    report.checks.append(Check("credentials", False, _refusal_text(exc, who, sender.account_sid)))
+                    return report
                 report.checks.append(
                     Check(
                         "credentials",
@@ -126,6 +130,8 @@ async def check_connection(
             )
     except TwilioRestException as exc:
         report.checks.append(Check("twilio", False, f"Twilio refused a request: {_said(exc)}."))
+    except TwilioException as exc:  # a list page Twilio refused: the client says only that
+        report.checks.append(Check("twilio", False, f"Twilio refused a request ({exc.args[0] if exc.args else exc})."))
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         report.checks.append(
             Check(
