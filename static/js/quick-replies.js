@@ -38,7 +38,7 @@ function picker() {
       "aria-label": "Saved replies", hidden: "" });
     list.addEventListener("mousedown", (event) => event.preventDefault()); // keep the textarea's focus
     list.addEventListener("click", (event) => {
-      const option = event.target.closest("[role='option']");
+      const option = event.target.closest("[role='option'][data-index]");
       if (option) choose(Number(option.dataset.index));
     });
     const form = document.getElementById("composer-form");
@@ -89,7 +89,7 @@ function render() {
     .slice(0, MAX_SHOWN);
   state.active = Math.min(state.active, Math.max(0, state.shown.length - 1));
   if (!state.shown.length) {
-    list.replaceChildren(el("li", { class: "quick-reply-empty" },
+    list.replaceChildren(el("li", { class: "quick-reply-empty", role: "option", "aria-disabled": "true" },
       state.items.length ? "No saved reply matches." : "No saved replies yet: managers add them in Settings."));
   } else {
     list.replaceChildren(...state.shown.map((item, index) => el("li", {
@@ -99,7 +99,6 @@ function render() {
     el("span", { class: "quick-reply-text" }, (item.filled?.text ?? item.body).slice(0, 140)))));
   }
   list.hidden = false;
-  body.setAttribute("aria-expanded", "true");
   body.setAttribute("aria-controls", "quick-reply-picker");
   const active = state.shown[state.active];
   if (active) body.setAttribute("aria-activedescendant", `quick-reply-${active.id}`);
@@ -111,7 +110,6 @@ function close() {
   const list = document.getElementById("quick-reply-picker");
   if (list) list.hidden = true;
   const body = textarea();
-  body?.setAttribute("aria-expanded", "false");
   body?.removeAttribute("aria-activedescendant");
 }
 
@@ -166,7 +164,8 @@ function onInput(event) {
     state.active = 0;
     if (conversationId !== state.conversationId || !state.items.length) {
       state.items = [];
-      picker().replaceChildren(el("li", { class: "quick-reply-empty" }, "Loading saved replies…"));
+      picker().replaceChildren(el("li", { class: "quick-reply-empty", role: "option", "aria-disabled": "true" },
+        "Loading saved replies…"));
       picker().hidden = false;
       load(conversationId);
       return;
