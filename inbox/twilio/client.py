@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import aiohttp
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
@@ -179,6 +179,8 @@ class TwilioSender:
             )
         except TwilioRestException as exc:
             raise _classify(exc) from None
+        except TwilioException as exc:  # a refused list page: twilio-python raises the base class
+            raise _page_refused(exc) from None
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise SendError("retry", f"Twilio could not be reached ({type(exc).__name__})") from None
         return [
@@ -208,6 +210,21 @@ def messaging_base_url(api_base_url: str) -> str:
     if host == "twilio.com" or host.endswith(".twilio.com"):
         return f"{scheme}://{'messaging.' + host.removeprefix('api.')}{slash}{path}"
     return api_base_url
+
+
+def _page_refused(exc: TwilioException) -> SendError:
+    """A list page Twilio refused: twilio-python raises TwilioException("Unable to fetch page",
+    response) rather than a TwilioRestException, so the status and code are read from the response."""
+    response = exc.args[1] if len(exc.args) > 1 else None
+    status = getattr(response, "status_code", None)
+    code = None
+    try:
+        body = json.loads(getattr(response, "text", "") or "{}")
+        code = body.get("code") if isinstance(body, dict) else None
+    except ValueError:
+        pass
+    kind = "retry" if status is None or status == 429 or status >= 500 else "permanent"
+    return SendError(kind, f"Twilio refused the message list (HTTP {status}, error {code})", code, status)
 
 
 def _classify(exc: TwilioRestException) -> SendError:
