@@ -23,6 +23,7 @@ import phonenumbers
 from inbox import bus as events_bus
 from inbox import outbound, store
 from inbox.phones import typed_number
+from inbox.refusals import Why
 
 if TYPE_CHECKING:
     from inbox.runtime import Runtime
@@ -77,7 +78,7 @@ def parse_typed(text: str, default_country: str) -> ParsedNumber | None:
 
 def invalid_number(text: str, default_country: str) -> outbound.ReplyRefused:
     return outbound.ReplyRefused(
-        422,
+        Why.INVALID,
         "invalid_number",
         f"“{text[:MAX_TYPED]}” is not a phone number we can dial. Type it with its country code "
         f"(+44 7700 900123), or as dialled in {default_country} (numbers without a country code are read there).",
@@ -91,7 +92,7 @@ async def start_conversation(runtime: Runtime, request: NewConversation) -> tupl
     if number is None:
         raise invalid_number(request.to, country)
     if request.channel not in ("sms", "whatsapp"):
-        raise outbound.ReplyRefused(422, "invalid_channel", "channel must be sms or whatsapp.")
+        raise outbound.ReplyRefused(Why.INVALID, "invalid_channel", "channel must be sms or whatsapp.")
     # Before anything is written: a bad body creates no customer.
     outbound.check_body(request.body, request.content_sid, request.content_variables)
     async with runtime.db.write() as session:

@@ -19,6 +19,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.models import QuickReply, utcnow
+from inbox.refusals import Refused, Why
 from inbox.store import iso
 
 MAX_TITLE = 200
@@ -27,10 +28,8 @@ FIELDS = ("first_name", "name", "business_name")
 FIELD = re.compile(r"\{(first_name|name|business_name)\}")
 
 
-class QuickReplyRefused(Exception):
-    def __init__(self, status: int, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status, self.code, self.detail = status, code, detail
+class QuickReplyRefused(Refused):
+    """A saved reply the inbox will not store (or cannot find)."""
 
 
 @dataclass(frozen=True)
@@ -56,19 +55,19 @@ def fill(body: str, customer_name: str | None, business_name: str) -> Filled:
 
 
 def checked(title: object, body: object) -> tuple[str, str]:
-    """(title, body) stripped, or QuickReplyRefused 422 naming what is wrong."""
+    """(title, body) stripped, or QuickReplyRefused (invalid) naming what is wrong."""
     if not isinstance(title, str) or not title.strip():
-        raise QuickReplyRefused(422, "invalid_title", "Give the saved reply a title.")
+        raise QuickReplyRefused(Why.INVALID, "invalid_title", "Give the saved reply a title.")
     if len(title.strip()) > MAX_TITLE:
-        raise QuickReplyRefused(422, "invalid_title", f"A title is at most {MAX_TITLE} characters.")
+        raise QuickReplyRefused(Why.INVALID, "invalid_title", f"A title is at most {MAX_TITLE} characters.")
     if not isinstance(body, str) or not body.strip():
-        raise QuickReplyRefused(422, "empty_body", "Write the text of the saved reply.")
+        raise QuickReplyRefused(Why.INVALID, "empty_body", "Write the text of the saved reply.")
     if len(body.strip()) > MAX_BODY:
         raise QuickReplyRefused(
-            422, "body_too_long", f"A saved reply is at most {MAX_BODY:,} characters, like any reply."
+            Why.INVALID, "body_too_long", f"A saved reply is at most {MAX_BODY:,} characters, like any reply."
         )
     if "\x00" in title or "\x00" in body:
-        raise QuickReplyRefused(422, "invalid_body", "The text holds a NUL character.")
+        raise QuickReplyRefused(Why.INVALID, "invalid_body", "The text holds a NUL character.")
     return title.strip(), body.strip()
 
 
@@ -99,7 +98,7 @@ async def add(session: AsyncSession, title: object, body: object, staff_id: int)
 async def change(session: AsyncSession, reply_id: int, title: object, body: object) -> QuickReply:
     reply = await session.get(QuickReply, reply_id)
     if reply is None:
-        raise QuickReplyRefused(404, "not_found", "There is no such saved reply.")
+        raise QuickReplyRefused(Why.NOT_FOUND, "not_found", "There is no such saved reply.")
     reply.title, reply.body = checked(title, body)
     reply.updated_at = utcnow()
     await session.flush()

@@ -47,9 +47,9 @@ def demo():
         banner.append(line)
         if "Ctrl+C" in line or time.monotonic() > deadline:
             break
+    # The banner is printed as the server starts; on a busy machine it may not listen yet.
+    wait_until_up(f"http://127.0.0.1:{port}", process=process)
     try:
-        # The banner is printed as the server starts: wait until it answers before using it.
-        wait_until_up(f"http://127.0.0.1:{port}", process=process)
         yield "".join(banner)
     finally:
         process.terminate()

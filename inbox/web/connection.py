@@ -17,7 +17,7 @@ from typing import Any
 from litestar import Request, Response, post
 from litestar.di import Provide
 
-from inbox import outbound, outreach, store
+from inbox import outreach, store
 from inbox.twilio.client import TwilioSender
 from inbox.twilio.connection import check_connection
 from inbox.web.api import Staff, json_object
@@ -73,12 +73,9 @@ async def test_sms(request: Request[Any, Any, Any], staff: Staff) -> Response[di
     async with runtime.db.read() as session:
         after = await store.latest_event_id(session)
     body = f"Test message from {runtime.settings.business_name}: the inbox can send SMS through Twilio."
-    try:
-        conversation, message, _ = await outreach.start_conversation(
-            runtime, outreach.NewConversation(to=to, staff_id=staff.id, channel="sms", body=body)
-        )
-    except outbound.ReplyRefused as refused:
-        raise ApiError(refused.status, refused.code, refused.detail, **refused.extra) from None
+    conversation, message, _ = await outreach.start_conversation(
+        runtime, outreach.NewConversation(to=to, staff_id=staff.id, channel="sms", body=body)
+    )
     return Response({"message": message, "conversation": conversation, "after": after}, status_code=202)
 
 

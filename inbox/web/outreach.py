@@ -17,7 +17,7 @@ from litestar import Request, Response, delete, get, post, put
 from litestar.params import FromPath, FromQuery
 from sqlalchemy import select
 
-from inbox import outbound, outreach, quick_replies, store
+from inbox import outreach, quick_replies, store
 from inbox.models import Customer
 from inbox.web.api import Staff, json_object
 from inbox.web.api_docs import NEW_CONVERSATION_BODY, QUICK_REPLY_BODY, errors
@@ -46,21 +46,18 @@ async def start_conversation(request: Request[Any, Any, Any], staff: Staff) -> R
     key = request.headers.get("idempotency-key")
     if key is not None and not (0 < len(key) <= 200):
         raise ApiError(422, "invalid_idempotency_key", "Idempotency-Key must be 1 to 200 characters.")
-    try:
-        conversation, message, created = await outreach.start_conversation(
-            runtime_of(request),
-            outreach.NewConversation(
-                to=to,
-                staff_id=staff.id,
-                channel=channel if isinstance(channel, str) else "",
-                body=body,
-                content_sid=content_sid if isinstance(content_sid, str) else None if content_sid is None else "",
-                content_variables=payload.get("content_variables"),
-                idempotency_key=key,
-            ),
-        )
-    except outbound.ReplyRefused as refused:
-        raise ApiError(refused.status, refused.code, refused.detail, **refused.extra) from None
+    conversation, message, created = await outreach.start_conversation(
+        runtime_of(request),
+        outreach.NewConversation(
+            to=to,
+            staff_id=staff.id,
+            channel=channel if isinstance(channel, str) else "",
+            body=body,
+            content_sid=content_sid if isinstance(content_sid, str) else None if content_sid is None else "",
+            content_variables=payload.get("content_variables"),
+            idempotency_key=key,
+        ),
+    )
     return Response(
         {"conversation": conversation, "message": message},
         status_code=201,
@@ -76,8 +73,7 @@ async def parse_phone_number(request: Request[Any, Any, Any], staff: Staff, numb
     country = runtime.settings.default_country
     parsed = outreach.parse_typed(number, country)
     if parsed is None:
-        refused = outreach.invalid_number(number, country)
-        raise ApiError(refused.status, refused.code, refused.detail)
+        raise outreach.invalid_number(number, country)
     async with runtime.db.read() as session:
         customer = await session.scalar(select(Customer.id).where(Customer.phone == parsed.e164))
         conversation_id = await store.conversation_id_of(session, customer) if customer else None
@@ -129,10 +125,7 @@ async def add_quick_reply(request: Request[Any, Any, Any], staff: Staff) -> dict
     _managers_only(staff)
     payload = await json_object(request)
     async with runtime_of(request).db.write() as session:
-        try:
-            reply = await quick_replies.add(session, payload.get("title"), payload.get("body"), staff.id)
-        except quick_replies.QuickReplyRefused as refused:
-            raise ApiError(refused.status, refused.code, refused.detail) from None
+        reply = await quick_replies.add(session, payload.get("title"), payload.get("body"), staff.id)
         result = quick_replies.as_dict(reply)
         await session.commit()
     return result
@@ -148,10 +141,7 @@ async def change_quick_reply(request: Request[Any, Any, Any], staff: Staff, repl
     _managers_only(staff)
     payload = await json_object(request)
     async with runtime_of(request).db.write() as session:
-        try:
-            reply = await quick_replies.change(session, reply_id, payload.get("title"), payload.get("body"))
-        except quick_replies.QuickReplyRefused as refused:
-            raise ApiError(refused.status, refused.code, refused.detail) from None
+        reply = await quick_replies.change(session, reply_id, payload.get("title"), payload.get("body"))
         result = quick_replies.as_dict(reply)
         await session.commit()
     return result
