@@ -16,8 +16,6 @@ What it answers, under `/2010-04-01/Accounts/{AccountSid}/`, with Basic auth (au
 - `GET /v1/Services/{Sid}` and `GET /v1/Services/{Sid}/PhoneNumbers`: a Messaging Service and its
   senders, as Twilio's messaging API answers them (point the client's `messaging.base_url` here).
 
-Every request to these routes is recorded in `requests` as (method, path), refused ones too.
-
 Test hooks: fail_next, set_delay, fail_delivery, close_whatsapp_window / open_whatsapp_window,
 mark_read. Nothing here touches a database; the only `inbox` import allowed is inside inbox/twilio.
 """
@@ -296,7 +294,6 @@ class TwilioSandbox:
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
         self.messages: dict[str, dict[str, Any]] = {}  # sid -> Twilio's message JSON, oldest first
-        self.requests: list[tuple[str, str]] = []  # (method, path) of every REST request, in arrival order
         self._validator = RequestValidator(config.auth_token)
         self._failures: list[_Failure] = []
         self._delay = 0.0
@@ -485,7 +482,6 @@ class TwilioSandbox:
     ) -> Response[Any]:
         """Basic auth, the account in the path, then the handler; a _Reject becomes Twilio's error JSON."""
         self._remember_loop()
-        self.requests.append((request.method, request.url.path))
         if not self._authorized(request.headers.get("authorization")):
             return _twilio_error(401, 20003, "Authenticate", {"WWW-Authenticate": 'Basic realm="Twilio API"'})
         if account_in_path and request.path_params["account_sid"] != self.config.account_sid:
