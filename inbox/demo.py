@@ -1,6 +1,6 @@
 """`inbox demo`: the whole product on SQLite with the built-in Twilio sandbox, no network needed.
 
-One process serves the inbox, the sandbox's REST API (mounted at /2010-04-01, which is where
+One process serves the inbox, the sandbox's REST API (mounted at /2010-04-01 and /v1/Services, which is where
 TWILIO_API_BASE_URL points, so replies take the same official-client path real Twilio would)
 and /dev/phone, a page where you play a customer. Demo staff and a few conversations are seeded
 on start; the URL and the logins are printed.
@@ -164,11 +164,14 @@ def _picture(data_url: str) -> list[tuple[bytes, str]] | None:
     return [(data, content_type)]
 
 
-def sandbox_mount(sandbox: TwilioSandbox) -> ASGIRouteHandler:
-    @asgi("/2010-04-01", is_mount=True, copy_scope=True)
+def sandbox_mount(sandbox: TwilioSandbox, prefix: str = "/2010-04-01") -> ASGIRouteHandler:
+    """The sandbox's routes under `prefix`: /2010-04-01 (messages, the account) and /v1/Services
+    (the Messaging Service and its senders, for the settings page's connection check)."""
+
+    @asgi(prefix, is_mount=True, copy_scope=True)
     async def twilio_api(scope: Scope, receive: Receive, send: Send) -> None:
         mounted = scope.copy()
-        mounted["path"] = "/2010-04-01" + scope["path"]
+        mounted["path"] = prefix + scope["path"]
         mounted["root_path"] = ""
         await sandbox.app(mounted, receive, send)
 
@@ -296,5 +299,9 @@ def run_demo(port: int = 8000, host: str = "127.0.0.1") -> None:
         port,
         runtime=runtime,
         log_level=logging.WARNING,  # the banner above is the output
-        extra_handlers=[sandbox_mount(sandbox), *phone_handlers(sandbox, settings)],
+        extra_handlers=[
+            sandbox_mount(sandbox),
+            sandbox_mount(sandbox, "/v1/Services"),
+            *phone_handlers(sandbox, settings),
+        ],
     )

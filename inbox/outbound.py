@@ -192,12 +192,32 @@ async def refusal_for(
     return None
 
 
-def sender_for(settings, channel: str, last_inbound: Message | None) -> str | None:
-    """`From`: the number the customer last wrote to on that channel, else the configured sender
-    (None: the Messaging Service picks)."""
+def sender_for(settings, channel: str, last_inbound: Message | None, last_sender: str | None = None) -> str | None:
+    """`From`: the number the customer last wrote to on that channel, else the sender Twilio chose
+    for our last message there (a conversation the inbox started), else, with a Messaging Service,
+    None (Twilio picks, and reports its choice), else the configured sender."""
     if last_inbound is not None:
         return last_inbound.to_addr
+    if last_sender:
+        return last_sender
+    if settings.twilio_messaging_service_sid:
+        return None
     return settings.twilio_whatsapp_from if channel == Channel.WHATSAPP else settings.twilio_phone_number
+
+
+async def last_sender(session, conversation_id: int, channel: str) -> str | None:
+    """The sender of our latest message on that channel whose sender is known."""
+    return await session.scalar(
+        select(Message.from_addr)
+        .where(
+            Message.conversation_id == conversation_id,
+            Message.direction == Direction.OUTBOUND,
+            Message.channel == channel,
+            Message.from_addr != "",
+        )
+        .order_by(Message.id.desc())
+        .limit(1)
+    )
 
 
 async def queue_reply(runtime, request: ReplyRequest, session=None) -> tuple[dict[str, Any], bool]:
@@ -261,7 +281,8 @@ async def _queue(runtime, request: ReplyRequest, session) -> tuple[dict[str, Any
         if last_any and last_any.channel == channel
         else await store.last_inbound(session, conversation.id, channel)
     )
-    from_addr = sender_for(runtime.settings, channel, last_on_channel)
+    known = None if last_on_channel else await last_sender(session, conversation.id, channel)
+    from_addr = sender_for(runtime.settings, channel, last_on_channel, known)
     now = utcnow()
     values = {
         "conversation_id": conversation.id,

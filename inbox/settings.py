@@ -116,7 +116,7 @@ class Settings(BaseSettings):
     default_country: str = Field(
         "US",
         alias="INBOX_DEFAULT_COUNTRY",
-        description="ISO 3166 country for numbers typed without +country (search, export --customer).",
+        description="ISO 3166 country for numbers typed without +country (a new message, the search, export --customer).",
     )
     help_text: str | None = Field(None, alias="INBOX_HELP_TEXT", description="The automatic answer to HELP.")
     stop_text: str | None = Field(None, alias="INBOX_STOP_TEXT", description="The automatic answer to STOP.")

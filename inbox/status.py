@@ -54,12 +54,18 @@ def advance(session: AsyncSession, message: Message, status: MessageStatus, erro
 
 
 async def apply_callback(
-    session: AsyncSession, sid: str, raw_status: str, error_code: int | None, message_id: int | None = None
+    session: AsyncSession,
+    sid: str,
+    raw_status: str,
+    error_code: int | None,
+    message_id: int | None = None,
+    sender: str | None = None,
 ) -> bool:
     """Applies one callback inside the caller's transaction. True if a message changed.
 
     `message_id` comes from the signed callback URL of a TwiML answer, whose SID the inbox
-    learns only from this callback."""
+    learns only from this callback. `sender` (the callback's From) fills a sender the inbox did
+    not know: the number a Messaging Service chose, kept for the replies that follow."""
     status = parse_status(raw_status)
     if status is None:
         return False
@@ -73,6 +79,8 @@ async def apply_callback(
         session.add(PendingStatus(sid=sid, status=status.value, error_code=error_code))
         return False
     await store.learn_authors(session, [message])
+    if sender and not message.from_addr:
+        message.from_addr = sender
     changed = advance(session, message, status, error_code)
     if changed:
         await attachments.settle(session, message)

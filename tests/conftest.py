@@ -24,7 +24,7 @@ from tests.support.twilio import ACCOUNT_SID, AUTH_TOKEN
 
 POSTGRES_URL = os.environ.get("INBOX_TEST_POSTGRES_URL")
 REDIS_URL = os.environ.get("INBOX_TEST_REDIS_URL")
-TABLES = "notes, events, consent_records, conversation_reads, messages, conversations, customers, web_sessions, api_tokens, pending_statuses, whatsapp_templates, app_settings, export_audit, staff"
+TABLES = "notes, events, consent_records, conversation_reads, messages, conversations, customers, web_sessions, api_tokens, pending_statuses, whatsapp_templates, quick_replies, app_settings, export_audit, staff"
 
 
 class _TestLogStream:

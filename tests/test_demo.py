@@ -14,6 +14,7 @@ import pytest
 
 from tests.support.db import rows
 from tests.support.servers import ROOT, free_port, wait_until_up
+from tests.support.staff import signed_in_client
 
 
 def read_env(path: str) -> dict[str, str]:
@@ -77,3 +78,13 @@ def test_the_demo_writes_what_simulate_and_export_need(demo) -> None:
 
     # A template is there to try the WhatsApp flow outside the 24-hour window.
     assert rows(env["INBOX_DATABASE_URL"], "SELECT name FROM whatsapp_templates") == [("Repair ready",)]
+
+    # The settings page's connection check goes through the official client to the demo's sandbox too.
+    password = re.search(r"manager@demo\.test\s+password (\S+)", demo).group(1)
+    client, csrf = signed_in_client(env["INBOX_PUBLIC_URL"], "manager@demo.test", password)
+    try:
+        report = client.post("/settings/connection/check", headers={"X-CSRF-Token": csrf}).json()
+    finally:
+        client.close()
+    assert report["ok"] is True, report
+    assert [check["name"] for check in report["checks"]] == ["credentials", "messaging_service", "senders"]

@@ -184,10 +184,19 @@ def test_every_page_fits_a_phone_and_passes_axe(serve, sqlite_url, scheme) -> No
         nav = page.get_by_role("navigation", name="Pages")
         for name in ("Export", "Reports", "Settings", "Staff"):
             expect(nav.get_by_role("link", name=name)).to_be_visible()
+        page.get_by_role("button", name="New message").click()
+        page.locator("#new-message-to").fill("(415) 555-0142")
+        expect(page.locator("#new-message-number")).to_have_attribute("data-state", "ok")
+        check(page, "new message dialog", failures)
+        page.keyboard.press("Escape")
         page.locator("#conversation-list .conversation-link").first.click()
         expect(page.locator("#composer-body")).to_be_visible()
         expect(page.locator("#thread-transcript")).to_be_visible()
         check(page, "thread", failures)
+        page.locator("#composer-body").press_sequentially("/")
+        expect(page.locator("#quick-reply-picker")).to_contain_text("No saved replies yet")
+        check(page, "saved replies picker", failures)
+        page.locator("#composer-body").fill("")
         for path, label in [
             ("/settings", "settings"),
             ("/export", "export"),

@@ -546,6 +546,21 @@ async def test_list_pages_through_a_filter_newest_first(env: Env) -> None:
     assert len(streamed) == 14
 
 
+async def test_a_refused_list_is_a_send_error_not_a_crash(env: Env) -> None:
+    """twilio-python raises a bare TwilioException for a refused list page: the sender still says
+    what Twilio answered (reconcile and the outbox handle SendError)."""
+    from inbox.twilio.client import SendError, TwilioSender
+
+    sender = TwilioSender(account_sid=ACCOUNT_SID, auth_token="0" * 32, base_url=env.url, timeout=5)
+    await sender.start()
+    try:
+        with pytest.raises(SendError) as caught:
+            await sender.list_messages(to=CUSTOMER)
+    finally:
+        await sender.aclose()
+    assert (caught.value.kind, caught.value.status, caught.value.code) == ("permanent", 401, 20003)
+
+
 async def test_list_filters_inbound_by_date_sent(env: Env) -> None:
     days = [datetime(2024, 3, day, 12, 0, tzinfo=UTC) for day in (1, 2, 3, 4)]
     for n, day in enumerate(days):

@@ -67,12 +67,13 @@ def test_every_operation_answers_as_its_schema_says(serve, sqlite_url) -> None:
             {"customer_id": 1},
             {"channel": "sms", "action": "opt_out", "note": "asked at the desk"},
         ),
+        ("POST /api/conversations", {}, {"to": "(415) 555-0100", "body": "Your ring is ready."}),
+        ("POST /api/quick-replies", {}, {"title": "Hours", "body": "Hi {first_name}, we open at 9."}),
+        ("PUT /api/quick-replies/{reply_id}", {"reply_id": 1}, {"title": "Hours", "body": "We open at 9."}),
+        ("DELETE /api/quick-replies/{reply_id}", {"reply_id": 1}, None),
     ):
-        case = (
-            by_label[label].Case(path_parameters=ident, body=body, media_type="application/json")
-            if body is not None
-            else by_label[label].Case(path_parameters=ident)
-        )
+        kwargs = {"body": body, "media_type": "application/json"} if body is not None else {}
+        case = by_label[label].Case(path_parameters=ident, **kwargs)
         response = case.call(base_url=server.url, headers=headers)
         seen[label][response.status_code] += 1
         case.validate_response(response, checks=CHECKS)
@@ -82,6 +83,10 @@ def test_every_operation_answers_as_its_schema_says(serve, sqlite_url) -> None:
     response = attachment.call(base_url=server.url, headers=headers)
     seen[attachment.operation.label][response.status_code] += 1
     attachment.validate_response(response, checks=CHECKS)
+    parse = by_label["GET /api/phone-numbers/parse"].Case(query={"number": "+44 7700 900123"})
+    response = parse.call(base_url=server.url, headers=headers)
+    seen[parse.operation.label][response.status_code] += 1
+    parse.validate_response(response, checks=CHECKS)
     for operation in operations:
         strategy = operation.as_strategy(GenerationMode.POSITIVE) | operation.as_strategy(GenerationMode.NEGATIVE)
 

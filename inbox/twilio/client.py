@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 import aiohttp
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
@@ -117,6 +117,7 @@ class TwilioSender:
         username, password = self._credentials
         self._client = Client(username, password, self.account_sid, http_client=self._http)
         self._client.api.base_url = self.base_url
+        self._client.messaging.base_url = messaging_base_url(self.base_url)
 
     async def aclose(self) -> None:
         if self._http is not None:
@@ -182,6 +183,8 @@ class TwilioSender:
             )
         except TwilioRestException as exc:
             raise _classify(exc) from None
+        except TwilioException as exc:  # a refused list page: twilio-python raises the base class
+            raise _page_refused(exc) from None
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise SendError(Failure.RETRY, f"Twilio could not be reached ({type(exc).__name__})") from None
         return [
@@ -201,6 +204,31 @@ class TwilioSender:
             }
             for r in records
         ]
+
+
+def messaging_base_url(api_base_url: str) -> str:
+    """Where the Messaging Services API is: Twilio's own `messaging.` host beside `api.` (an
+    edge such as api.dublin.ie1.twilio.com included); any other base (the sandbox) serves both."""
+    scheme, _, rest = api_base_url.partition("://")
+    host, slash, path = rest.partition("/")
+    if host == "twilio.com" or host.endswith(".twilio.com"):
+        return f"{scheme}://{'messaging.' + host.removeprefix('api.')}{slash}{path}"
+    return api_base_url
+
+
+def _page_refused(exc: TwilioException) -> SendError:
+    """A list page Twilio refused: twilio-python raises TwilioException("Unable to fetch page",
+    response) rather than a TwilioRestException, so the status and code are read from the response."""
+    response = exc.args[1] if len(exc.args) > 1 else None
+    status = getattr(response, "status_code", None)
+    code = None
+    try:
+        body = json.loads(getattr(response, "text", "") or "{}")
+        code = body.get("code") if isinstance(body, dict) else None
+    except ValueError:
+        pass
+    kind = Failure.RETRY if status is None or status == 429 or status >= 500 else Failure.PERMANENT
+    return SendError(kind, f"Twilio refused the message list (HTTP {status}, error {code})", code, status)
 
 
 def _classify(exc: TwilioRestException) -> SendError:

@@ -152,6 +152,9 @@ class StatusPayload:
     status: str
     error_code: int | None
     account_sid: str | None
+    # The sender Twilio used: how the inbox learns the number a Messaging Service chose (None when
+    # absent or not a phone address, e.g. an alphanumeric sender ID, which nobody can write back to)
+    from_addr: str | None = None
 
 
 def parse_status(form: Form, account_sid: str | None = None) -> StatusPayload:
@@ -165,4 +168,8 @@ def parse_status(form: Form, account_sid: str | None = None) -> StatusPayload:
     if raw_code is not None and not ERROR_CODE.fullmatch(raw_code):
         raise PayloadError("ErrorCode must be Twilio's numeric error code")
     error_code = int(raw_code) if raw_code else None
-    return StatusPayload(sid=sid, status=status.lower(), error_code=error_code, account_sid=account)
+    sender = _first(form, "From") or ""
+    from_addr = sender if E164.fullmatch(sender.removeprefix("whatsapp:")) else None
+    return StatusPayload(
+        sid=sid, status=status.lower(), error_code=error_code, account_sid=account, from_addr=from_addr
+    )

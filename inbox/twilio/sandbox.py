@@ -13,6 +13,9 @@ What it answers, under `/2010-04-01/Accounts/{AccountSid}/`, with Basic auth (au
   (or a failure) and posts signed status callbacks for each step;
 - `GET Messages/{Sid}.json`: one message; `GET Messages.json`: Twilio's filtered, paged list;
 - `GET Messages/{Sid}/Media/{MediaSid}`: the bytes of a customer's MMS file (Basic auth, as Twilio).
+- `GET /2010-04-01/Accounts/{AccountSid}.json`: the account (a standard API key may not read it);
+- `GET /v1/Services/{Sid}` and `GET /v1/Services/{Sid}/PhoneNumbers`: a Messaging Service and its
+  senders, as Twilio's messaging API answers them (point the client's `messaging.base_url` here).
 
 Media, as Twilio handles them: each `MediaUrl` of a created message is fetched once, without
 credentials, after `queued`; one that cannot be fetched fails the message with 11200. What was
@@ -110,6 +113,10 @@ class SandboxConfig:
     whatsapp_window_error_async: bool = False  # True: 63016 arrives as a "failed" callback, not as a 400
     list_ignores_to: bool = False  # True: the message list's To filter does not hold (a client must check `to`)
     public_url: str | None = None  # where this sandbox is served: the base of the inbound media URLs it hands out
+    main_api_keys: set[str] = field(
+        default_factory=set
+    )  # keys of api_keys that may read /Accounts (Twilio's Main keys)
+    account_name: str = "Sandbox account"  # the account's friendly_name
 
 
 class _Reject(Exception):
@@ -312,6 +319,7 @@ class TwilioSandbox:
         self._media_urls: dict[str, list[str]] = {}  # sid -> MediaUrl to fetch before sending
         self.media: dict[str, dict[str, Any]] = {}  # ME sid -> {"message_sid", "content_type", "data", "url"}
         self.media_fetches: list[tuple[str, int | None]] = []  # (url, HTTP status or None): every fetch made
+        self._started = _now()  # the account's and services' creation time
         self.app = self._build_app()
 
     # -- test hooks --------------------------------------------------------------------------------
@@ -466,13 +474,33 @@ class TwilioSandbox:
         async def fetch_media(request: Request[Any, Any, Any]) -> Response[Any]:
             return await self._guarded(request, self._fetch_media)
 
+        @get(f"/{API_VERSION}/Accounts/{{account_sid:str}}")
+        async def fetch_account(request: Request[Any, Any, Any]) -> Response[Any]:
+            return await self._guarded(request, self._fetch_account, account_in_path=False)
+
+        @get("/v1/Services/{service_sid:str}")
+        async def fetch_service(request: Request[Any, Any, Any]) -> Response[Any]:
+            return await self._guarded(request, self._fetch_service, account_in_path=False)
+
+        @get("/v1/Services/{service_sid:str}/PhoneNumbers")
+        async def list_service_numbers(request: Request[Any, Any, Any]) -> Response[Any]:
+            return await self._guarded(request, self._list_service_numbers, account_in_path=False)
+
         def not_found(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
             if exc.status_code == 405:
                 return _twilio_error(405, 20004, "Method not allowed")
             return _twilio_error(404, 20404, f"The requested resource {request.url.path} was not found")
 
         return Litestar(
-            route_handlers=[create_message, list_messages, fetch_message, fetch_media],
+            route_handlers=[
+                create_message,
+                list_messages,
+                fetch_message,
+                fetch_media,
+                fetch_account,
+                fetch_service,
+                list_service_numbers,
+            ],
             on_startup=[self._remember_loop],
             exception_handlers={404: not_found, 405: not_found},
             openapi_config=None,
@@ -480,13 +508,17 @@ class TwilioSandbox:
         )
 
     async def _guarded(
-        self, request: Request[Any, Any, Any], handler: Callable[[Request[Any, Any, Any]], Awaitable[Response[Any]]]
+        self,
+        request: Request[Any, Any, Any],
+        handler: Callable[[Request[Any, Any, Any]], Awaitable[Response[Any]]],
+        *,
+        account_in_path: bool = True,
     ) -> Response[Any]:
         """Basic auth, the account in the path, then the handler; a _Reject becomes Twilio's error JSON."""
         self._remember_loop()
         if not self._authorized(request.headers.get("authorization")):
             return _twilio_error(401, 20003, "Authenticate", {"WWW-Authenticate": 'Basic realm="Twilio API"'})
-        if request.path_params["account_sid"] != self.config.account_sid:
+        if account_in_path and request.path_params["account_sid"] != self.config.account_sid:
             return _twilio_error(404, 20404, f"The requested resource {request.url.path} was not found")
         try:
             return await handler(request)
@@ -505,6 +537,94 @@ class TwilioSandbox:
             return False
         expected = self.config.auth_token if username == self.config.account_sid else self.config.api_keys.get(username)
         return expected is not None and hmac.compare_digest(password.encode(), expected.encode())
+
+    def _username(self, request: Request[Any, Any, Any]) -> str:
+        header = request.headers.get("authorization") or ""
+        return base64.b64decode(header[6:].strip()).decode("utf-8").partition(":")[0]  # checked by _guarded
+
+    async def _fetch_account(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        """The account, as Twilio's v2010 API answers it; a Standard API key may not read it."""
+        sid = request.path_params["account_sid"].removesuffix(".json")
+        if sid != self.config.account_sid or not request.path_params["account_sid"].endswith(".json"):
+            raise _Reject(404, 20404, f"The requested resource {request.url.path} was not found")
+        username = self._username(request)
+        if username != self.config.account_sid and username not in self.config.main_api_keys:
+            raise _Reject(401, 20003, "Authenticate")
+        uri = f"/{API_VERSION}/Accounts/{sid}"
+        return Response(
+            content={
+                "auth_token": self.config.auth_token,  # Twilio does return it: a client must never show it
+                "date_created": _rfc2822(self._started),
+                "date_updated": _rfc2822(self._started),
+                "friendly_name": self.config.account_name,
+                "owner_account_sid": sid,
+                "sid": sid,
+                "status": "active",
+                "subresource_uris": {"messages": f"{uri}/Messages.json"},
+                "type": "Full",
+                "uri": f"{uri}.json",
+            },
+            status_code=200,
+        )
+
+    def _service(self, request: Request[Any, Any, Any]) -> str:
+        sid = request.path_params["service_sid"]
+        if sid not in self.config.messaging_service_sids and sid not in self.config.service_numbers:
+            raise _Reject(404, 20404, f"The requested resource {request.url.path} was not found")
+        return str(sid)
+
+    async def _fetch_service(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        sid = self._service(request)
+        url = f"https://messaging.twilio.com/v1/Services/{sid}"
+        return Response(
+            content={
+                "account_sid": self.config.account_sid,
+                "sid": sid,
+                "friendly_name": f"Sandbox service {sid[-4:]}",
+                "date_created": _rfc2822(self._started),
+                "date_updated": _rfc2822(self._started),
+                "sticky_sender": True,
+                "inbound_request_url": self.config.inbound_webhook_url,
+                "inbound_method": "POST",
+                "status_callback": None,
+                "use_inbound_webhook_on_number": False,
+                "usecase": "mixed",
+                "url": url,
+                "links": {"phone_numbers": f"{url}/PhoneNumbers"},
+            },
+            status_code=200,
+        )
+
+    async def _list_service_numbers(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        """The service's phone numbers (its WhatsApp senders are not phone numbers to Twilio)."""
+        sid = self._service(request)
+        url = f"https://messaging.twilio.com/v1/Services/{sid}/PhoneNumbers"
+        numbers = [n for n in self.config.service_numbers.get(sid, []) if not is_whatsapp(n)]
+        items = [
+            {
+                "sid": "PN" + uuid.uuid5(uuid.NAMESPACE_OID, number).hex,
+                "account_sid": self.config.account_sid,
+                "service_sid": sid,
+                "phone_number": number,
+                "country_code": country_of(number),
+                "capabilities": ["SMS", "MMS"],
+                "date_created": _rfc2822(self._started),
+                "date_updated": _rfc2822(self._started),
+                "url": f"{url}/PN{uuid.uuid5(uuid.NAMESPACE_OID, number).hex}",
+            }
+            for number in numbers
+        ]
+        page_size = 50
+        meta = {
+            "page": 0,
+            "page_size": page_size,
+            "first_page_url": f"{url}?PageSize={page_size}&Page=0",
+            "previous_page_url": None,
+            "url": f"{url}?PageSize={page_size}&Page=0",
+            "next_page_url": None,
+            "key": "phone_numbers",
+        }
+        return Response(content={"phone_numbers": items, "meta": meta}, status_code=200)
 
     async def _fetch(self, request: Request[Any, Any, Any]) -> Response[Any]:
         sid_json = request.path_params["sid_json"]

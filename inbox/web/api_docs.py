@@ -173,6 +173,32 @@ CUSTOMER_CHANGE_BODY = json_body(
     "The customer's name and/or the team's notes about them (null clears).",
 )
 
+NEW_CONVERSATION_BODY = json_body(
+    Schema(
+        type=OpenAPIType.OBJECT,
+        required=["to"],
+        properties={
+            "to": Schema(type=OpenAPIType.STRING, max_length=40, description="A phone number as typed."),
+            "channel": _CHANNEL,
+            "body": Schema(type=OpenAPIType.STRING, max_length=1600),
+            "content_sid": Schema(type=OpenAPIType.STRING, pattern="^HX[0-9a-f]{32}$"),
+            "content_variables": Schema(type=OpenAPIType.OBJECT, additional_properties=_TEXT),
+        },
+    ),
+    "The number as typed (`to`), the channel, and free text (`body`) or a registered WhatsApp template.",
+)
+QUICK_REPLY_BODY = json_body(
+    Schema(
+        type=OpenAPIType.OBJECT,
+        required=["title", "body"],
+        properties={
+            "title": Schema(type=OpenAPIType.STRING, min_length=1, max_length=200),
+            "body": Schema(type=OpenAPIType.STRING, min_length=1, max_length=1600),
+        },
+    ),
+    "A saved reply: its title and text ({first_name}, {name}, {business_name} are filled in).",
+)
+
 
 def errors(*statuses: int) -> dict[int, ResponseSpec]:
     """The refusals an operation can answer, each in the JSON error shape. 400 is always declared:

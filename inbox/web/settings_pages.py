@@ -79,6 +79,7 @@ async def settings_page(request: Request[Any, Any, Any]) -> Template | Response[
             "staff": identity.staff,
             "csrf_token": identity.csrf_token,
             "business_name": settings.business_name,
+            "default_country": settings.default_country,
             "twilio": {
                 "account_sid": settings.twilio_account_sid,
                 "auth_token_set": bool(settings.twilio_auth_token),

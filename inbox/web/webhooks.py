@@ -165,7 +165,9 @@ async def status_webhook(scope: HTTPScope, receive: Receive, send: Send) -> None
     metrics.webhooks.labels("status", "stored").inc()
     message_id = int(raw_id) if raw_id else None
     async with runtime.db.write() as session:
-        await status.apply_callback(session, payload.sid, payload.status, payload.error_code, message_id)
+        await status.apply_callback(
+            session, payload.sid, payload.status, payload.error_code, message_id, sender=payload.from_addr
+        )
         if runtime.pending_sweep_due():
             await status.expire_pending(session)
         await events_bus.commit(session, runtime.bus)

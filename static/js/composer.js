@@ -22,6 +22,7 @@ import { live } from "./live.js";
 import { count, plainSwaps } from "./segments.js";
 import { drafts } from "./drafts.js";
 import { mountAttachments } from "./attachments.js";
+import { unfilledFields } from "./quick-replies.js";
 import { clearSchedule, scheduleControls, scheduledFields } from "./schedule.js";
 
 const MAX_BODY = 1600;
@@ -278,7 +279,9 @@ function updateCount() {
   counter.classList.toggle("is-over", over);
   swap.hidden = whatsapp || plainSwaps(body.value) === body.value;
   const files = state.files?.count() || 0;
-  send.disabled = state.sending || over || (!body.value.trim() && !files) || state.files?.busy() || isLocked() || windowClosed();
+  // A saved reply's field nobody could fill ({first_name}) is never sent (quick-replies.js shows it).
+  send.disabled = state.sending || over || (!body.value.trim() && !files) || state.files?.busy() || isLocked()
+    || windowClosed() || unfilledFields(body.value).length > 0;
 }
 
 function isLocked() {

@@ -18,7 +18,8 @@
  *
  * and it listens for inbox:marked-unread {id, unread_count} (team.js): the thread closes and the
  * list shows the conversation unread again; and for inbox:open-conversation {id} (notify.js, a
- * clicked notification): that thread opens, focus on its heading.
+ * clicked notification; new-message.js, a conversation just started): that thread opens, focus on
+ * its heading.
  *
  * Screen readers: a thread opened from the keyboard (Enter on the list) or a notification puts
  * focus on its heading; every opened thread and every customer's new message is also said in the

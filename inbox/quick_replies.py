@@ -1,0 +1,110 @@
+"""Saved replies: answers managers keep (title and body) and everyone uses from the composer.
+
+    list_all(session) / add(session, ...) / change(session, ...) / remove(session, id)
+    fill(body, customer_name, business_name) -> Filled(text, unfilled)
+
+A body may hold `{first_name}`, `{name}` and `{business_name}`; `fill` puts in what is known for
+the open conversation and leaves a field it cannot fill (no name known) as it was, named in
+`unfilled`, so the composer shows it and refuses to send it until someone edits it. Other text
+in braces is left alone: only these three names are fields.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inbox.models import QuickReply, utcnow
+from inbox.refusals import Refused, Why
+from inbox.store import iso
+
+MAX_TITLE = 200
+MAX_BODY = 1600  # a reply's own limit
+FIELDS = ("first_name", "name", "business_name")
+FIELD = re.compile(r"\{(first_name|name|business_name)\}")
+
+
+class QuickReplyRefused(Refused):
+    """A saved reply the inbox will not store (or cannot find)."""
+
+
+@dataclass(frozen=True)
+class Filled:
+    text: str
+    unfilled: list[str] = field(default_factory=list)  # field names left in the text, in order, once each
+
+
+def fill(body: str, customer_name: str | None, business_name: str) -> Filled:
+    name = " ".join((customer_name or "").split())
+    values = {"name": name, "first_name": name.split(" ")[0] if name else "", "business_name": business_name.strip()}
+    unfilled: list[str] = []
+
+    def put(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if values[key]:
+            return values[key]
+        if key not in unfilled:
+            unfilled.append(key)
+        return match.group(0)
+
+    return Filled(FIELD.sub(put, body), unfilled)
+
+
+def checked(title: object, body: object) -> tuple[str, str]:
+    """(title, body) stripped, or QuickReplyRefused (invalid) naming what is wrong."""
+    if not isinstance(title, str) or not title.strip():
+        raise QuickReplyRefused(Why.INVALID, "invalid_title", "Give the saved reply a title.")
+    if len(title.strip()) > MAX_TITLE:
+        raise QuickReplyRefused(Why.INVALID, "invalid_title", f"A title is at most {MAX_TITLE} characters.")
+    if not isinstance(body, str) or not body.strip():
+        raise QuickReplyRefused(Why.INVALID, "empty_body", "Write the text of the saved reply.")
+    if len(body.strip()) > MAX_BODY:
+        raise QuickReplyRefused(
+            Why.INVALID, "body_too_long", f"A saved reply is at most {MAX_BODY:,} characters, like any reply."
+        )
+    if "\x00" in title or "\x00" in body:
+        raise QuickReplyRefused(Why.INVALID, "invalid_body", "The text holds a NUL character.")
+    return title.strip(), body.strip()
+
+
+def as_dict(reply: QuickReply) -> dict[str, Any]:
+    return {
+        "id": reply.id,
+        "title": reply.title,
+        "body": reply.body,
+        "created_by": reply.created_by,
+        "created_at": iso(reply.created_at),
+        "updated_at": iso(reply.updated_at),
+    }
+
+
+async def list_all(session: AsyncSession) -> list[QuickReply]:
+    return list((await session.execute(select(QuickReply).order_by(QuickReply.title, QuickReply.id))).scalars())
+
+
+async def add(session: AsyncSession, title: object, body: object, staff_id: int) -> QuickReply:
+    title, body = checked(title, body)
+    now = utcnow()
+    reply = QuickReply(title=title, body=body, created_by=staff_id, created_at=now, updated_at=now)
+    session.add(reply)
+    await session.flush()
+    return reply
+
+
+async def change(session: AsyncSession, reply_id: int, title: object, body: object) -> QuickReply:
+    reply = await session.get(QuickReply, reply_id)
+    if reply is None:
+        raise QuickReplyRefused(Why.NOT_FOUND, "not_found", "There is no such saved reply.")
+    reply.title, reply.body = checked(title, body)
+    reply.updated_at = utcnow()
+    await session.flush()
+    return reply
+
+
+async def remove(session: AsyncSession, reply_id: int) -> bool:
+    result = await session.execute(delete(QuickReply).where(QuickReply.id == reply_id).returning(QuickReply.id))
+    return result.scalar() is not None

@@ -1,0 +1,82 @@
+"""Test the Twilio connection from the settings page (managers; JSON for static/js/connection.js).
+
+    POST /settings/connection/check     -> {"ok", "checks": [{"name", "ok", "text"}], "senders", "account_name"}
+    POST /settings/connection/test-sms  {"to": "<a number as typed>"}
+                                        -> 202 {"message", "conversation", "after": <event id>}
+
+The check asks Twilio through the official client with the configured credentials
+(inbox.twilio.connection). The test SMS is an ordinary new message (inbox.outreach): it goes
+through the outbox like any reply, so its ticks arrive as `message.updated` events, which the
+page follows on /ws from `after`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, post
+from litestar.di import Provide
+
+from inbox import outreach, store
+from inbox.twilio.client import TwilioSender
+from inbox.twilio.connection import check_connection
+from inbox.web.api import Staff, json_object
+from inbox.web.auth import api_staff, runtime_of
+from inbox.web.errors import ApiError
+
+_MANAGERS_ONLY = "Only managers can test the Twilio connection."
+_STAFF = {"staff": Provide(api_staff)}
+
+
+def _managers_only(staff: Any) -> None:
+    if not staff.is_manager:
+        raise ApiError(403, "forbidden", _MANAGERS_ONLY)
+
+
+@post("/settings/connection/check", status_code=200, include_in_schema=False, dependencies=_STAFF)
+async def check(request: Request[Any, Any, Any], staff: Staff) -> dict[str, Any]:
+    """Whether the credentials work and the Messaging Service and its senders exist, in words."""
+    _managers_only(staff)
+    settings = runtime_of(request).settings
+    if not settings.twilio_configured:
+        text = "Twilio is not set up: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (or an API key) and restart."
+        return {"ok": False, "checks": [{"name": "credentials", "ok": False, "text": text}], "senders": []}
+    sender = TwilioSender.from_settings(settings)
+    await sender.start()
+    try:
+        report = await check_connection(
+            sender,
+            messaging_service_sid=settings.twilio_messaging_service_sid,
+            uses_api_key=bool(settings.twilio_api_key_sid),
+        )
+    finally:
+        await sender.aclose()
+    return {
+        "ok": report.ok,
+        "checks": [{"name": c.name, "ok": c.ok, "text": c.text} for c in report.checks],
+        "senders": report.senders,
+        "account_name": report.account_name,
+    }
+
+
+@post("/settings/connection/test-sms", status_code=202, include_in_schema=False, dependencies=_STAFF)
+async def test_sms(request: Request[Any, Any, Any], staff: Staff) -> Response[dict[str, Any]]:
+    """A test SMS to a typed number, through the outbox like any message."""
+    _managers_only(staff)
+    payload = await json_object(request)
+    to = payload.get("to")
+    if not isinstance(to, str):
+        raise ApiError(422, "invalid_number", "Type the number to send the test SMS to.")
+    runtime = runtime_of(request)
+    if runtime.outbox is None:
+        raise ApiError(409, "twilio_not_configured", "Twilio is not set up, so nothing can be sent yet.")
+    async with runtime.db.read() as session:
+        after = await store.latest_event_id(session)
+    body = f"Test message from {runtime.settings.business_name}: the inbox can send SMS through Twilio."
+    conversation, message, _ = await outreach.start_conversation(
+        runtime, outreach.NewConversation(to=to, staff_id=staff.id, channel="sms", body=body)
+    )
+    return Response({"message": message, "conversation": conversation, "after": after}, status_code=202)
+
+
+route_handlers = [check, test_sms]
