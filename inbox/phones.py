@@ -94,13 +94,23 @@ def time_zone_of(e164: str) -> str | None:
 def _one_clock(number) -> bool:
     """Whether every zone of the number's country shows the same time now (the UK's four do;
     the United States' do not)."""
+    now = datetime.now(UTC)
+    quarter = now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0)
+    return _one_clock_at(number.country_code, quarter)
+
+
+@functools.lru_cache(maxsize=512)
+def _one_clock_at(country_code: int, quarter: datetime) -> bool:
+    """_one_clock for one country, in the quarter hour starting at `quarter`. Clocks change on
+    quarter hours of UTC, so the answer holds for the whole quarter; cached, because loading a
+    country's zones (the United States has dozens) costs more than the rest of a webhook."""
     country_zones = getattr(timezone, "_country_level_time_zones_for_number", None)
-    zones = [zone for zone in (country_zones(number) if country_zones else ()) if zone != "Etc/Unknown"]
+    example = phonenumbers.PhoneNumber(country_code=country_code, national_number=0)
+    zones = [zone for zone in (country_zones(example) if country_zones else ()) if zone != "Etc/Unknown"]
     if not zones:
         return False
-    now = datetime.now(UTC)
     try:
-        return len({now.astimezone(ZoneInfo(zone)).utcoffset() for zone in zones}) == 1
+        return len({quarter.astimezone(ZoneInfo(zone)).utcoffset() for zone in zones}) == 1
     except ZoneInfoNotFoundError:
         return False
 
