@@ -234,7 +234,8 @@ async def push_latency(targets: list[str], public_url: str, token: str, sockets:
             nonlocal received
             async for frame in ws:
                 event = json.loads(frame.data)
-                if event["type"] != "message.created":
+                # Only this function's messages: the last answers of a load run may still be landing.
+                if event["type"] != "message.created" or event["data"]["message"]["sid"] not in sent_at:
                     continue
                 latencies.append(time.perf_counter() - sent_at[event["data"]["message"]["sid"]])
                 received += 1
