@@ -24,6 +24,13 @@ def bare(address: str) -> str:
     return address.removeprefix(WHATSAPP_PREFIX)
 
 
+@functools.lru_cache(maxsize=1024)
+def _parsed(number: str) -> phonenumbers.PhoneNumber:
+    """phonenumbers.parse(number, None), once for a number that to_e164 and then time_zone_of
+    both read (a new customer's first webhook). Callers only read the result."""
+    return phonenumbers.parse(number, None)
+
+
 @functools.lru_cache(maxsize=65536)  # customers write again and again; parsing is the costly part
 def to_e164(address: str) -> str:
     """E.164 where the number parses as possible; otherwise what the carrier gave, unchanged.
@@ -33,7 +40,7 @@ def to_e164(address: str) -> str:
     """
     number = bare(address).strip()
     try:
-        parsed = phonenumbers.parse(number if number.startswith("+") else "+" + number, None)
+        parsed = _parsed(number if number.startswith("+") else "+" + number)
     except phonenumbers.NumberParseException:
         return number
     if phonenumbers.is_possible_number(parsed):
@@ -79,7 +86,7 @@ def time_zone_of(e164: str) -> str | None:
     one, the zone of the country's example landline, when that is among them; a number the data
     does not know (a fictional UK drama range) gets its country's zone when the country has one."""
     try:
-        number = phonenumbers.parse(bare(e164), None)
+        number = _parsed(bare(e164))
     except phonenumbers.NumberParseException:
         return None
     zones = [zone for zone in timezone.time_zones_for_number(number) if zone != "Etc/Unknown"]
