@@ -34,6 +34,7 @@ import argparse
 import asyncio
 import os
 import statistics
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -50,7 +51,7 @@ from _harness import (
     start_inbox,
     temp_sqlite_url,
 )
-from _wrk import WrkResult, request_folder, run_wrk, start_bare_asgi, write_requests, wrk_binary
+from _wrk import WrkResult, process_tree_cpu, request_folder, run_wrk, start_bare_asgi, write_requests, wrk_binary
 from scaleout import ADMIN_URL, asyncpg_url, pg_execute
 
 
@@ -159,7 +160,12 @@ def make_load(args: argparse.Namespace, folder: Path) -> Callable[[str, Process,
             path.unlink()
 
     def with_python(name: str, server: Process, count: int, connections: int) -> LoadResult:
-        return asyncio.run(run_load(name, server.url, signed_requests(server.url, count), connections))
+        requests = signed_requests(server.url, count)
+        server_before, client_before = process_tree_cpu(server.process.pid), time.process_time()
+        result = asyncio.run(run_load(name, server.url, requests, connections))
+        result.client_cpu = time.process_time() - client_before
+        result.server_cpu = process_tree_cpu(server.process.pid) - server_before
+        return result
 
     return with_wrk if args.generator == "wrk" else with_python
 
