@@ -120,6 +120,9 @@ def run_wrk(
     if returncode != 0 or report is None:
         raise SystemExit(f"wrk failed ({returncode}): {''.join(output)}\n{stderr}")
     figures = json.loads(report.removeprefix("WRK_JSON "))
+    lines = requests_file.read_text().count("\n")
+    if figures["sent"] != lines:  # every line once: no more (wrap-around), no fewer (cut short)
+        raise SystemExit(f"wrk sent {figures['sent']} of the {lines} requests of {requests_file}")
     errors = sum(figures[key] for key in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts"))
     wrk_cpu = (children_after.ru_utime + children_after.ru_stime) - (
         children_before.ru_utime + children_before.ru_stime
