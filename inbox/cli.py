@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
@@ -14,11 +13,9 @@ from inbox.cli_errors import CommandError
 from inbox.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:  # imported where used: each command loads only what it needs
-    from litestar.types import ControllerRouterHandler
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from inbox.reconcile import ReconcileReport
-    from inbox.runtime import Runtime
 
 _T = TypeVar("_T")
 
@@ -38,39 +35,9 @@ def cmd_migrate(args: argparse.Namespace) -> None:
     print("migrations applied")
 
 
-def run_server(
-    settings: Settings,
-    host: str,
-    port: int,
-    runtime: Runtime | None = None,
-    extra_handlers: Sequence[ControllerRouterHandler] | None = None,
-    log_level: int = logging.INFO,
-) -> None:
-    from inbox.app import create_app
-    from inbox.logs import configure_logging
-    from inbox.web.middleware import serve
-
-    configure_logging(log_level)
-    app = create_app(settings, runtime=runtime, extra_handlers=extra_handlers)
-    serve(  # uvicorn, draining websockets and the outbox on SIGTERM; logs through inbox.logs
-        app,
-        host=host,
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        ws="websockets-sansio",
-        log_level="info",
-        access_log=False,
-        # Signatures and Origins are checked against INBOX_PUBLIC_URL, never against what a proxy
-        # says the request was, so X-Forwarded-* is not read at all; and no banner is sent.
-        proxy_headers=False,
-        server_header=False,
-        timeout_graceful_shutdown=10,
-    )
-
-
 def cmd_serve(args: argparse.Namespace) -> None:
     from inbox.db import migrate
+    from inbox.serving import run_server
 
     settings = _settings()
     if not settings.secret_key:

@@ -16,16 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inbox import bus as events_bus
 from inbox import store
 from inbox.events import ConsentChanged
-from inbox.models import ConsentRecord, Customer, utcnow
+from inbox.models import ConsentAction, ConsentRecord, ConsentSource, ConsentState, Customer, utcnow
 
 if TYPE_CHECKING:
     from inbox.db import Database
 
-OPT_IN, OPT_OUT = "opt_in", "opt_out"
-SOURCES = ("keyword", "staff", "twilio_21610", "import")
+OPT_IN, OPT_OUT = ConsentAction.OPT_IN, ConsentAction.OPT_OUT
+SOURCES = tuple(ConsentSource)
 # Opt-outs the customer made themselves (a STOP to us, or one Twilio recorded and told us of with
 # error 21610): only a manager may record that the customer asked to be messaged again.
-CUSTOMER_SOURCES = frozenset({"keyword", "twilio_21610"})
+CUSTOMER_SOURCES = frozenset({ConsentSource.KEYWORD, ConsentSource.TWILIO_21610})
 
 
 def record_dict(record: ConsentRecord) -> dict[str, Any]:
@@ -42,8 +42,7 @@ def record_dict(record: ConsentRecord) -> dict[str, Any]:
     }
 
 
-async def state(session: AsyncSession, customer_id: int, channel: str) -> str:
-    """opted_in | opted_out | unknown."""
+async def state(session: AsyncSession, customer_id: int, channel: str) -> ConsentState:
     return (await store.consent_states(session, [customer_id]))[customer_id][channel]
 
 

@@ -192,10 +192,10 @@ def demo_env(settings: Settings) -> str:
 
 def run_demo(port: int = 8000, host: str = "127.0.0.1") -> None:
     from inbox import accounts
-    from inbox.cli import run_server
     from inbox.db import Database, migrate
     from inbox.models import WhatsAppTemplate
     from inbox.runtime import Runtime
+    from inbox.serving import run_server
 
     folder = Path(tempfile.mkdtemp(prefix="inbox-demo-"))
     settings = demo_settings(port, host, folder)
@@ -227,8 +227,7 @@ def run_demo(port: int = 8000, host: str = "127.0.0.1") -> None:
     env_file.write_text(demo_env(settings))
     env_file.chmod(0o600)  # it holds the demo's auth token
     runtime = Runtime.build(settings)
-    runtime.extras["sandbox"] = sandbox
-    runtime.extras["on_start"] = lambda: asyncio.create_task(seed(runtime, sandbox, settings.public_url))
+    runtime.on_start = lambda: seed(runtime, sandbox, settings.public_url)
 
     print(
         f"""

@@ -35,7 +35,7 @@ from inbox import app_settings, batch_sql, consent, keywords, outbound, store
 from inbox import bus as events_bus
 from inbox.events import ConversationUpdated, MessageCreated
 from inbox.keywords import Keyword
-from inbox.models import Conversation, Customer, Message, utcnow
+from inbox.models import ConsentState, Conversation, ConversationStatus, Customer, Message, utcnow
 from inbox.phones import bare, channel_of, to_e164
 from inbox.twilio.payloads import InboundPayload
 
@@ -144,7 +144,7 @@ async def _store(
         if store.is_latest(thread, message):
             thread.last_message_id, thread.last_activity_at = message.id, message.created_at
             latest[thread.id] = message
-        thread.status = "open"
+        thread.status = ConversationStatus.OPEN
         message_json[message.id] = _message_json(message)
         events_bus.record(session, MessageCreated(thread.id, message_json[message.id]))
     touched = dict.fromkeys(message.conversation_id for message in inserted)  # in message order
@@ -211,7 +211,7 @@ def _message_json(message: batch_sql.MessageRow) -> dict[str, Any]:
 def _conversation_json(
     thread: _Thread | Conversation,
     customer: batch_sql.CustomerRow,
-    consent: dict[str, str],
+    consent: dict[str, ConsentState],
     last: batch_sql.MessageRow | Message,
     last_json: dict[str, Any] | None,
 ) -> dict[str, Any]:
@@ -240,14 +240,16 @@ async def _apply_keyword(
     evidence = {"message_sid": message.sid, "message_id": message.id, "body": message.body[:160]}
     current = await consent.state(session, customer.id, message.channel)
     if keyword is Keyword.OPT_OUT:
-        if current != "opted_out":
+        if current != ConsentState.OPTED_OUT:
             await consent.append(
                 session, customer, channel=message.channel, action=consent.OPT_OUT, source="keyword", evidence=evidence
             )
     elif keyword is Keyword.OPT_IN:
-        if current == "opted_out" and not keywords.reverses_opt_out(message.body, bare(message.to_addr), policy.words):
+        if current == ConsentState.OPTED_OUT and not keywords.reverses_opt_out(
+            message.body, bare(message.to_addr), policy.words
+        ):
             return None  # e.g. YES on a toll-free number: not an opt-in there, just a message
-        if current != "opted_in":
+        if current != ConsentState.OPTED_IN:
             await consent.append(
                 session, customer, channel=message.channel, action=consent.OPT_IN, source="keyword", evidence=evidence
             )

@@ -220,7 +220,11 @@ def _log_exception(logger: Logger, scope: Scope, _traceback: list[str]) -> None:
     an ApiError(404) looked like a 500 to it; this reads it from the exception itself."""
     import sys
 
+    from inbox.refusals import Refused
+
     exc = sys.exc_info()[1]
+    if isinstance(exc, Refused):  # the domain said no: an answer
+        return
     status = getattr(exc, "status_code", 500)
     if isinstance(status, int) and 400 <= status < 500:
         return

@@ -75,6 +75,31 @@ class Channel(enum.StrEnum):
     WHATSAPP = "whatsapp"
 
 
+class ConversationStatus(enum.StrEnum):
+    OPEN = "open"  # waiting on the team, or answered and not yet closed
+    CLOSED = "closed"  # done; a customer's new message reopens it (its owner is kept)
+
+
+class ConsentAction(enum.StrEnum):
+    OPT_IN = "opt_in"
+    OPT_OUT = "opt_out"
+
+
+class ConsentSource(enum.StrEnum):
+    KEYWORD = "keyword"  # the customer texted STOP/START (or a synonym)
+    STAFF = "staff"  # a staff member recorded what the customer asked for, with a note
+    TWILIO_21610 = "twilio_21610"  # Twilio refused a send: the customer had opted out with the carrier
+    IMPORT = "import"  # brought in from an earlier system
+
+
+class ConsentState(enum.StrEnum):
+    """A customer's standing on one channel, derived from the ledger (the latest record wins)."""
+
+    OPTED_IN = "opted_in"
+    OPTED_OUT = "opted_out"
+    UNKNOWN = "unknown"  # no record: they wrote to us, so answering them is allowed
+
+
 class MessageStatus(enum.StrEnum):
     """Where a message stands. Inbound messages are `received` and never move.
 
@@ -177,7 +202,7 @@ class Conversation(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), unique=True)
-    status: Mapped[str] = mapped_column(String(10), default="open")  # open | closed
+    status: Mapped[str] = mapped_column(String(10), default=ConversationStatus.OPEN)  # a ConversationStatus
     # Who owns it (None: nobody yet). A customer's new message reopens it and keeps its owner.
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), nullable=True)
     last_message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
@@ -326,8 +351,8 @@ class ConsentRecord(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
     channel: Mapped[str] = mapped_column(String(10))  # sms | whatsapp
-    action: Mapped[str] = mapped_column(String(10))  # opt_in | opt_out
-    source: Mapped[str] = mapped_column(String(20))  # keyword | staff | twilio_21610 | import
+    action: Mapped[str] = mapped_column(String(10))  # a ConsentAction
+    source: Mapped[str] = mapped_column(String(20))  # a ConsentSource
     evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # message SID, or staff id + note
     staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), nullable=True)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)  # Twilio's time where known

@@ -20,8 +20,18 @@ from sqlalchemy import select
 from inbox import bus as events_bus
 from inbox import reports, store
 from inbox.events import ConversationUpdated, MessageCreated
-from inbox.models import Channel, Direction, Message, MessageStatus, WhatsAppTemplate, utcnow
+from inbox.models import (
+    Channel,
+    ConsentAction,
+    ConsentState,
+    Direction,
+    Message,
+    MessageStatus,
+    WhatsAppTemplate,
+    utcnow,
+)
 from inbox.phones import address_for
+from inbox.refusals import Refused, Why
 from inbox.twilio.payloads import CONTENT_SID
 
 MAX_BODY = 1600
@@ -31,10 +41,8 @@ PLACEHOLDER = re.compile(r"\{\{\s*(\d{1,2})\s*\}\}")
 WHATSAPP_WINDOW = timedelta(hours=24)
 
 
-class ReplyRefused(Exception):
-    def __init__(self, status: int, code: str, detail: str, **extra: Any) -> None:
-        super().__init__(detail)
-        self.status, self.code, self.detail, self.extra = status, code, detail, extra
+class ReplyRefused(Refused):
+    """A reply the inbox will not queue (or, at send time, send)."""
 
 
 MAX_VARIABLE_NAME = 32
@@ -57,28 +65,28 @@ class ReplyRequest:
 def check_body(body: str | None, content_sid: str | None, content_variables: Any) -> None:
     if content_sid is not None:
         if not CONTENT_SID.fullmatch(content_sid):
-            raise ReplyRefused(422, "invalid_template", "That template id is not valid (it starts with HX).")
+            raise ReplyRefused(Why.INVALID, "invalid_template", "That template id is not valid (it starts with HX).")
         if content_variables is not None and not (
             isinstance(content_variables, dict) and all(isinstance(v, str) for v in content_variables.values())
         ):
-            raise ReplyRefused(422, "invalid_template", "Template variables must be text.")
+            raise ReplyRefused(Why.INVALID, "invalid_template", "Template variables must be text.")
         if content_variables and (
             len(content_variables) > MAX_TEMPLATE_VARIABLES
             # a value over MAX_VARIABLE_LENGTH is refused by name once the template is known
             or any(len(k) > MAX_VARIABLE_NAME or len(v) > MAX_BODY for k, v in content_variables.items())
         ):
             raise ReplyRefused(
-                422,
+                Why.INVALID,
                 "invalid_template",
                 f"A template takes at most {MAX_TEMPLATE_VARIABLES} variables, each name up to {MAX_VARIABLE_NAME} "
                 f"characters and each value up to {MAX_VARIABLE_LENGTH:,}.",
             )
         return
     if body is None or not body.strip():
-        raise ReplyRefused(422, "empty_body", "Write a message before sending.")
+        raise ReplyRefused(Why.INVALID, "empty_body", "Write a message before sending.")
     if len(body) > MAX_BODY:
         raise ReplyRefused(
-            422,
+            Why.INVALID,
             "body_too_long",
             f"This message is {len(body):,} characters long; the limit is {MAX_BODY:,}. "
             "Shorten it or send it as two messages.",
@@ -96,7 +104,7 @@ def render_template(template: WhatsAppTemplate, variables: dict[str, str] | None
     unknown = sorted(set(variables) - set(expected))
     if unknown:
         raise ReplyRefused(
-            422,
+            Why.INVALID,
             "unknown_template_variables",
             f"The template “{template.name}” has no variable {', '.join(unknown)}.",
             unknown=unknown,
@@ -106,7 +114,7 @@ def render_template(template: WhatsAppTemplate, variables: dict[str, str] | None
         names = template.variables or []
         labels = [f"{names[int(k) - 1]} ({{{{{k}}}}})" if int(k) <= len(names) else f"{{{{{k}}}}}" for k in missing]
         raise ReplyRefused(
-            422,
+            Why.INVALID,
             "missing_template_variables",
             f"Fill in every variable of “{template.name}”: {', '.join(labels)} is empty."
             if len(missing) == 1
@@ -116,7 +124,7 @@ def render_template(template: WhatsAppTemplate, variables: dict[str, str] | None
     too_long = [key for key in expected if len(variables[key]) > MAX_VARIABLE_LENGTH]
     if too_long:
         raise ReplyRefused(
-            422,
+            Why.INVALID,
             "template_variable_too_long",
             f"A template variable may be at most {MAX_VARIABLE_LENGTH:,} characters ({', '.join(too_long)} is longer).",
         )
@@ -126,7 +134,9 @@ def render_template(template: WhatsAppTemplate, variables: dict[str, str] | None
         text = f"[{template.name}] " + " · ".join(values[key] for key in expected)
     if len(text) > MAX_BODY:
         raise ReplyRefused(
-            422, "body_too_long", f"Filled in, this template is {len(text):,} characters; the limit is {MAX_BODY:,}."
+            Why.INVALID,
+            "body_too_long",
+            f"Filled in, this template is {len(text):,} characters; the limit is {MAX_BODY:,}.",
         )
     return text, values
 
@@ -150,11 +160,13 @@ async def refusal_for(
     `consent` may be passed in when the caller fetched it for many customers at once."""
     if consent is None:
         consent = (await store.consent_states(session, [customer.id]))[customer.id][channel]
-    if consent == "opted_out" and auto_reply != "opt_out":  # the STOP confirmation is the one exception
+    if (
+        consent == ConsentState.OPTED_OUT and auto_reply != ConsentAction.OPT_OUT
+    ):  # the STOP confirmation is the one exception
         label = "WhatsApp" if channel == Channel.WHATSAPP else "SMS"
         who = customer.name or customer.whatsapp_profile_name or customer.phone
         return ReplyRefused(
-            409,
+            Why.CONFLICT,
             "opted_out",
             f"{who} has opted out of {label} messages. They must text START before anyone can message them again.",
         )
@@ -162,13 +174,13 @@ async def refusal_for(
         last = await store.last_inbound(session, conversation_id, Channel.WHATSAPP)
         if last is None:
             return ReplyRefused(
-                409,
+                Why.CONFLICT,
                 "whatsapp_window_closed",
                 "The customer has never written on WhatsApp, so only an approved template can be sent there.",
             )
         if utcnow() - last.created_at >= WHATSAPP_WINDOW:
             return ReplyRefused(
-                409,
+                Why.CONFLICT,
                 "whatsapp_window_closed",
                 "The customer last wrote on WhatsApp more than 24 hours ago, so only an approved template can be sent now.",
             )
@@ -204,7 +216,7 @@ async def _queue(runtime, request: ReplyRequest, session) -> tuple[dict[str, Any
     check_body(request.body, request.content_sid, request.content_variables)
     found = await store.conversation_with_customer(session, request.conversation_id)
     if found is None:
-        raise ReplyRefused(404, "not_found", "There is no such conversation.")
+        raise ReplyRefused(Why.NOT_FOUND, "not_found", "There is no such conversation.")
     conversation, customer = found
     body, content_variables = request.body, request.content_variables
     if request.content_sid is not None:
@@ -213,7 +225,7 @@ async def _queue(runtime, request: ReplyRequest, session) -> tuple[dict[str, Any
         )
         if template is None:
             raise ReplyRefused(
-                422,
+                Why.INVALID,
                 "unknown_template",
                 "That template is not registered: a manager adds approved templates in Settings.",
             )
@@ -221,7 +233,7 @@ async def _queue(runtime, request: ReplyRequest, session) -> tuple[dict[str, Any
     last_any = await store.last_inbound(session, conversation.id)
     channel = request.channel or (last_any.channel if last_any else Channel.SMS)
     if channel not in (Channel.SMS, Channel.WHATSAPP):
-        raise ReplyRefused(422, "invalid_channel", "channel must be sms or whatsapp.")
+        raise ReplyRefused(Why.INVALID, "invalid_channel", "channel must be sms or whatsapp.")
     refusal = await refusal_for(
         session,
         customer,
@@ -296,7 +308,7 @@ def _replayed(existing: Message, request: ReplyRequest) -> dict[str, Any]:
     )
     if not same:
         raise ReplyRefused(
-            422,
+            Why.INVALID,
             "idempotency_key_reused",
             "This Idempotency-Key was already used for a different message; use a new key for a new message.",
         )

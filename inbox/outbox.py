@@ -29,10 +29,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inbox import bus as events_bus
 from inbox import consent, metrics, outbound, status, store
 from inbox.events import MessageUpdated
-from inbox.models import Conversation, Customer, Direction, Message, MessageStatus, utcnow
+from inbox.models import ConsentState, Conversation, Customer, Direction, Message, MessageStatus, utcnow
 from inbox.paths import STATUS_WEBHOOK
 from inbox.phones import mask
-from inbox.twilio.client import ListedMessage, OutgoingMessage, SendError, SendResult, TwilioSender
+from inbox.twilio.client import Failure, ListedMessage, OutgoingMessage, SendError, SendResult, TwilioSender
 from inbox.twilio.errors import explain
 
 if TYPE_CHECKING:
@@ -264,9 +264,9 @@ class Outbox:
                 outcome = outcomes[claimed.id]
                 if isinstance(outcome, SendResult):
                     await self._accepted(session, message, outcome)
-                elif outcome.kind == "retry":
+                elif outcome.kind == Failure.RETRY:
                     message.next_attempt_at = utcnow() + timedelta(seconds=self._backoff(message.attempts))
-                elif outcome.kind == "ambiguous":
+                elif outcome.kind == Failure.AMBIGUOUS:
                     message.needs_reconcile = True
                     message.next_attempt_at = utcnow() + timedelta(seconds=self._backoff(message.attempts))
                 else:
@@ -299,7 +299,7 @@ class Outbox:
         events_bus.record(session, MessageUpdated(message.conversation_id, store.message_dict(message)))
 
     async def _record_twilio_opt_out(self, session: AsyncSession, message: Message, customer: Customer) -> None:
-        if await consent.state(session, customer.id, message.channel) == "opted_out":
+        if await consent.state(session, customer.id, message.channel) == ConsentState.OPTED_OUT:
             return
         await consent.append(
             session,

@@ -14,8 +14,6 @@ customer goes through `escape`.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -25,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
 
-from inbox.export import neutralise_formula
+from inbox.csv_cells import csv_line
 
 if TYPE_CHECKING:
     from inbox.reports import ByChannel, Report
@@ -170,12 +168,7 @@ def tables(figures: Report, zone: ZoneInfo) -> dict[str, Table]:
 
 def csv_bytes(table: Table) -> bytes:
     """The table's header and cells, RFC 4180 with CRLF, each cell formula-safe (as the export)."""
-    out = io.StringIO(newline="")
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([neutralise_formula(c) for c in table.columns])
-    for row in table.rows:
-        writer.writerow([neutralise_formula(cell) or "" for cell in row])
-    return out.getvalue().encode()
+    return "".join([csv_line(table.columns), *(csv_line(row) for row in table.rows)]).encode()
 
 
 # ---- SVG ----------------------------------------------------------------------------------

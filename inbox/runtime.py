@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -31,7 +33,9 @@ class Runtime:
     outbox_config: OutboxConfig | None = None
     sender: TwilioSender | None = None
     outbox: Outbox | None = None
-    extras: dict[str, Any] = field(default_factory=dict)  # optional parts (the demo's sandbox)
+    # Started with the runtime, kept until it stops (the demo seeds its conversations this way).
+    on_start: Callable[[], Coroutine[Any, Any, None]] | None = None
+    open_exports: int = 0  # exports streaming now, in this process (inbox.web.exports caps them)
 
     @classmethod
     def build(cls, settings: Settings, **options: Any) -> Runtime:
@@ -62,8 +66,8 @@ class Runtime:
             self.outbox = Outbox(self, self.sender, self.outbox_config)
             if self.run_outbox:
                 self.outbox.start()
-        if on_start := self.extras.get("on_start"):
-            self.extras["on_start_task"] = on_start()
+        if self.on_start is not None:
+            self._on_start_task = asyncio.create_task(self.on_start())
 
     async def stop(self) -> None:
         """Graceful: stop taking work, let in-flight sends finish and be recorded, then close."""

@@ -18,8 +18,11 @@ from sqlalchemy.orm import aliased
 
 from inbox import batch_sql
 from inbox.models import (
+    ConsentAction,
+    ConsentState,
     Conversation,
     ConversationRead,
+    ConversationStatus,
     Customer,
     Direction,
     Event,
@@ -142,7 +145,7 @@ def message_dict(message: Message) -> dict[str, Any]:
     }
 
 
-def customer_dict(customer: Customer, consent: dict[str, str] | None = None) -> dict[str, Any]:
+def customer_dict(customer: Customer, consent: dict[str, ConsentState] | None = None) -> dict[str, Any]:
     return {
         "id": customer.id,
         "name": customer.name or customer.whatsapp_profile_name,
@@ -150,7 +153,7 @@ def customer_dict(customer: Customer, consent: dict[str, str] | None = None) -> 
         "whatsapp_profile_name": customer.whatsapp_profile_name,
         "notes": getattr(customer, "notes", None) or "",
         "time_zone": time_zone_of(customer.phone),  # IANA, from the number; None when unknown
-        "consent": consent or {"sms": "unknown", "whatsapp": "unknown"},
+        "consent": consent or {"sms": ConsentState.UNKNOWN, "whatsapp": ConsentState.UNKNOWN},
     }
 
 
@@ -202,13 +205,15 @@ async def ensure_conversation(session: AsyncSession, customer_id: int) -> Conver
     return await session.get(Conversation, row.id)
 
 
-async def consent_states(session: AsyncSession, customer_ids: list[int]) -> dict[int, dict[str, str]]:
+async def consent_states(session: AsyncSession, customer_ids: list[int]) -> dict[int, dict[str, ConsentState]]:
     """Each customer's current consent per channel: the latest ledger record wins."""
-    states = {cid: {"sms": "unknown", "whatsapp": "unknown"} for cid in customer_ids}
+    states = {cid: {"sms": ConsentState.UNKNOWN, "whatsapp": ConsentState.UNKNOWN} for cid in customer_ids}
     if not customer_ids:
         return states
     for customer_id, channel, action in await batch_sql.latest_consent(await session.connection(), list(states)):
-        states[customer_id][channel] = "opted_out" if action == "opt_out" else "opted_in"
+        states[customer_id][channel] = (
+            ConsentState.OPTED_OUT if action == ConsentAction.OPT_OUT else ConsentState.OPTED_IN
+        )
     return states
 
 
@@ -245,7 +250,7 @@ async def touch_conversation(session: AsyncSession, conversation: Conversation, 
     if is_latest(conversation, message):
         conversation.last_message_id = message.id
         conversation.last_activity_at = message.created_at
-    conversation.status = "open"
+    conversation.status = ConversationStatus.OPEN
 
 
 # ---- reads for the API ------------------------------------------------------------------
@@ -311,7 +316,7 @@ async def view_counts(session: AsyncSession, staff_id: int) -> dict[str, int]:
     )
     counts = {"mine": 0, "unassigned": 0, "open": 0, "closed": 0}
     for status, assignee_id, count in rows:
-        if status == "closed":
+        if status == ConversationStatus.CLOSED:
             counts["closed"] += count
             continue
         counts["open"] += count

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox import bus as events_bus
 from inbox import store
 from inbox.events import ConversationUpdated, CustomerUpdated, NoteCreated
-from inbox.models import Customer, Message, Note, Staff
+from inbox.models import ConversationStatus, Customer, Message, Note, Staff
+from inbox.refusals import Refused, Why
 
 if TYPE_CHECKING:
     from inbox.runtime import Runtime
@@ -35,29 +36,29 @@ MAX_CUSTOMER_NOTES = 5000
 UNSET: Any = object()  # "this field was not given" (None means "nobody" for the owner)
 
 
-class TeamRefused(Exception):
-    def __init__(self, status: int, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status, self.code, self.detail = status, code, detail
+class TeamRefused(Refused):
+    """A change to a conversation, a note or a customer card that the inbox will not make."""
 
 
 async def update_conversation(
     runtime: Runtime, conversation_id: int, *, status: str | None = None, assignee_id: Any = UNSET
 ) -> dict[str, Any]:
     """Closes or reopens a conversation and/or gives it an owner (None: nobody)."""
-    if status is not None and status not in ("open", "closed"):
-        raise TeamRefused(422, "invalid_status", "status must be open or closed.")
+    if status is not None and status not in tuple(ConversationStatus):
+        raise TeamRefused(Why.INVALID, "invalid_status", "status must be open or closed.")
     if assignee_id is not UNSET and assignee_id is not None and (type(assignee_id) is not int or assignee_id <= 0):
-        raise TeamRefused(422, "unknown_staff", "assignee_id must be a staff member's id or null.")
+        raise TeamRefused(Why.INVALID, "unknown_staff", "assignee_id must be a staff member's id or null.")
     async with runtime.db.write() as session:
         found = await store.conversation_with_customer(session, conversation_id)
         if found is None:
-            raise TeamRefused(404, "not_found", "There is no such conversation.")
+            raise TeamRefused(Why.NOT_FOUND, "not_found", "There is no such conversation.")
         conversation, _customer = found
         if assignee_id is not UNSET and assignee_id is not None:
             staff = await session.get(Staff, assignee_id) if assignee_id <= store.MAX_ID else None
             if staff is None or staff.disabled:
-                raise TeamRefused(422, "unknown_staff", "There is no such staff member (or the account is disabled).")
+                raise TeamRefused(
+                    Why.INVALID, "unknown_staff", "There is no such staff member (or the account is disabled)."
+                )
         changed = False
         if status is not None and conversation.status != status:
             conversation.status, changed = status, True
@@ -76,14 +77,14 @@ async def update_conversation(
 async def add_note(runtime: Runtime, conversation_id: int, staff_id: int, body: Any) -> dict[str, Any]:
     """An internal note in the thread. It is stored and shown to the team; nothing is sent."""
     if not isinstance(body, str) or not body.strip():
-        raise TeamRefused(422, "empty_body", "Write the note before saving it.")
+        raise TeamRefused(Why.INVALID, "empty_body", "Write the note before saving it.")
     if len(body) > MAX_NOTE:
-        raise TeamRefused(422, "body_too_long", f"A note may be at most {MAX_NOTE:,} characters.")
+        raise TeamRefused(Why.INVALID, "body_too_long", f"A note may be at most {MAX_NOTE:,} characters.")
     if "\x00" in body:  # PostgreSQL text cannot hold it
-        raise TeamRefused(422, "invalid_body", "A note cannot contain a NUL character.")
+        raise TeamRefused(Why.INVALID, "invalid_body", "A note cannot contain a NUL character.")
     async with runtime.db.write() as session:
         if not await store.conversation_exists(session, conversation_id):
-            raise TeamRefused(404, "not_found", "There is no such conversation.")
+            raise TeamRefused(Why.NOT_FOUND, "not_found", "There is no such conversation.")
         note = Note(conversation_id=conversation_id, staff_id=staff_id, body=body.strip())
         session.add(note)
         await session.flush()
@@ -103,15 +104,15 @@ async def update_customer(
         if value is UNSET or value is None:
             continue
         if not isinstance(value, str):
-            raise TeamRefused(422, f"invalid_{field}", f"{field} must be text.")
+            raise TeamRefused(Why.INVALID, f"invalid_{field}", f"{field} must be text.")
         if len(value) > limit:
-            raise TeamRefused(422, f"invalid_{field}", f"{field} may be at most {limit:,} characters.")
+            raise TeamRefused(Why.INVALID, f"invalid_{field}", f"{field} may be at most {limit:,} characters.")
         if "\x00" in value:  # PostgreSQL text cannot hold it
-            raise TeamRefused(422, f"invalid_{field}", f"{field} cannot contain a NUL character.")
+            raise TeamRefused(Why.INVALID, f"invalid_{field}", f"{field} cannot contain a NUL character.")
     async with runtime.db.write() as session:
         customer = await session.get(Customer, customer_id) if 0 < customer_id <= store.MAX_ID else None
         if customer is None:
-            raise TeamRefused(404, "not_found", "There is no such customer.")
+            raise TeamRefused(Why.NOT_FOUND, "not_found", "There is no such customer.")
         if name is not UNSET:
             customer.name = (name or "").strip() or None
         if notes is not UNSET:
@@ -126,7 +127,9 @@ async def update_customer(
 
 
 async def customer_card(session: AsyncSession, customer_id: int) -> dict[str, Any] | None:
-    """The customer with what the card shows beside the name: first and last contact."""
+    """The customer with what the card shows beside the name: first and last contact, and how many
+    messages their conversation holds (all, and from them). A customer has exactly one
+    conversation, so a count of conversations would always say 1: the messages say more."""
     customer = await session.get(Customer, customer_id)
     if customer is None:
         return None
@@ -134,27 +137,23 @@ async def customer_card(session: AsyncSession, customer_id: int) -> dict[str, An
     card = store.customer_dict(customer, consent)
     conversation_id = await store.conversation_id_of(session, customer.id)
     first = last = None
+    total = inbound = 0
     if conversation_id is not None:
         row = (
             await session.execute(
-                select(Message.created_at)
-                .where(Message.conversation_id == conversation_id)
-                .order_by(Message.id)
-                .limit(1)
+                select(
+                    func.count(Message.id),
+                    func.count(Message.id).filter(Message.direction == "inbound"),
+                    func.min(Message.created_at),
+                    func.max(Message.created_at),
+                ).where(Message.conversation_id == conversation_id)
             )
-        ).scalar()
-        first = row
-        last = (
-            await session.execute(
-                select(Message.created_at)
-                .where(Message.conversation_id == conversation_id)
-                .order_by(Message.id.desc())
-                .limit(1)
-            )
-        ).scalar()
+        ).one()
+        total, inbound, first, last = row
     card.update(
         first_contact_at=store.iso(first),
         last_contact_at=store.iso(last),
-        conversation_count=1 if conversation_id is not None else 0,
+        message_count=total,
+        inbound_count=inbound,
     )
     return card

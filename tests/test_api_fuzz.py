@@ -37,6 +37,8 @@ FIELDS = st.fixed_dictionaries(
         "assignee_id": st.one_of(st.integers(min_value=-(2**70), max_value=2**70), JSON),
         "name": JSON,
         "notes": JSON,
+        "desktop_notifications": st.one_of(st.booleans(), JSON),
+        "sound": st.one_of(st.booleans(), JSON),
     },
 )
 BODIES = st.one_of(
@@ -61,6 +63,7 @@ ROUTES = [
     ("GET", "/api/conversations/counts"),
     ("GET", "/api/customers/{id}"),
     ("PATCH", "/api/customers/{id}"),
+    ("PATCH", "/api/me/preferences"),
 ]
 QUERY = st.dictionaries(
     st.sampled_from(["status", "q", "cursor", "before", "limit", "format", "since", "until", "customer", "assignee"]),

@@ -278,7 +278,8 @@ def test_keyboard_moves_through_the_list_and_opens_with_enter(inbox, tabs) -> No
     expect(bodies(page)).to_have_text(["middle"])
     expect(items(page).nth(1).locator("a")).to_have_attribute("aria-current", "true")
     assert opened_id(page) == page.locator("#thread").get_attribute("data-conversation-id")
-    # focus stays visible: the focused link draws an outline
+    # opened from the keyboard, focus follows into the thread's heading, and stays visible there
+    expect(page.locator("#thread-title")).to_be_focused()
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline not in ("", "none")
 

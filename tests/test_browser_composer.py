@@ -3,14 +3,11 @@ after STOP. Headless Chromium against the app wired to the Twilio sandbox."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from tests.support.browser import WIDE, launch, log_in, sid
-from tests.support.sandbox import FAST_OUTBOX, sandbox_settings, start_sandbox
-from tests.support.staff import create_staff
+from tests.support.sandbox import wire
 from tests.support.twilio import post_twilio
 
 pytestmark = pytest.mark.browser
@@ -19,18 +16,14 @@ ANA = "+14155550123"
 
 @pytest.fixture
 def wired(serve, sqlite_url):
-    sandbox, sandbox_server = start_sandbox()
-    inbox = serve(sqlite_url, runtime_options={"outbox_config": FAST_OUTBOX}, **sandbox_settings(sandbox_server.url))
-    create_staff(sqlite_url, "reception@example.com", name="Rosa Reyes")
-    post_twilio(inbox.url, "inbound_sms", From=ANA, Body="Is my phone ready?", MessageSid=sid(1))
-    yield inbox, sandbox
-    sandbox_server.stop()
-    asyncio.run(sandbox.aclose())
+    with wire(serve, sqlite_url, receptionist="Rosa Reyes") as wired:
+        post_twilio(wired.inbox.url, "inbound_sms", From=ANA, Body="Is my phone ready?", MessageSid=sid(1))
+        yield wired
 
 
 @pytest.fixture
 def page(wired):
-    inbox, _ = wired
+    inbox = wired.inbox
     with sync_playwright() as playwright:
         browser = launch(playwright)
         context = browser.new_context(viewport=WIDE)
@@ -46,7 +39,7 @@ def page(wired):
 
 
 def test_emoji_switches_the_counter_to_ucs2_and_the_reply_reaches_delivered(wired, page) -> None:
-    _inbox, sandbox = wired
+    sandbox = wired.sandbox
     body = page.locator("#composer-body")
     counter = page.locator("#composer-count")
     body.fill("Your phone is ready")
@@ -84,7 +77,7 @@ def test_over_long_reply_cannot_be_sent(page) -> None:
 
 
 def test_stop_locks_the_composer_live_with_the_reason(wired, page) -> None:
-    inbox, _ = wired
+    inbox = wired.inbox
     expect(page.locator("#composer-body")).to_be_enabled()
     post_twilio(inbox.url, "inbound_sms", From=ANA, Body="STOP", MessageSid=sid(2))
     expect(page.locator("#composer-lock")).to_contain_text("opted out of SMS", timeout=10000)
@@ -92,7 +85,7 @@ def test_stop_locks_the_composer_live_with_the_reason(wired, page) -> None:
 
 
 def test_a_message_that_reads_like_an_opt_out_offers_one_click_to_record_it(wired, page) -> None:
-    inbox, _ = wired
+    inbox = wired.inbox
     post_twilio(inbox.url, "inbound_sms", From=ANA, Body="please stop texting me", MessageSid=sid(3))
     flag = page.locator("#composer-flag")
     expect(flag).to_contain_text("please stop texting me", timeout=10000)
@@ -104,7 +97,7 @@ def test_a_message_that_reads_like_an_opt_out_offers_one_click_to_record_it(wire
 
 
 def test_the_inbox_own_answer_says_it_was_automatic(wired, page) -> None:
-    inbox, _ = wired
+    inbox = wired.inbox
     post_twilio(inbox.url, "inbound_sms", From=ANA, Body="HELP", MessageSid=sid(4))
     answer = page.locator("#messages [data-direction='outbound']").last
     expect(answer.locator(".message-author")).to_have_text("Automatic answer", timeout=10000)

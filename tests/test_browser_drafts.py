@@ -15,8 +15,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.support import db
 from tests.support.browser import WIDE, launch, log_in, sid
-from tests.support.sandbox import FAST_OUTBOX, sandbox_settings, start_sandbox
-from tests.support.staff import create_staff
+from tests.support.sandbox import wire
 from tests.support.twilio import post_twilio
 
 pytestmark = pytest.mark.browser
@@ -28,20 +27,16 @@ TEMPLATE = "HX" + "e" * 32
 
 @pytest.fixture
 def wired(serve, sqlite_url):
-    sandbox, sandbox_server = start_sandbox()
-    inbox = serve(sqlite_url, runtime_options={"outbox_config": FAST_OUTBOX}, **sandbox_settings(sandbox_server.url))
-    create_staff(sqlite_url, "reception@example.com", name="Rosa Reyes")
-    post_twilio(inbox.url, "inbound_sms", From=ANA, Body="Is my phone ready?", MessageSid=sid(1))
-    post_twilio(inbox.url, "inbound_sms", From=BEN, Body="Do you fix tablets?", MessageSid=sid(2))
-    db.add_template(sqlite_url, "Repair ready", TEMPLATE, "Hi {{1}}, your {{2}} is ready.", ["Name", "Device"])
-    yield inbox, sqlite_url
-    sandbox_server.stop()
-    asyncio.run(sandbox.aclose())
+    with wire(serve, sqlite_url, receptionist="Rosa Reyes") as wired:
+        post_twilio(wired.inbox.url, "inbound_sms", From=ANA, Body="Is my phone ready?", MessageSid=sid(1))
+        post_twilio(wired.inbox.url, "inbound_sms", From=BEN, Body="Do you fix tablets?", MessageSid=sid(2))
+        db.add_template(sqlite_url, "Repair ready", TEMPLATE, "Hi {{1}}, your {{2}} is ready.", ["Name", "Device"])
+        yield wired
 
 
 @pytest.fixture
 def page(wired):
-    inbox, _ = wired
+    inbox = wired.inbox
     with sync_playwright() as playwright:
         browser = launch(playwright)
         page = browser.new_context(viewport=WIDE).new_page()
@@ -94,7 +89,7 @@ def open_conversation(page, conversation_id: int) -> None:
 
 
 def test_a_draft_stays_with_its_conversation_across_switches_and_reloads(wired, page) -> None:
-    inbox, database_url = wired
+    inbox, database_url = wired.inbox, wired.db
     ana, ben = conversation_of(database_url, ANA), conversation_of(database_url, BEN)
     body, send = page.locator("#composer-body"), page.locator("#composer-send")
 
@@ -124,7 +119,7 @@ def test_a_draft_stays_with_its_conversation_across_switches_and_reloads(wired, 
 
 
 def test_a_sent_reply_clears_only_its_own_draft(wired, page) -> None:
-    _inbox, database_url = wired
+    database_url = wired.db
     ana, ben = conversation_of(database_url, ANA), conversation_of(database_url, BEN)
     body = page.locator("#composer-body")
     open_conversation(page, ben)
@@ -141,7 +136,7 @@ def test_a_sent_reply_clears_only_its_own_draft(wired, page) -> None:
 
 
 def test_enter_does_not_send_what_send_refuses(wired, page) -> None:
-    _inbox, database_url = wired
+    database_url = wired.db
     posts: list[str] = []
     page.on("request", lambda r: posts.append(r.url) if r.method == "POST" and "/messages" in r.url else None)
     open_conversation(page, conversation_of(database_url, ANA))
@@ -155,7 +150,7 @@ def test_enter_does_not_send_what_send_refuses(wired, page) -> None:
 
 
 def test_a_refusal_clears_when_the_text_changes(wired, page) -> None:
-    _inbox, database_url = wired
+    database_url = wired.db
     ana = conversation_of(database_url, ANA)
     open_conversation(page, ana)
     # An opt-out the page has not heard of yet (recorded straight into the ledger, no live event):
@@ -178,7 +173,7 @@ def test_a_refusal_clears_when_the_text_changes(wired, page) -> None:
 
 
 def test_a_paste_over_the_limit_says_it_was_cut(wired, page) -> None:
-    _inbox, database_url = wired
+    database_url = wired.db
     open_conversation(page, conversation_of(database_url, ANA))
     body = page.locator("#composer-body")
     body.evaluate(
@@ -195,7 +190,7 @@ def test_a_paste_over_the_limit_says_it_was_cut(wired, page) -> None:
 
 
 def test_whatsapp_replies_show_whatsapp_limits_and_the_24_hour_window(wired, page) -> None:
-    inbox, database_url = wired
+    inbox, database_url = wired.inbox, wired.db
     post_twilio(inbox.url, "inbound_whatsapp", MessageSid=sid(3), SmsMessageSid=sid(3), SmsSid=sid(3))
     caio = conversation_of(database_url, CAIO)
     page.reload()
@@ -219,7 +214,7 @@ def test_whatsapp_replies_show_whatsapp_limits_and_the_24_hour_window(wired, pag
 
 
 def test_a_template_needs_every_variable_and_shows_its_text_in_the_thread(wired, page) -> None:
-    _inbox, database_url = wired
+    database_url = wired.db
     open_conversation(page, conversation_of(database_url, ANA))
     page.locator("#composer-channel").select_option("whatsapp")
     templates = page.locator("#composer-templates")

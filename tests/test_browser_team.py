@@ -137,7 +137,7 @@ def test_the_customer_card_names_them_live_and_tells_their_local_time(inbox, pag
         expect(page.locator("#customer-clock")).to_have_text(re.compile(r"^It is .+ for them \(America/Los Angeles\)$"))
     alice.locator("#customer-card summary").click()
     expect(alice.locator("#customer-phone")).to_have_text(ANA)
-    expect(alice.locator("#customer-count")).to_have_text("1")
+    expect(alice.locator("#customer-count")).to_have_text("1 message, 1 from them")
     name = "Ana <i>Lima</i>"
     alice.get_by_label("Name", exact=True).fill(name)
     alice.get_by_label("Notes about this customer").fill("Prefers mornings")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.db import rows
-from tests.support.servers import ROOT, free_port
+from tests.support.servers import ROOT, free_port, wait_until_up
 
 
 def read_env(path: str) -> dict[str, str]:
@@ -46,6 +46,8 @@ def demo():
         banner.append(line)
         if "Ctrl+C" in line or time.monotonic() > deadline:
             break
+    # The banner is printed as the server starts; on a busy machine it may not listen yet.
+    wait_until_up(f"http://127.0.0.1:{port}", process=process)
     try:
         yield "".join(banner)
     finally:

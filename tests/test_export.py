@@ -18,8 +18,9 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from inbox import export, export_cli, store
+from inbox import csv_cells, export, export_cli, store
 from inbox.db import Database
+from inbox.export import batches, streaming
 from inbox.models import Customer, Message
 from tests.support.db import rows, scalar
 from tests.support.servers import ROOT
@@ -280,8 +281,8 @@ def test_emoji_newlines_and_quotes_round_trip_in_every_format(app) -> None:
 
 
 def test_many_batches_make_one_valid_document(app, monkeypatch) -> None:
-    monkeypatch.setattr(export, "BATCH_SIZE", 3)
-    monkeypatch.setattr(export, "CUSTOMER_CACHE", 3)  # 4 customers: the cache is emptied as it goes
+    monkeypatch.setattr(streaming, "BATCH_SIZE", 3)
+    monkeypatch.setattr(streaming, "CUSTOMER_CACHE", 3)  # 4 customers: the cache is emptied as it goes
     ids = seed(app.database_url, [{"customer": f"+1415555{n % 4:04d}", "body": f"message {n}"} for n in range(10)])
     exported = json.loads(export_bytes(app, format="json"))
     assert [m["message_id"] for m in exported] == ids
@@ -405,8 +406,8 @@ def test_an_export_holds_exactly_the_rows_of_its_snapshot(app, monkeypatch) -> N
             for n in range(5)
         ],
     )
-    monkeypatch.setattr(export, "BATCH_SIZE", 2)
-    original = export.fetch_batch
+    monkeypatch.setattr(streaming, "BATCH_SIZE", 2)
+    original = streaming.fetch_batch
     calls = 0
     paused, release = threading.Event(), threading.Event()
 
@@ -418,7 +419,7 @@ def test_an_export_holds_exactly_the_rows_of_its_snapshot(app, monkeypatch) -> N
             await asyncio.to_thread(release.wait, 30)
         return await original(connection, statement, after)
 
-    monkeypatch.setattr(export, "fetch_batch", fetch_slowly)
+    monkeypatch.setattr(streaming, "fetch_batch", fetch_slowly)
     with app.stream("GET", "/api/export", params={"format": "ndjson"}) as response:
         assert response.status_code == 200
         chunks = response.iter_bytes()
@@ -438,32 +439,58 @@ def test_an_export_holds_exactly_the_rows_of_its_snapshot(app, monkeypatch) -> N
     assert all(m["updated_at"] != "2024-05-09T09:00:00Z" for m in exported)
     assert rows(app.database_url, "SELECT row_count FROM export_audit") == [(5,)]
 
-    monkeypatch.setattr(export, "fetch_batch", original)
+    monkeypatch.setattr(streaming, "fetch_batch", original)
     later = [json.loads(line) for line in export_bytes(app, format="ndjson").splitlines()]
     assert len(later) == 8 and [m["status"] for m in later[2:5]] == ["delivered"] * 3
 
 
 def test_an_abandoned_download_is_audited_as_unfinished_and_frees_its_connection(app, monkeypatch) -> None:
     seed(app.database_url, [{"customer": "+14155550123", "body": f"m{n}"} for n in range(20)])
-    monkeypatch.setattr(export, "BATCH_SIZE", 2)
-    original = export.fetch_batch
+    monkeypatch.setattr(streaming, "BATCH_SIZE", 2)
+    original = streaming.fetch_batch
 
     async def stall_after_the_first_page(connection, statement, after):
         if after:
             await asyncio.sleep(60)  # the client hangs up long before this
         return await original(connection, statement, after)
 
-    monkeypatch.setattr(export, "fetch_batch", stall_after_the_first_page)
+    monkeypatch.setattr(streaming, "fetch_batch", stall_after_the_first_page)
     for _ in range(10):  # more than the concurrent-export limit and the SQLite read pool
         with app.stream("GET", "/api/export", params={"format": "csv"}) as response:
             assert next(response.iter_bytes()).startswith(HEADER)
-    monkeypatch.setattr(export, "fetch_batch", original)
-    monkeypatch.setattr(export, "BATCH_SIZE", 5000)
+    monkeypatch.setattr(streaming, "fetch_batch", original)
+    monkeypatch.setattr(streaming, "BATCH_SIZE", 5000)
     assert len(read_csv(export_bytes(app, format="csv"))) == 20
     audit = app.get("/api/export/audit").json()["exports"]
     assert len(audit) == 11
     assert audit[0]["row_count"] == 20 and audit[0]["finished_at"]
     assert all(entry["row_count"] is None and entry["finished_at"] is None for entry in audit[1:])
+
+
+def test_a_fifth_export_at_once_is_refused_until_one_finishes(app, monkeypatch) -> None:
+    """Each open export holds a database connection: a process streams at most four at once."""
+    seed(app.database_url, [{"customer": "+14155550123", "body": f"m{n}"} for n in range(6)])
+    monkeypatch.setattr(streaming, "BATCH_SIZE", 2)
+    original = streaming.fetch_batch
+    release = threading.Event()
+
+    async def hold_after_the_first_page(connection, statement, after):
+        if after:
+            await asyncio.to_thread(release.wait, 30)
+        return await original(connection, statement, after)
+
+    monkeypatch.setattr(streaming, "fetch_batch", hold_after_the_first_page)
+    with contextlib.ExitStack() as open_exports:
+        downloads = []  # kept: a dropped iterator closes its response
+        for _ in range(4):
+            response = open_exports.enter_context(app.stream("GET", "/api/export", params={"format": "csv"}))
+            downloads.append(response.iter_bytes())
+            assert next(downloads[-1]).startswith(HEADER)
+        refused = app.get("/api/export", params={"format": "csv"})
+        assert refused.status_code == 429
+        assert refused.json()["error"] == "too_many_exports"
+        release.set()
+    assert len(read_csv(export_bytes(app, format="csv"))) == 6  # the slots came back
 
 
 # ---- the command line -------------------------------------------------------------------------
@@ -681,7 +708,7 @@ def test_csv_lines_are_exactly_what_csv_writer_writes() -> None:
         customers[n] = shape.customer(name, phone)
         senders[row[7]] = shape.sender(email)
         rows.append(row)
-        n_ = export.neutralise_formula
+        n_ = csv_cells.neutralise_formula
         expected_rows.append(
             [
                 n,
@@ -756,7 +783,7 @@ def test_sqlite_timestamps_are_formatted_like_store_iso() -> None:
     t = table("t", column("v", String))
     dialect = sqlite_dialect.dialect()
     sql = str(
-        select(t.c.v, export.iso_utc_sql(t.c.v, "sqlite")).compile(
+        select(t.c.v, batches.iso_utc_sql(t.c.v, "sqlite")).compile(
             dialect=dialect, compile_kwargs={"literal_binds": True}
         )
     )
@@ -791,3 +818,22 @@ def test_cli_and_http_read_a_number_as_typed_and_a_span_back_from_now(app) -> No
     assert [m["body"] for m in older] == ["last week"]
     bad = inbox_cli(app.database_url, "--format", "csv", "--since", "12 parsecs")
     assert bad.returncode != 0 and b"12h" in bad.stderr
+
+
+def test_every_csv_download_writes_lines_as_csv_writer_does_with_formulas_neutralised() -> None:
+    """The consent ledger and the reports write through csv_cells.csv_line: each line is what
+    csv.writer writes for the same cells once text is formula-safe, numbers untouched."""
+    rows = [
+        ("=1+1", "+14155550123", 42, None, "plain"),
+        ("-5", 'say "hi", then\r\nleave', 0, "'quoted", "\uff1dSUM(A1)"),
+        (" @x", "", -3, "a,b", "\u3000=1"),
+    ]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    for row in rows:
+        writer.writerow(
+            [c if isinstance(c, int) else "" if c is None else csv_cells.neutralise_formula(c) for c in row]
+        )
+    assert "".join(csv_cells.csv_line(row) for row in rows) == buffer.getvalue()
+    assert csv_cells.csv_line(["=cmd"]) == "'=cmd\r\n"
+    assert csv_cells.csv_line([-3]) == "-3\r\n"  # a number by type is never altered

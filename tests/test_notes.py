@@ -10,66 +10,22 @@ import io
 import json
 from urllib.parse import parse_qs
 
-import httpx
 import pytest
 
-from inbox.twilio.sandbox import SandboxConfig, TwilioSandbox
-from tests.support.sandbox import FAST_OUTBOX, POOL, SERVICE_SID, sandbox_settings, wait_for
-from tests.support.servers import ThreadServer
+from tests.support.sandbox import wait_for, wire
 from tests.support.staff import create_staff, issue_token, signed_in_client
-from tests.support.twilio import ACCOUNT_SID, AUTH_TOKEN
 
 CUSTOMER = "+14155550123"
 NOTE = "=Called her back; she prefers mornings (NOTE-7f3a)"
 MARKER = "NOTE-7f3a"
 
 
-def recording(app, seen: list[tuple[str, str, bytes]]):
-    """The sandbox's ASGI app, keeping every HTTP request it receives: (method, path, body)."""
-
-    async def wrapped(scope, receive, send):
-        if scope["type"] != "http":
-            return await app(scope, receive, send)
-        chunks: list[bytes] = []
-
-        async def replay():
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body"):
-                seen.append((scope["method"], scope["path"], b"".join(chunks)))
-            return message
-
-        return await app(scope, replay, send)
-
-    return wrapped
-
-
 @pytest.fixture
 def wired(serve, database_url):
-    seen: list[tuple[str, str, bytes]] = []
-    sandbox = TwilioSandbox(
-        SandboxConfig(
-            account_sid=ACCOUNT_SID,
-            auth_token=AUTH_TOKEN,
-            service_numbers={SERVICE_SID: POOL},
-            callback_delays=(0.02, 0.04),
-        )
-    )
-    sandbox_server = ThreadServer(recording(sandbox.app, seen)).start()
-    inbox = serve(database_url, runtime_options={"outbox_config": FAST_OUTBOX}, **sandbox_settings(sandbox_server.url))
-    sandbox.config.inbound_webhook_url = inbox.url + "/webhooks/twilio/inbound"
-    create_staff(database_url, "reception@example.com", name="Rosa")
-    create_staff(database_url, "boss@example.com", role="manager", name="Boss")
-    api = httpx.Client(
-        base_url=inbox.url,
-        headers={"Authorization": f"Bearer {issue_token(database_url, 'reception@example.com')}"},
-        timeout=15,
-    )
-    boss = {"Authorization": f"Bearer {issue_token(database_url, 'boss@example.com')}"}
-    yield type("Wired", (), {"inbox": inbox, "sandbox": sandbox, "api": api, "boss": boss, "seen": seen})
-    api.close()
-    sandbox_server.stop()
-    asyncio.run(sandbox.aclose())
+    with wire(serve, database_url, receptionist="Rosa") as wired:
+        create_staff(database_url, "boss@example.com", role="manager", name="Boss")
+        wired.boss = {"Authorization": f"Bearer {issue_token(database_url, 'boss@example.com')}"}
+        yield wired
 
 
 def test_a_note_never_leaves_the_team_and_is_in_the_export(wired) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from tests.support.db import add_template, rows, scalar
 from tests.support.live import open_socket, read_until
-from tests.support.sandbox import FAST_OUTBOX, SERVICE_SID, sandbox_settings, start_sandbox, wait_for
+from tests.support.sandbox import SERVICE_SID, wait_for, wire
 from tests.support.staff import create_staff, issue_token
 from tests.support.twilio import ACCOUNT_SID, AUTH_TOKEN, post_twilio, signature_for
 
@@ -18,27 +18,8 @@ CUSTOMER = "+14155550123"
 
 @pytest.fixture
 def wired(serve, database_url):
-    sandbox, sandbox_server = start_sandbox()
-    inbox = serve(database_url, runtime_options={"outbox_config": FAST_OUTBOX}, **sandbox_settings(sandbox_server.url))
-    sandbox.config.inbound_webhook_url = inbox.url + "/webhooks/twilio/inbound"
-    create_staff(database_url, "reception@example.com")
-    token = issue_token(database_url, "reception@example.com")
-    api = httpx.Client(base_url=inbox.url, headers={"Authorization": f"Bearer {token}"}, timeout=15)
-    yield type(
-        "Wired",
-        (),
-        {
-            "inbox": inbox,
-            "sandbox": sandbox,
-            "sandbox_url": sandbox_server.url,
-            "api": api,
-            "db": database_url,
-            "token": token,
-        },
-    )
-    api.close()
-    sandbox_server.stop()
-    asyncio.run(sandbox.aclose())
+    with wire(serve, database_url) as wired:
+        yield wired
 
 
 def customer_writes(wired, body: str, *, from_: str = CUSTOMER, to: str = "+15005550007", **extra) -> int:

@@ -207,13 +207,17 @@ def test_the_customer_card(api) -> None:
     conversation = conversation_of(api, "+447700900123")
     customer_id = conversation["customer"]["id"]
     assert conversation["customer"]["time_zone"] == "Europe/London"
+    reply = api.post(f"/api/conversations/{conversation['id']}/messages", json={"body": "Hello from us"})
+    assert reply.status_code == 202, reply.text
     card = api.get(f"/api/customers/{customer_id}").json()
     thread = api.get(f"/api/conversations/{conversation['id']}").json()
     assert card["phone"] == "+447700900123" and card["time_zone"] == "Europe/London"
     assert card["consent"] == {"sms": "unknown", "whatsapp": "unknown"}
     assert card["first_contact_at"] == thread["messages"][0]["created_at"]
     assert card["last_contact_at"] == thread["messages"][-1]["created_at"]
-    assert card["conversation_count"] == 1
+    # one customer has one conversation: the card counts its messages, not conversations
+    assert "conversation_count" not in card
+    assert (card["message_count"], card["inbound_count"]) == (3, 2)
     assert api.get("/api/customers/999999").status_code == 404
 
 

@@ -3,10 +3,7 @@
     sender = TwilioSender(settings); await sender.start()
     await sender.send(OutgoingMessage(...)) -> SendResult | raises SendError(kind=...)
 
-SendError.kind says what the outbox may do next:
-- "retry": nothing reached Twilio (connection refused, DNS) or Twilio said 429: send again later;
-- "ambiguous": a 5xx or a timeout after the request left: the message may exist: reconcile first;
-- "permanent": Twilio refused it for good (21211, 21610, 63016 …): never retried.
+SendError.kind (a Failure) says what the outbox may do next.
 """
 
 from __future__ import annotations
@@ -16,6 +13,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Protocol
 
 import aiohttp
@@ -56,8 +54,14 @@ class SendResult:
     from_: str | None
 
 
+class Failure(StrEnum):
+    RETRY = "retry"  # nothing reached Twilio (connection refused, DNS) or Twilio said 429: send again later
+    AMBIGUOUS = "ambiguous"  # a 5xx or a timeout after the request left: it may exist: reconcile first
+    PERMANENT = "permanent"  # Twilio refused it for good (21211, 21610, 63016 …): never retried
+
+
 class SendError(Exception):
-    def __init__(self, kind: str, message: str, code: int | None = None, status: int | None = None) -> None:
+    def __init__(self, kind: Failure, message: str, code: int | None = None, status: int | None = None) -> None:
         super().__init__(message)
         self.kind, self.code, self.status = kind, code, status
 
@@ -150,10 +154,10 @@ class TwilioSender:
             # ClientOSError also covers a connection reset after sending; treat a reset mid-response
             # as ambiguous only when the request was written. aiohttp does not say, so a refused or
             # unreachable connection (ClientConnectorError) is the only safe retry.
-            kind = "retry" if isinstance(exc, aiohttp.ClientConnectorError) else "ambiguous"
+            kind = Failure.RETRY if isinstance(exc, aiohttp.ClientConnectorError) else Failure.AMBIGUOUS
             raise SendError(kind, f"Twilio could not be reached ({type(exc).__name__})") from None
         except (TimeoutError, aiohttp.ServerTimeoutError, aiohttp.ServerDisconnectedError) as exc:
-            raise SendError("ambiguous", f"no answer from Twilio ({type(exc).__name__})") from None
+            raise SendError(Failure.AMBIGUOUS, f"no answer from Twilio ({type(exc).__name__})") from None
         return SendResult(sid=created.sid, status=created.status, from_=created.from_)
 
     async def list_messages(
@@ -179,7 +183,7 @@ class TwilioSender:
         except TwilioRestException as exc:
             raise _classify(exc) from None
         except (TimeoutError, aiohttp.ClientError) as exc:
-            raise SendError("retry", f"Twilio could not be reached ({type(exc).__name__})") from None
+            raise SendError(Failure.RETRY, f"Twilio could not be reached ({type(exc).__name__})") from None
         return [
             {
                 "sid": r.sid,
@@ -202,9 +206,9 @@ class TwilioSender:
 def _classify(exc: TwilioRestException) -> SendError:
     code = exc.code
     if exc.status == 429 or code in RATE_LIMITED:
-        return SendError("retry", exc.msg, code, exc.status)
+        return SendError(Failure.RETRY, exc.msg, code, exc.status)
     if exc.status >= 500:
-        return SendError("ambiguous", exc.msg, code, exc.status)
+        return SendError(Failure.AMBIGUOUS, exc.msg, code, exc.status)
     if code in PERMANENT or 400 <= exc.status < 500:
-        return SendError("permanent", exc.msg, code, exc.status)
-    return SendError("ambiguous", exc.msg, code, exc.status)
+        return SendError(Failure.PERMANENT, exc.msg, code, exc.status)
+    return SendError(Failure.AMBIGUOUS, exc.msg, code, exc.status)

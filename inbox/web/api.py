@@ -5,8 +5,6 @@ Every route takes the staff member from `api_staff`: a session with CSRF, or a b
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 import msgspec
@@ -16,9 +14,9 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Stream
 
 from inbox import bus as events_bus
-from inbox import consent, outbound, store, team
+from inbox import consent, outbound, preferences, store, team
 from inbox.accounts import StaffMember
-from inbox.export import neutralise_formula
+from inbox.csv_cells import csv_line
 from inbox.models import Customer
 from inbox.web.api_docs import (
     CONSENT_BODY,
@@ -133,15 +131,12 @@ async def update_conversation(request: Request, staff: Staff, conversation_id: F
     status = payload.get("status")
     if "status" in payload and not isinstance(status, str):
         raise ApiError(422, "invalid_status", "status must be open or closed.")
-    try:
-        return await team.update_conversation(
-            runtime_of(request),
-            conversation_id,
-            status=status,
-            assignee_id=payload.get("assignee_id", team.UNSET),
-        )
-    except team.TeamRefused as refused:
-        raise ApiError(refused.status, refused.code, refused.detail) from None
+    return await team.update_conversation(
+        runtime_of(request),
+        conversation_id,
+        status=status,
+        assignee_id=payload.get("assignee_id", team.UNSET),
+    )
 
 
 @post(
@@ -153,10 +148,7 @@ async def update_conversation(request: Request, staff: Staff, conversation_id: F
 async def add_note(request: Request, staff: Staff, conversation_id: FromPath[int]) -> dict[str, Any]:
     """An internal note: stored and shown to the team, never sent to the customer."""
     payload = await json_object(request)
-    try:
-        return await team.add_note(runtime_of(request), conversation_id, staff.id, payload.get("body"))
-    except team.TeamRefused as refused:
-        raise ApiError(refused.status, refused.code, refused.detail) from None
+    return await team.add_note(runtime_of(request), conversation_id, staff.id, payload.get("body"))
 
 
 @get("/customers/{customer_id:int}", responses=errors(401, 403, 404))
@@ -179,15 +171,12 @@ async def update_customer(request: Request, staff: Staff, customer_id: FromPath[
     payload = await json_object(request)
     if not ({"name", "notes"} & payload.keys()):
         raise ApiError(422, "nothing_to_change", "Give name, notes or both.")
-    try:
-        return await team.update_customer(
-            runtime_of(request),
-            customer_id,
-            name=payload.get("name", team.UNSET),
-            notes=payload.get("notes", team.UNSET),
-        )
-    except team.TeamRefused as refused:
-        raise ApiError(refused.status, refused.code, refused.detail) from None
+    return await team.update_customer(
+        runtime_of(request),
+        customer_id,
+        name=payload.get("name", team.UNSET),
+        notes=payload.get("notes", team.UNSET),
+    )
 
 
 @post("/conversations/{conversation_id:int}/read", status_code=200, responses=errors(401, 403, 404))
@@ -235,10 +224,7 @@ async def send_reply(request: Request, staff: Staff, conversation_id: FromPath[i
         content_variables=payload.get("content_variables"),
         idempotency_key=key,
     )
-    try:
-        message, created = await outbound.queue_reply(runtime_of(request), reply)
-    except outbound.ReplyRefused as refused:
-        raise ApiError(refused.status, refused.code, refused.detail, **refused.extra) from None
+    message, created = await outbound.queue_reply(runtime_of(request), reply)
     # The message itself (docs/API.md); a replayed key is marked in a header.
     return Response(message, status_code=202, headers={"Idempotent-Replayed": "false" if created else "true"})
 
@@ -317,22 +303,20 @@ async def consent_export(request: Request, staff: Staff, format: FromQuery[str] 
     db = runtime_of(request).db
 
     async def csv_chunks():
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\r\n")
-        writer.writerow(consent.EXPORT_COLUMNS)
+        lines = [csv_line(consent.EXPORT_COLUMNS)]
+        size = 0
         async for row in consent.ledger_rows(db):
             cells = {**row, "evidence": msgspec.json.encode(row["evidence"]).decode()}
-            writer.writerow(
-                [
-                    c if isinstance(c, int) else neutralise_formula("" if c is None else str(c))
-                    for c in (cells[name] for name in consent.EXPORT_COLUMNS)
-                ]
+            lines.append(
+                csv_line(
+                    c if isinstance(c, int) or c is None else str(c) for c in (cells[n] for n in consent.EXPORT_COLUMNS)
+                )
             )
-            if buffer.tell() > 64_000:
-                yield buffer.getvalue().encode()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue().encode()
+            size += len(lines[-1])
+            if size > 64_000:
+                yield "".join(lines).encode()
+                lines, size = [], 0
+        yield "".join(lines).encode()
 
     async def json_chunks():
         yield b"["
@@ -351,8 +335,11 @@ async def consent_export(request: Request, staff: Staff, format: FromQuery[str] 
 
 
 @get("/me", responses=errors(401))
-async def me(staff: Staff) -> dict[str, Any]:
-    return {"id": staff.id, "email": staff.email, "name": staff.name, "role": staff.role}
+async def me(request: Request, staff: Staff) -> dict[str, Any]:
+    """The caller, with their own preferences (PATCH /api/me/preferences changes them)."""
+    async with runtime_of(request).db.read() as session:
+        mine = await preferences.preferences_of(session, staff.id)
+    return {"id": staff.id, "email": staff.email, "name": staff.name, "role": staff.role, "preferences": mine}
 
 
 def api_router(extra_handlers: list | None = None) -> Router:

@@ -8,6 +8,8 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException, ValidationException
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from inbox.refusals import Refused, Why
+
 # A full database pool: the client may try again this many seconds later.
 BUSY_RETRY_AFTER = "2"
 
@@ -20,6 +22,15 @@ class ApiError(HTTPException):
         self.code = code
         self.extra = extra  # more fields for programs, e.g. {"missing": ["1", "2"]}
 
+
+# The one place a domain refusal becomes an HTTP status.
+STATUS_FOR: dict[Why, int] = {
+    Why.INVALID: 422,
+    Why.NOT_FOUND: 404,
+    Why.CONFLICT: 409,
+    Why.FORBIDDEN: 403,
+    Why.TOO_LARGE: 413,
+}
 
 _CODES = {
     400: "bad_request",
@@ -49,6 +60,8 @@ def describe(exc: Exception) -> tuple[int, str, str, dict[str, object]]:
     extra: dict[str, object] = {}
     if isinstance(exc, ApiError):
         status, code, detail, extra = exc.status_code, exc.code, exc.detail, exc.extra
+    elif isinstance(exc, Refused):
+        status, code, detail, extra = STATUS_FOR[exc.why], exc.code, exc.detail, exc.extra
     elif isinstance(exc, ValidationException):
         status, code, detail = 422, "invalid", "Some of the request's values are not valid: " + str(exc.detail)
     elif isinstance(exc, NotAuthorizedException):

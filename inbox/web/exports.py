@@ -1,7 +1,7 @@
 """Manager exports over HTTP, the export page with its audit log, and the printable transcript.
 
     GET /api/export?format=csv|json|ndjson&since&until&customer&channel&direction&staff&bom=1
-        managers only: the history, streamed (inbox/export.py says what and how)
+        managers only: the history, streamed (inbox/export/ says what and how)
     GET /api/export/audit?limit=N&before=ID      managers only: the export audit log, newest first
     GET /export                                  managers only: the export form and the audit log
     GET /conversations/{id}/transcript           any staff: one conversation, ready to print
@@ -29,6 +29,7 @@ from inbox.accounts import StaffMember
 from inbox.models import Staff as StaffRow
 from inbox.models import utcnow
 from inbox.runtime import Runtime
+from inbox.transcript import transcript
 from inbox.web.api_docs import errors
 from inbox.web.auth import api_staff, identify, login_redirect, page_identity, refusal, runtime_of
 from inbox.web.errors import ApiError
@@ -36,7 +37,6 @@ from inbox.web.errors import ApiError
 log = structlog.get_logger(__name__)
 Staff = NamedDependency[StaffMember]
 MAX_CONCURRENT_EXPORTS = 4  # per process: each open export holds a database connection
-_ACTIVE = "export.active"
 _NOT_A_MANAGER = "Only managers can export the conversation history."
 
 
@@ -58,7 +58,7 @@ async def _counted(
     runtime: Runtime, chunks: AsyncIterator[bytes], audit_id: int, query: export.ExportQuery
 ) -> AsyncIterator[bytes]:
     """The chunks, counted against the process's concurrent exports, logged by ids and sizes only."""
-    runtime.extras[_ACTIVE] = runtime.extras.get(_ACTIVE, 0) + 1
+    runtime.open_exports += 1
     size = 0
     try:
         # export.stream is an async generator (it says AsyncIterator): closable.
@@ -75,7 +75,7 @@ async def _counted(
         log.warning("export.aborted", audit_id=audit_id, format=query.format, bytes=size)
         raise
     finally:
-        runtime.extras[_ACTIVE] -= 1
+        runtime.open_exports -= 1
 
 
 @get("/api/export", dependencies={"staff": Provide(api_staff)}, responses=errors(401, 403, 422, 429))
@@ -98,7 +98,7 @@ async def export_history(request: Request[Any, Any, Any], staff: Staff) -> Strea
         query = await export.resolve_staff(runtime.db, query)
     except export.ExportInputError as exc:
         raise ApiError(422, f"invalid_{exc.name}", str(exc)) from None
-    if runtime.extras.get(_ACTIVE, 0) >= MAX_CONCURRENT_EXPORTS:
+    if runtime.open_exports >= MAX_CONCURRENT_EXPORTS:
         raise ApiError(429, "too_many_exports", "Other exports are running; try again when one has finished.")
     audit_id = await export.start_audit(runtime.db, query, staff_id=staff.id, actor=staff.email)
     return Stream(
@@ -167,7 +167,7 @@ async def transcript_page(
         return login_redirect(request)
     runtime = runtime_of(request)
     async with runtime.db.read() as session:
-        conversation = await export.transcript(session, conversation_id)
+        conversation = await transcript(session, conversation_id)
     if conversation is None:
         return refusal(request, 404, "not_found", "There is no such conversation: it may have been a mistyped link.")
     return Template(

@@ -2,7 +2,8 @@
  * customer-card.js: the open thread's customer card (#customer-card) and their local time
  * beside the composer (#customer-clock).
  *
- *   GET /api/customers/{id}     fills the card: name, notes, phone, consent, first and last contact
+ *   GET /api/customers/{id}     fills the card: name, notes, phone, consent, first and last contact,
+ *                               how many messages (and how many from them)
  *   PATCH /api/customers/{id}   saves the name and notes
  *   live customer.updated       refreshes the fields nobody is editing here
  *
@@ -36,6 +37,11 @@ function paintClock() {
   setText(clock, text);
 }
 
+function messagesText(total, fromThem) {
+  const plural = (n, word) => `${n.toLocaleString()} ${word}${n === 1 ? "" : "s"}`;
+  return `${plural(total, "message")}, ${fromThem.toLocaleString()} from them`;
+}
+
 function paint(card, { keepEdits = false } = {}) {
   customer = { ...(customer || {}), ...card };
   const name = byId("customer-name");
@@ -48,7 +54,7 @@ function paint(card, { keepEdits = false } = {}) {
   setText(byId("customer-consent-whatsapp"), CONSENT[card.consent?.whatsapp] || "unknown");
   if ("first_contact_at" in card) setText(byId("customer-first"), card.first_contact_at ? fullTime(card.first_contact_at) : "—");
   if ("last_contact_at" in card) setText(byId("customer-last"), card.last_contact_at ? fullTime(card.last_contact_at) : "—");
-  if ("conversation_count" in card) setText(byId("customer-count"), String(card.conversation_count));
+  if ("message_count" in card) setText(byId("customer-count"), messagesText(card.message_count, card.inbound_count));
   paintClock();
 }
 

@@ -17,7 +17,12 @@
  *   inbox:conversation-closed   detail {id}
  *
  * and it listens for inbox:marked-unread {id, unread_count} (team.js): the thread closes and the
- * list shows the conversation unread again.
+ * list shows the conversation unread again; and for inbox:open-conversation {id} (notify.js, a
+ * clicked notification): that thread opens, focus on its heading.
+ *
+ * Screen readers: a thread opened from the keyboard (Enter on the list) or a notification puts
+ * focus on its heading; every opened thread and every customer's new message is also said in the
+ * polite live region #announcer.
  */
 
 import { api, getConversation, listConversations, markRead } from "./api.js";
@@ -234,6 +239,8 @@ async function openConversation(id, { push = true, focus = false } = {}) {
     if (list.has(key)) liveConversation({ ...conversation, messages: undefined, unread_count: undefined });
     scheduleRead(key);
     document.dispatchEvent(new CustomEvent("inbox:conversation-opened", { detail: { id: key, conversation } }));
+    const count = conversation.messages?.length || 0;
+    announce(`Opened the conversation with ${displayName(conversation)}: ${count} message${count === 1 ? "" : "s"}.`);
   } catch (error) {
     if (seq !== state.threadSeq) return;
     state.loadingThreadId = null;
@@ -439,7 +446,8 @@ function onListClick(event) {
   if (!link || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
   event.preventDefault();
   const id = link.closest(".conversation").dataset.conversationId;
-  openConversation(id, { focus: narrowScreen.matches });
+  // event.detail is 0 for a link activated from the keyboard: follow it into the thread
+  openConversation(id, { focus: narrowScreen.matches || event.detail === 0 });
 }
 
 function onListKeydown(event) {
@@ -517,6 +525,7 @@ async function boot() {
     if (state.openId === String(id)) closeConversation();
     setUnread(id, count);
   });
+  document.addEventListener("inbox:open-conversation", (event) => openConversation(event.detail.id, { focus: true }));
   window.addEventListener("popstate", onPopState);
   window.addEventListener("focus", onAttention);
   document.addEventListener("visibilitychange", onAttention);

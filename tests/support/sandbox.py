@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import httpx
 
 from inbox.outbox import OutboxConfig
 from inbox.twilio.sandbox import SandboxConfig, TwilioSandbox
 from tests.support.servers import ThreadServer
+from tests.support.staff import create_staff, issue_token
 from tests.support.twilio import ACCOUNT_SID, AUTH_TOKEN
 
 SERVICE_SID = "MG" + "4" * 32
@@ -16,7 +21,30 @@ POOL = ["+15005550006", "+15005550007", "whatsapp:+14155238886"]
 FAST_OUTBOX = OutboxConfig(backoff_base=0.05, backoff_cap=0.5, poll_interval=0.05)
 
 
-def start_sandbox(port: int | None = None) -> tuple[TwilioSandbox, ThreadServer]:
+def recording(app, seen: list[tuple[str, str, bytes]]):
+    """The sandbox's ASGI app, keeping every HTTP request it receives: (method, path, body)."""
+
+    async def wrapped(scope, receive, send):
+        if scope["type"] != "http":
+            return await app(scope, receive, send)
+        chunks: list[bytes] = []
+
+        async def replay():
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                seen.append((scope["method"], scope["path"], b"".join(chunks)))
+            return message
+
+        return await app(scope, replay, send)
+
+    return wrapped
+
+
+def start_sandbox(
+    port: int | None = None, seen: list[tuple[str, str, bytes]] | None = None
+) -> tuple[TwilioSandbox, ThreadServer]:
+    """The sandbox on its own port; with `seen`, every request it receives is kept there."""
     sandbox = TwilioSandbox(
         SandboxConfig(
             account_sid=ACCOUNT_SID,
@@ -25,17 +53,44 @@ def start_sandbox(port: int | None = None) -> tuple[TwilioSandbox, ThreadServer]
             callback_delays=(0.02, 0.04),
         )
     )
-    server = ThreadServer(sandbox.app, port=port).start()
+    app = sandbox.app if seen is None else recording(sandbox.app, seen)
+    server = ThreadServer(app, port=port).start()
     return sandbox, server
 
 
 @dataclass
 class Wired:
-    """An inbox and its sandbox, pointing at each other."""
+    """An inbox and its sandbox, pointing at each other, with a receptionist signed in to the API."""
 
     inbox: ThreadServer
     sandbox: TwilioSandbox
-    sandbox_server: ThreadServer
+    sandbox_url: str
+    db: str  # the inbox's database URL
+    token: str  # reception@example.com's API token
+    api: httpx.Client  # the API as reception@example.com
+    seen: list[tuple[str, str, bytes]] = field(default_factory=list)  # every request the sandbox received
+
+
+@contextmanager
+def wire(
+    serve: Callable[..., ThreadServer], database_url: str, *, receptionist: str | None = None, **env: str
+) -> Iterator[Wired]:
+    """An inbox (fast outbox) wired to a fresh sandbox that records what it receives; the sandbox's
+    customers write to the inbox's webhook. Staff: reception@example.com (receptionist)."""
+    seen: list[tuple[str, str, bytes]] = []
+    sandbox, sandbox_server = start_sandbox(seen=seen)
+    try:
+        inbox = serve(
+            database_url, runtime_options={"outbox_config": FAST_OUTBOX}, **sandbox_settings(sandbox_server.url, **env)
+        )
+        sandbox.config.inbound_webhook_url = inbox.url + "/webhooks/twilio/inbound"
+        create_staff(database_url, "reception@example.com", name=receptionist)  # None: "reception"
+        token = issue_token(database_url, "reception@example.com")
+        with httpx.Client(base_url=inbox.url, headers={"Authorization": f"Bearer {token}"}, timeout=15) as api:
+            yield Wired(inbox, sandbox, sandbox_server.url, database_url, token, api, seen)
+    finally:
+        sandbox_server.stop()
+        asyncio.run(sandbox.aclose())
 
 
 def sandbox_settings(sandbox_url: str, **extra: str) -> dict[str, str]:

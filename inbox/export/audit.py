@@ -1,0 +1,55 @@
+"""The export audit log: every export a manager took, who, when, with which filters, how many rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inbox.db import Database
+from inbox.export.query import ExportQuery
+from inbox.models import ExportAudit, utcnow
+from inbox.store import iso
+
+
+async def start_audit(db: Database, query: ExportQuery, *, staff_id: int | None, actor: str) -> int:
+    """Records that an export began (committed before the first byte); returns its id."""
+    async with db.write() as session:
+        entry = ExportAudit(
+            staff_id=staff_id, actor=actor[:320], format=query.format, filters=query.filters, created_at=utcnow()
+        )
+        session.add(entry)
+        await session.flush()
+        audit_id = entry.id
+        await session.commit()
+    return audit_id
+
+
+async def finish_audit(db: Database, audit_id: int, row_count: int) -> None:
+    async with db.write() as session:
+        await session.execute(
+            update(ExportAudit).where(ExportAudit.id == audit_id).values(row_count=row_count, finished_at=utcnow())
+        )
+        await session.commit()
+
+
+def audit_dict(entry: ExportAudit) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "staff_id": entry.staff_id,
+        "actor": entry.actor,
+        "format": entry.format,
+        "filters": entry.filters or {},
+        "row_count": entry.row_count,
+        "created_at": iso(entry.created_at),
+        "finished_at": iso(entry.finished_at),
+    }
+
+
+async def audit_entries(session: AsyncSession, *, limit: int = 50, before: int | None = None) -> list[dict[str, Any]]:
+    """The newest exports first; `before` is an audit id to page back from."""
+    statement = select(ExportAudit).order_by(ExportAudit.id.desc()).limit(limit)
+    if before is not None:
+        statement = statement.where(ExportAudit.id < before)
+    return [audit_dict(entry) for entry in (await session.execute(statement)).scalars()]
