@@ -143,6 +143,8 @@ class LoadResult:
     seconds: float
     latencies: list[float]
     errors: int
+    server_cpu: float | None = None  # seconds of CPU, when the caller measured them
+    client_cpu: float | None = None
 
     @property
     def throughput(self) -> float:
@@ -155,6 +157,11 @@ class LoadResult:
         return (
             f"{self.name:<28} {self.throughput:8.0f} req/s   p50 {self.pct(50):6.1f} ms   "
             f"p99 {self.pct(99):6.1f} ms   errors {self.errors}"
+        ) + (
+            f"   server {1000 * self.server_cpu / self.requests:5.2f} ms CPU/req   "
+            f"client {1000 * self.client_cpu / self.requests:5.2f} ms CPU/req"
+            if self.server_cpu is not None and self.client_cpu is not None
+            else ""
         )
 
 
@@ -234,7 +241,8 @@ async def push_latency(targets: list[str], public_url: str, token: str, sockets:
             nonlocal received
             async for frame in ws:
                 event = json.loads(frame.data)
-                if event["type"] != "message.created":
+                # Only this function's messages: the last answers of a load run may still be landing.
+                if event["type"] != "message.created" or event["data"]["message"]["sid"] not in sent_at:
                     continue
                 latencies.append(time.perf_counter() - sent_at[event["data"]["message"]["sid"]])
                 received += 1

@@ -1,19 +1,23 @@
 """Webhook throughput and webhook→websocket latency as the deployment scales out, side by side.
 
-    uv run python benchmarks/scaleout.py [--requests 4000] [--connections 32] [--sockets 20] [--push-messages 200]
+    uv run python benchmarks/scaleout.py [--requests 8000] [--connections 32] [--sockets 20] [--push-messages 200]
 
-Three configurations take the same kind of load from the same generator, one after another:
+Needs wrk (`apt-get install wrk`; `brew install wrk`). Three configurations take the same kind of
+load from wrk (benchmarks/signed_requests.lua: pre-signed unique webhooks, each sent once, one wrk
+thread per process), one after another:
 1. one `inbox serve` on SQLite (the single-machine default);
 2. one on PostgreSQL;
-3. two on PostgreSQL + Redis, requests split across both as the proxy would (connection i goes to
-   process i mod 2), sockets split across both, so half of every push crosses processes via Redis.
-Signed inbound webhooks, 10 % of them redeliveries (which race across processes in 3). After each
+3. two on PostgreSQL + Redis, requests split across both as the proxy would (wrk thread i and its
+   connections go to process i), sockets split across both, so half of every push crosses processes via Redis.
+Signed inbound webhooks, 10 % of them deliberate redeliveries (which race across processes in 3). After each
 run the database is checked: every SID stored exactly once.
 
 A fresh PostgreSQL database is created for the run and dropped after; the admin URL is
 INBOX_TEST_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/test), Redis is
 INBOX_TEST_REDIS_URL (default redis://127.0.0.1:6379/0). Server processes and the load generator
-share this machine's cores, so a second process adds capacity only where cores are idle.
+share this machine's cores, so a second process adds capacity only where cores are idle; the
+servers' CPU per webhook is printed too, as it does not depend on who else uses the cores. The
+webhook→websocket latency is timed by a Python client (it needs the sockets).
 """
 
 from __future__ import annotations
@@ -23,18 +27,10 @@ import asyncio
 import os
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
-from _harness import (
-    LoadResult,
-    Process,
-    pct,
-    push_latency,
-    run_load,
-    signed_requests,
-    staff_token,
-    start_inbox,
-    temp_sqlite_url,
-)
+from _harness import Process, pct, push_latency, staff_token, start_inbox, temp_sqlite_url
+from _wrk import WrkResult, request_folder, run_wrk, write_requests, wrk_binary
 
 from tests.support.db import scalar
 from tests.support.servers import free_port
@@ -68,7 +64,7 @@ async def pg_execute(url: str, *statements: str) -> None:
 @dataclass
 class Row:
     name: str
-    load: LoadResult
+    load: WrkResult
     push: list[float]
     stored: int
     expected: int
@@ -83,15 +79,18 @@ def measure(name: str, database_url: str, processes: int, args, **extra: str) ->
     try:
         servers.extend(start_inbox(database_url, port=port, public_port=ports[0], **extra) for port in ports)
         targets = [server.url for server in servers]
-        warmup = signed_requests(public_url, 300)
-        load = signed_requests(public_url, args.requests)
-        asyncio.run(run_load("warm-up", targets, warmup, 8))
-        result = asyncio.run(run_load(name, targets, load, args.connections))
+        with request_folder() as folder:
+            warmup, load = Path(folder) / "warm-up.tsv", Path(folder) / "load.tsv"
+            expected = write_requests(warmup, public_url, 300) + write_requests(load, public_url, args.requests)
+            for label, path, connections in (("warm-up", warmup, 8), (name, load, args.connections)):
+                result = run_wrk(
+                    label, public_url, path, connections, servers=servers, threads=processes, targets=targets
+                )
         push = asyncio.run(push_latency(targets, public_url, token, args.sockets, args.push_messages))
     finally:
         for server in servers:
             server.stop()
-    expected = len({body for body, _ in warmup}) + len({body for body, _ in load}) + args.push_messages
+    expected += args.push_messages
     stored = scalar(database_url, "SELECT count(*) FROM messages")
     duplicates = scalar(database_url, "SELECT count(*) - count(DISTINCT sid) FROM messages")
     return Row(name, result, push, stored, expected, duplicates)
@@ -99,11 +98,12 @@ def measure(name: str, database_url: str, processes: int, args, **extra: str) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=4000)
+    parser.add_argument("--requests", type=int, default=8000)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--sockets", type=int, default=20)
     parser.add_argument("--push-messages", type=int, default=200)
     args = parser.parse_args()
+    wrk_binary()
 
     admin = asyncpg_url(ADMIN_URL)
     database = f"inbox_bench_{uuid.uuid4().hex[:10]}"
@@ -123,18 +123,19 @@ def main() -> None:
     print(
         f"scale-out: {args.requests} webhooks (10 % redeliveries) over {args.connections} connections; "
         f"push: {args.sockets} sockets x {args.push_messages} messages; "
-        f"{os.cpu_count()} cores shared by servers, PostgreSQL, Redis and the load generator"
+        f"{os.cpu_count()} cores shared by servers, PostgreSQL, Redis and wrk (load average {os.getloadavg()[0]:.2f})"
     )
     print(
         f"  {'configuration':<26} {'webhooks/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"
-        f" {'push p50':>9} {'push p99':>9}   stored once"
+        f" {'push p50':>9} {'push p99':>9} {'CPU/req':>10} {'wrk CPU':>8}   stored once"
     )
     for row in rows:
         load = row.load
         once = "yes" if row.stored == row.expected and row.duplicates == 0 else f"NO ({row.stored}/{row.expected})"
         print(
-            f"  {row.name:<26} {load.throughput:10.0f} {load.pct(50):8.1f} {load.pct(99):8.1f} {load.errors:7d}"
-            f" {pct(row.push, 50):7.1f}ms {pct(row.push, 99):7.1f}ms   {once}"
+            f"  {row.name:<26} {load.throughput:10.0f} {load.p50_ms:8.1f} {load.p99_ms:8.1f} {load.errors:7d}"
+            f" {pct(row.push, 50):7.1f}ms {pct(row.push, 99):7.1f}ms {1000 * load.server_cpu / load.requests:8.2f}ms"
+            f" {1000 * load.wrk_cpu / load.requests:6.2f}ms   {once}"
         )
     sqlite, pg, scaled = (row.load.throughput for row in rows)
     print(

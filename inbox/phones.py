@@ -24,6 +24,13 @@ def bare(address: str) -> str:
     return address.removeprefix(WHATSAPP_PREFIX)
 
 
+@functools.lru_cache(maxsize=1024)
+def _parsed(number: str) -> phonenumbers.PhoneNumber:
+    """phonenumbers.parse(number, None), once for a number that to_e164 and then time_zone_of
+    both read (a new customer's first webhook). Callers only read the result."""
+    return phonenumbers.parse(number, None)
+
+
 @functools.lru_cache(maxsize=65536)  # customers write again and again; parsing is the costly part
 def to_e164(address: str) -> str:
     """E.164 where the number parses as possible; otherwise what the carrier gave, unchanged.
@@ -33,7 +40,7 @@ def to_e164(address: str) -> str:
     """
     number = bare(address).strip()
     try:
-        parsed = phonenumbers.parse(number if number.startswith("+") else "+" + number, None)
+        parsed = _parsed(number if number.startswith("+") else "+" + number)
     except phonenumbers.NumberParseException:
         return number
     if phonenumbers.is_possible_number(parsed):
@@ -79,7 +86,7 @@ def time_zone_of(e164: str) -> str | None:
     one, the zone of the country's example landline, when that is among them; a number the data
     does not know (a fictional UK drama range) gets its country's zone when the country has one."""
     try:
-        number = phonenumbers.parse(bare(e164), None)
+        number = _parsed(bare(e164))
     except phonenumbers.NumberParseException:
         return None
     zones = [zone for zone in timezone.time_zones_for_number(number) if zone != "Etc/Unknown"]
@@ -94,13 +101,23 @@ def time_zone_of(e164: str) -> str | None:
 def _one_clock(number) -> bool:
     """Whether every zone of the number's country shows the same time now (the UK's four do;
     the United States' do not)."""
+    now = datetime.now(UTC)
+    quarter = now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0)
+    return _one_clock_at(number.country_code, quarter)
+
+
+@functools.lru_cache(maxsize=512)
+def _one_clock_at(country_code: int, quarter: datetime) -> bool:
+    """_one_clock for one country, in the quarter hour starting at `quarter`. Clocks change on
+    quarter hours of UTC, so the answer holds for the whole quarter; cached, because loading a
+    country's zones (the United States has dozens) costs more than the rest of a webhook."""
     country_zones = getattr(timezone, "_country_level_time_zones_for_number", None)
-    zones = [zone for zone in (country_zones(number) if country_zones else ()) if zone != "Etc/Unknown"]
+    example = phonenumbers.PhoneNumber(country_code=country_code, national_number=0)
+    zones = [zone for zone in (country_zones(example) if country_zones else ()) if zone != "Etc/Unknown"]
     if not zones:
         return False
-    now = datetime.now(UTC)
     try:
-        return len({now.astimezone(ZoneInfo(zone)).utcoffset() for zone in zones}) == 1
+        return len({quarter.astimezone(ZoneInfo(zone)).utcoffset() for zone in zones}) == 1
     except ZoneInfoNotFoundError:
         return False
 

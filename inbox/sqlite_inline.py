@@ -63,7 +63,9 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
 
 class InlineConnection(aiosqlite.Connection):
     def __init__(self, path: str) -> None:
-        super().__init__(lambda: sqlite3.connect(path, check_same_thread=False), 64)
+        # The batch statements' VALUES lists have a length per batch size (inbox.batch_sql): room
+        # for all of them in the statement cache, so a busy webhook batch never prepares SQL again.
+        super().__init__(lambda: sqlite3.connect(path, check_same_thread=False, cached_statements=1024), 64)
         # aiosqlite types its queue as a SimpleQueue, of which it only ever calls put_nowait.
         self._tx = _CallNow()  # type: ignore[assignment]
         self._path = path
