@@ -1,7 +1,10 @@
 """Saved replies: answers managers keep (title and body) and everyone uses from the composer.
 
-    list_all(session) / add(session, ...) / change(session, ...) / remove(session, id)
+    await listed(db, conversation_id=None, business_name=...) -> [reply dict, ...]  (filled in when given)
+    await add(db, title, body, staff_id) / change(db, id, title, body) / remove(db, id)
     fill(body, customer_name, business_name) -> Filled(text, unfilled)
+
+Each call owns its transaction; a refusal (QuickReplyRefused) changes nothing.
 
 A body may hold `{first_name}`, `{name}` and `{business_name}`; `fill` puts in what is known for
 the open conversation and leaves a field it cannot fill (no name known) as it was, named in
@@ -16,8 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox import store
+from inbox.db import Database
 from inbox.models import QuickReply, utcnow
 from inbox.refusals import Refused, Why
 from inbox.store import iso
@@ -82,29 +86,59 @@ def as_dict(reply: QuickReply) -> dict[str, Any]:
     }
 
 
-async def list_all(session: AsyncSession) -> list[QuickReply]:
-    return list((await session.execute(select(QuickReply).order_by(QuickReply.title, QuickReply.id))).scalars())
+async def listed(db: Database, *, conversation_id: int | None, business_name: str) -> list[dict[str, Any]]:
+    """Every saved reply, by title; with a conversation, each also `filled` in for its customer."""
+    async with db.read() as session:
+        customer_name: str | None = None
+        if conversation_id is not None:
+            found = (
+                await store.conversation_with_customer(session, conversation_id)
+                if 0 < conversation_id <= store.MAX_ID
+                else None
+            )
+            if found is None:
+                raise QuickReplyRefused(Why.NOT_FOUND, "not_found", "There is no such conversation.")
+            customer_name = found[1].name or found[1].whatsapp_profile_name
+        replies = (await session.execute(select(QuickReply).order_by(QuickReply.title, QuickReply.id))).scalars()
+        items = []
+        for reply in replies:
+            item = as_dict(reply)
+            if conversation_id is not None:
+                filled = fill(reply.body, customer_name, business_name)
+                item["filled"] = {"text": filled.text, "unfilled": filled.unfilled}
+            items.append(item)
+    return items
 
 
-async def add(session: AsyncSession, title: object, body: object, staff_id: int) -> QuickReply:
+async def add(db: Database, title: object, body: object, staff_id: int) -> dict[str, Any]:
     title, body = checked(title, body)
     now = utcnow()
-    reply = QuickReply(title=title, body=body, created_by=staff_id, created_at=now, updated_at=now)
-    session.add(reply)
-    await session.flush()
-    return reply
+    async with db.write() as session:
+        reply = QuickReply(title=title, body=body, created_by=staff_id, created_at=now, updated_at=now)
+        session.add(reply)
+        await session.flush()
+        result = as_dict(reply)
+        await session.commit()
+    return result
 
 
-async def change(session: AsyncSession, reply_id: int, title: object, body: object) -> QuickReply:
-    reply = await session.get(QuickReply, reply_id)
-    if reply is None:
-        raise QuickReplyRefused(Why.NOT_FOUND, "not_found", "There is no such saved reply.")
-    reply.title, reply.body = checked(title, body)
-    reply.updated_at = utcnow()
-    await session.flush()
-    return reply
+async def change(db: Database, reply_id: int, title: object, body: object) -> dict[str, Any]:
+    title, body = checked(title, body)
+    async with db.write() as session:
+        reply = await session.get(QuickReply, reply_id) if 0 < reply_id <= store.MAX_ID else None
+        if reply is None:
+            raise QuickReplyRefused(Why.NOT_FOUND, "not_found", "There is no such saved reply.")
+        reply.title, reply.body = title, body
+        reply.updated_at = utcnow()
+        await session.flush()
+        result = as_dict(reply)
+        await session.commit()
+    return result
 
 
-async def remove(session: AsyncSession, reply_id: int) -> bool:
-    result = await session.execute(delete(QuickReply).where(QuickReply.id == reply_id).returning(QuickReply.id))
-    return result.scalar() is not None
+async def remove(db: Database, reply_id: int) -> None:
+    async with db.write() as session:
+        deleted = await session.execute(delete(QuickReply).where(QuickReply.id == reply_id).returning(QuickReply.id))
+        if deleted.scalar() is None:
+            raise QuickReplyRefused(Why.NOT_FOUND, "not_found", "There is no such saved reply.")
+        await session.commit()

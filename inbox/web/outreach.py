@@ -93,24 +93,9 @@ async def list_quick_replies(
     """Every saved reply, by title. With `conversation_id`, each also comes `filled` in for that
     conversation's customer: `{"text", "unfilled": [field names nobody could fill]}`."""
     runtime = runtime_of(request)
-    async with runtime.db.read() as session:
-        customer_name: str | None = None
-        if conversation_id is not None:
-            found = (
-                await store.conversation_with_customer(session, conversation_id)
-                if 0 < conversation_id <= store.MAX_ID
-                else None
-            )
-            if found is None:
-                raise ApiError(404, "not_found", "There is no such conversation.")
-            customer_name = found[1].name or found[1].whatsapp_profile_name
-        items = []
-        for reply in await quick_replies.list_all(session):
-            item = quick_replies.as_dict(reply)
-            if conversation_id is not None:
-                filled = quick_replies.fill(reply.body, customer_name, runtime.settings.business_name)
-                item["filled"] = {"text": filled.text, "unfilled": filled.unfilled}
-            items.append(item)
+    items = await quick_replies.listed(
+        runtime.db, conversation_id=conversation_id, business_name=runtime.settings.business_name
+    )
     return {"quick_replies": items, "fields": list(quick_replies.FIELDS)}
 
 
@@ -124,11 +109,7 @@ async def add_quick_reply(request: Request[Any, Any, Any], staff: Staff) -> dict
     """Managers only: a new saved reply."""
     _managers_only(staff)
     payload = await json_object(request)
-    async with runtime_of(request).db.write() as session:
-        reply = await quick_replies.add(session, payload.get("title"), payload.get("body"), staff.id)
-        result = quick_replies.as_dict(reply)
-        await session.commit()
-    return result
+    return await quick_replies.add(runtime_of(request).db, payload.get("title"), payload.get("body"), staff.id)
 
 
 @put(
@@ -140,21 +121,14 @@ async def change_quick_reply(request: Request[Any, Any, Any], staff: Staff, repl
     """Managers only: a saved reply's new title and body."""
     _managers_only(staff)
     payload = await json_object(request)
-    async with runtime_of(request).db.write() as session:
-        reply = await quick_replies.change(session, reply_id, payload.get("title"), payload.get("body"))
-        result = quick_replies.as_dict(reply)
-        await session.commit()
-    return result
+    return await quick_replies.change(runtime_of(request).db, reply_id, payload.get("title"), payload.get("body"))
 
 
 @delete("/quick-replies/{reply_id:int}", status_code=200, responses=errors(401, 403, 404))
 async def delete_quick_reply(request: Request[Any, Any, Any], staff: Staff, reply_id: FromPath[int]) -> dict[str, Any]:
     """Managers only: the saved reply is gone for everyone."""
     _managers_only(staff)
-    async with runtime_of(request).db.write() as session:
-        if not await quick_replies.remove(session, reply_id):
-            raise ApiError(404, "not_found", "There is no such saved reply.")
-        await session.commit()
+    await quick_replies.remove(runtime_of(request).db, reply_id)
     return {"id": reply_id, "deleted": True}
 
 

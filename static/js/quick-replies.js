@@ -82,9 +82,11 @@ async function fetchReplies(conversationId) {
     if (seq !== state.seq) return;
     state.items = items;
     state.conversationId = conversationId;
+    state.loading = null; // before the render below: the list is here
   } catch {
     if (seq !== state.seq) return;
     state.items = [];
+    state.loading = null;
   }
   render();
 }
@@ -98,8 +100,9 @@ function render() {
     .slice(0, MAX_SHOWN);
   state.active = Math.min(state.active, Math.max(0, state.shown.length - 1));
   if (!state.shown.length) {
-    list.replaceChildren(el("li", { class: "quick-reply-empty", role: "option", "aria-disabled": "true" },
-      state.items.length ? "No saved reply matches." : "No saved replies yet: managers add them in Settings."));
+    const empty = state.items.length ? "No saved reply matches."
+      : state.loading ? "Loading saved replies…" : "No saved replies yet: managers add them in Settings.";
+    list.replaceChildren(el("li", { class: "quick-reply-empty", role: "option", "aria-disabled": "true" }, empty));
   } else {
     list.replaceChildren(...state.shown.map((item, index) => el("li", {
       role: "option", id: `quick-reply-${item.id}`, "data-index": String(index),
@@ -196,8 +199,15 @@ function onKeydown(event) {
     state.active = (state.active + moves[event.key] + state.shown.length) % state.shown.length;
     render();
   } else if ((event.key === "Enter" && !event.shiftKey) || event.key === "Tab") {
-    if (!state.shown.length) return;
-    choose(state.active);
+    // While the picker is open Enter never sends the "/…" typed to open it: with the list still
+    // loading it chooses once it is there; with nothing matching it does nothing (Escape closes).
+    if (state.shown.length) {
+      choose(state.active);
+    } else if (state.loading) {
+      state.loading.then(() => {
+        if (state.open && state.shown.length) choose(state.active);
+      });
+    }
   } else if (event.key === "Escape") {
     close();
   } else {
