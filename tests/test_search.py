@@ -10,12 +10,14 @@ import asyncio
 
 import httpx
 import pytest
+from alembic import command
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from inbox import search
 from tests.support.staff import create_staff, issue_token
 from tests.support.twilio import post_twilio
+from tests.test_reports_migration import _run, old_database  # noqa: F401 - the fixture
 
 RING = "+14155550142"
 PICKUP = "+14155550199"
@@ -130,3 +132,41 @@ def test_postgresql_answers_from_the_index(database_url) -> None:
 
     messages, customers = asyncio.run(plans())
     assert "ix_messages_search" in messages and "ix_customers_search" in customers, (messages, customers)
+
+
+def test_the_migration_indexes_what_is_already_stored(old_database) -> None:  # noqa: F811 - the imported fixture
+    """0007_search on a database with history: the rows stored before are found after it, also
+    after a downgrade and upgrade again (the triggers and tables go and come back cleanly)."""
+    from inbox.db import Database, alembic_config
+    from inbox.store import list_conversations
+
+    dialect = "postgresql" if old_database.startswith("postgresql") else "sqlite"
+    now = "'2024-05-01 09:00:00" + ("+00'" if dialect == "postgresql" else ".000000'")
+    false = "false" if dialect == "postgresql" else "0"
+    config = alembic_config(old_database)
+    command.upgrade(config, "0006_outreach")
+    asyncio.run(
+        _run(
+            old_database,
+            f"INSERT INTO customers (phone, name, created_at) VALUES ('+4712345678', 'Zoë Ødegaard', {now})",
+            f"INSERT INTO conversations (customer_id, status, last_activity_at, created_at) VALUES (1, 'open', {now}, {now})",
+            "INSERT INTO messages (conversation_id, direction, channel, from_addr, to_addr, body, media, status,"
+            " attempts, needs_reconcile, probable_opt_out, created_at, updated_at) VALUES (1, 'inbound', 'sms',"
+            f" '+4712345678', '+15005550006', 'Pickup on Thursday?', '[]', 'received', 0, {false}, {false}, {now}, {now})",
+        )
+    )
+    command.upgrade(config, "head")
+    command.downgrade(config, "0006_outreach")
+    command.upgrade(config, "head")
+
+    async def search(query: str) -> list[str]:
+        db = Database(old_database)
+        try:
+            async with db.read() as session:
+                items, _ = await list_conversations(session, 1, query=query, status="all")
+                return [item["customer"]["phone"] for item in items]
+        finally:
+            await db.dispose()
+
+    for query in ["thursday pick", "zoe odegaard", "2345678"]:
+        assert asyncio.run(search(query)) == ["+4712345678"], query
