@@ -23,7 +23,7 @@ the list's own order. A common word would make the index hand over most of the d
 scan cannot stop early: 0.3 s for a word in every one of 2,000,000 messages), but then the
 newest conversations match almost at once, so the list walks its own order and tests each
 conversation's messages until the page is full (WALK). Which is which: on SQLite the FTS5 probe
-is lazy (prefix indexes up to 8 characters), so it simply stops after PROBE_MESSAGES messages; on
+is lazy (prefix indexes up to 8 characters), so it stops after PROBE_CONVERSATIONS conversations; on
 PostgreSQL the words' frequencies come from the statistics ANALYZE keeps on the index, and only
 the rarer words go to the index (the others are checked on the rows it returns).
 """
@@ -48,7 +48,10 @@ from inbox.phones import typed_number
 from inbox.text_fold import ACCENTED, PLAIN, fold
 
 # A probe reads at most this many matching messages; more means "common": walk the list instead.
-PROBE_MESSAGES = 5_000
+PROBE_MESSAGES = 20_000
+# ... and lists at most this many conversations (or customers) by id; more: walk the list, where
+# at least one conversation in ten matches, so a page fills after a few hundred.
+PROBE_CONVERSATIONS = 5_000
 # ... and a word whose estimated count is above this is not asked of PostgreSQL's index.
 COMMON_MESSAGES = PROBE_MESSAGES
 # FTS5 keeps prefix indexes for prefixes up to this length (migration 0007_search): a longer word
@@ -203,9 +206,9 @@ async def conversations_matching(session: AsyncSession, query: str, country: str
     conversation_ids, customer_ids = found
     if by_phone:
         customer_ids |= set(
-            (await session.execute(select(Customer.id).where(or_(*by_phone)).limit(PROBE_MESSAGES + 1))).scalars()
+            (await session.execute(select(Customer.id).where(or_(*by_phone)).limit(PROBE_CONVERSATIONS + 1))).scalars()
         )
-        if len(customer_ids) > PROBE_MESSAGES:
+        if len(customer_ids) > PROBE_CONVERSATIONS:
             return or_(*by_phone, _walk_condition(words, postgres))
     conditions: list[ColumnElement[bool]] = []
     if conversation_ids:
@@ -256,18 +259,34 @@ def _walk_condition(words: list[str], postgres: bool) -> ColumnElement[bool]:
 async def _sqlite_probe(session: AsyncSession, words: list[str]) -> tuple[set[int], set[int]] | None:
     long_words = " ".join(w for w in words if len(w) > PREFIX_MAX)
     check = " AND inbox_words({}, :long_words)" if long_words else ""
-    params = {"match": _fts5_query(words), "long_words": long_words, "n": PROBE_MESSAGES + 1}
+    params = {
+        "match": _fts5_query(words),
+        "long_words": long_words,
+        "messages": PROBE_MESSAGES + 1,
+        "conversations": PROBE_CONVERSATIONS + 1,
+    }
+    # The distinct conversations of the first matching messages, stopping as soon as there are
+    # too many of them (a word spread everywhere costs a few thousand index entries, no more).
     messages = (
         await session.execute(
             text(
-                "SELECT count(*), json_group_array(DISTINCT conversation_id) FROM ("
+                "SELECT count(*), json_group_array(conversation_id) FROM (SELECT DISTINCT conversation_id FROM ("
                 " SELECT m.conversation_id FROM messages_search JOIN messages AS m ON m.id = messages_search.rowid"
-                " WHERE messages_search MATCH :match" + check.format("m.body") + " LIMIT :n)"
+                " WHERE messages_search MATCH :match" + check.format("m.body") + " LIMIT :messages)"
+                " LIMIT :conversations)"
             ),
             params,
         )
     ).one()
-    if messages[0] > PROBE_MESSAGES:
+    if messages[0] > PROBE_CONVERSATIONS:
+        return None
+    # Few conversations: complete only if the messages' bound was not reached (a word repeated in
+    # a few conversations is answered from the index, not by walking them all).
+    read = await session.scalar(
+        text("SELECT count(*) FROM (SELECT 1 FROM messages_search WHERE messages_search MATCH :match LIMIT :messages)"),
+        params,
+    )
+    if (read or 0) > PROBE_MESSAGES:
         return None
     customers = (
         await session.execute(
@@ -276,12 +295,12 @@ async def _sqlite_probe(session: AsyncSession, words: list[str]) -> tuple[set[in
                 " SELECT c.id FROM customers_search JOIN customers AS c ON c.id = customers_search.rowid"
                 " WHERE customers_search MATCH :match"
                 + check.format("coalesce(c.name, '') || ' ' || coalesce(c.whatsapp_profile_name, '')")
-                + " LIMIT :n)"
+                + " LIMIT :conversations)"
             ),
             params,
         )
     ).one()
-    if customers[0] > PROBE_MESSAGES:
+    if customers[0] > PROBE_CONVERSATIONS:
         return None
     return set(json.loads(messages[1])), set(json.loads(customers[1]))
 
@@ -294,7 +313,12 @@ async def _pg_probe(session: AsyncSession, words: list[str]) -> tuple[set[int], 
     # The rare words go to the index; the others are checked on the rows it finds (ts_match_vq,
     # a function and not the @@ operator, so the planner does not hand them to the index too).
     check = "" if len(rare) == len(words) else " AND ts_match_vq({}, to_tsquery('simple', :everything))"
-    params = {"rare": _tsquery(rare), "everything": _tsquery(words), "n": PROBE_MESSAGES + 1}
+    params = {
+        "rare": _tsquery(rare),
+        "everything": _tsquery(words),
+        "messages": PROBE_MESSAGES + 1,
+        "conversations": PROBE_CONVERSATIONS + 1,
+    }
     messages = (
         await session.execute(
             text(
@@ -302,12 +326,12 @@ async def _pg_probe(session: AsyncSession, words: list[str]) -> tuple[set[int], 
                 " SELECT conversation_id FROM messages"
                 f" WHERE {pg_document(PG_MESSAGE_TEXT)} @@ to_tsquery('simple', :rare)"
                 + check.format(pg_document(PG_MESSAGE_TEXT))
-                + " LIMIT :n) AS found"
+                + " LIMIT :messages) AS found"
             ),
             params,
         )
     ).one()
-    if messages[0] > PROBE_MESSAGES:
+    if messages[0] > PROBE_MESSAGES or len(messages[1]) > PROBE_CONVERSATIONS:
         return None
     customers = (
         await session.execute(
@@ -315,11 +339,11 @@ async def _pg_probe(session: AsyncSession, words: list[str]) -> tuple[set[int], 
                 "SELECT count(*), coalesce(array_agg(id), '{}') FROM ("
                 " SELECT id FROM customers"
                 f" WHERE {pg_document(PG_CUSTOMER_TEXT)} @@ to_tsquery('simple', :everything)"
-                " LIMIT :n) AS found"
+                " LIMIT :conversations) AS found"
             ),
             params,
         )
     ).one()
-    if customers[0] > PROBE_MESSAGES:
+    if customers[0] > PROBE_CONVERSATIONS:
         return None
     return set(messages[1]), set(customers[1])

@@ -42,7 +42,7 @@ def api(serve, database_url):
 def way(request, monkeypatch) -> str:
     """'walk': every search answered row by row, as for a word too common for the index."""
     if request.param == "walk":
-        monkeypatch.setattr(search, "PROBE_MESSAGES", -1)  # SQLite: any match is "too many"
+        monkeypatch.setattr(search, "PROBE_CONVERSATIONS", -1)  # any match is "too many"
         monkeypatch.setattr(search, "COMMON_MESSAGES", -1)  # PostgreSQL: every word is common
     return request.param
 
