@@ -14,15 +14,15 @@ with exactly that number. Punctuation separates words; a query with no word and 
 nothing.
 
 The indexes (migration 0007_search): on PostgreSQL GIN indexes over `to_tsvector('simple', ...)` of
-the folded text (MESSAGE_DOCUMENT, CUSTOMER_DOCUMENT: 'simple' so names and numbers are not
-stemmed); on SQLite FTS5 tables kept in step by triggers (messages_search, customers_search).
+the folded text (pg_document(): 'simple' so names and numbers are not stemmed); on SQLite FTS5
+tables kept in step by triggers (messages_search, customers_search).
 
 Why two ways to answer: the list wants the newest 50 matching conversations. A rare word is
 answered from the index: the conversations holding it (a bounded number, fetched as ids) and then
 the list's own order. A common word would make the index hand over most of the database (a GIN
 scan cannot stop early: 0.3 s for a word in every one of 2,000,000 messages), but then the
 newest conversations match almost at once, so the list walks its own order and tests each
-conversation's messages until the page is full (WALK). Which is which: on SQLite the FTS5 probe
+conversation's messages until the page is full (_walk_condition). Which is which: on SQLite the FTS5 probe
 is lazy (prefix indexes up to 8 characters), so it stops after PROBE_CONVERSATIONS conversations; on
 PostgreSQL the words' frequencies come from the statistics ANALYZE keeps on the index, and only
 the rarer words go to the index (the others are checked on the rows it returns).
@@ -50,7 +50,7 @@ from inbox.text_fold import ACCENTED, PLAIN, fold
 # A probe reads at most this many matching messages; more means "common": walk the list instead.
 PROBE_MESSAGES = 20_000
 # ... and lists at most this many conversations (or customers) by id; more: walk the list, where
-# at least one conversation in ten matches, so a page fills after a few hundred.
+# so many conversations match that a page fills quickly (one in ten of 50,000).
 PROBE_CONVERSATIONS = 5_000
 # ... and a word whose estimated count is above this is not asked of PostgreSQL's index.
 COMMON_MESSAGES = PROBE_MESSAGES
