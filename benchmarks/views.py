@@ -1,5 +1,6 @@
-"""The conversation list's views (Mine, Unassigned, Closed, a search) and their counts, with the
-indexes of migration 0005_team beside an unindexed baseline (the same database without them).
+"""The conversation list's views (Mine, Unassigned, Closed, searches) and their counts, with the
+indexes of migrations 0005_team and 0007_search beside an unindexed baseline (the same database
+without the views' indexes; for the searches, the search as it was before its text index).
 
     uv run python benchmarks/views.py                                   # 50,000 conversations, 2,000,000 messages, both databases
     uv run python benchmarks/views.py --conversations 5000 --messages 200000 --pg 0   # a quick SQLite run
@@ -13,7 +14,14 @@ conversation's last activity is its last message's time.
 Each view is `inbox.store.list_conversations` (the API's first page: 50 conversations with
 customer, last message, unread count) run once unmeasured and then ROUNDS times; the 95th
 percentile counts. `counts` is `inbox.store.view_counts`. Then the two indexes of the views are
-dropped and everything is measured again: the baseline.
+dropped and everything is measured again: the baseline. The searches' baseline is the search
+before migration 0007_search (OLD_WAY below: the folded text of every message compared with
+LIKE '%...%', a Python function per row on SQLite), run --old-search-rounds times (it is slow).
+
+The searches: a rare word (one message of 2,000,000), a rare word beside a common one, a name
+(11 customers), and a common word (every message: answered by walking the list, inbox/search.py).
+Bodies are "Hello number N", customers "Customer N". PostgreSQL's rare/common choice reads the
+statistics the fill's ANALYZE leaves.
 
 Target: each view ≤ 50 ms p95 on SQLite and PostgreSQL.
 """
@@ -96,8 +104,51 @@ VIEWS = {
     "Unassigned": {"status": "open", "assignee": None},
     "All open": {"status": "open"},
     "Closed": {"status": "closed"},
-    "search 'Customer 4242'": {"status": "open", "query": "Customer 4242"},
 }
+SEARCHES = {
+    "search rare '1234567'": "1234567",
+    "search 'hello 1234567'": "hello 1234567",
+    "search 'Customer 4242'": "Customer 4242",
+    "search common 'hello'": "hello",
+}
+
+
+def old_way(session, query: str, country: str):
+    """The search's condition before migration 0007_search (inbox/store.py then), for the baseline."""
+    import re
+
+    from sqlalchemy import func, or_, select
+    from sqlalchemy.orm import aliased
+
+    from inbox.models import Conversation, Customer, Message
+    from inbox.phones import typed_number
+    from inbox.text_fold import ACCENTED, PLAIN, fold
+
+    def folded(column):
+        if session.get_bind().dialect.name == "postgresql":
+            return func.translate(func.lower(column), ACCENTED + ACCENTED.upper(), PLAIN + PLAIN)
+        return func.inbox_fold(column)
+
+    needle = fold(query.strip())
+    searched = aliased(Message)
+    body_match = (
+        select(searched.id)
+        .where(searched.conversation_id == Conversation.id, folded(searched.body).contains(needle, autoescape=True))
+        .correlate(Conversation)
+        .exists()
+    )
+    matches = [
+        folded(func.coalesce(Customer.name, "")).contains(needle, autoescape=True),
+        folded(func.coalesce(Customer.whatsapp_profile_name, "")).contains(needle, autoescape=True),
+        Customer.phone.contains(needle.replace(" ", ""), autoescape=True),
+        body_match,
+    ]
+    if (number := typed_number(query, country)) is not None:
+        matches.append(Customer.phone == number)
+    digits = "".join(ch for ch in query if ch.isdigit())
+    if len(digits) >= 4 and re.fullmatch(r"[+(]?[0-9 ().\-/]+", query.strip()):
+        matches.append(Customer.phone.contains(digits, autoescape=True))
+    return or_(*matches)
 
 
 async def pg_admin(url: str, *statements: str) -> None:
@@ -128,14 +179,18 @@ async def execute(url: str, statements: list[str], analyze: bool = True, **param
         await engine.dispose()
 
 
-async def measure(url: str, rounds: int, search_rounds: int) -> dict[str, list[float]]:
-    from inbox import store
+async def measure(url: str, rounds: int, search_rounds: int, old: bool = False) -> dict[str, list[float]]:
+    from inbox import search, store
     from inbox.db import Database
 
     db = Database(url)
     times: dict[str, list[float]] = {}
+    searches = [(name, {"status": "open", "query": query}) for name, query in SEARCHES.items()]
+    new_way = search.conversations_matching
+    if old:
+        search.conversations_matching = old_way_async  # type: ignore[assignment]
     try:
-        for name, view in [*VIEWS.items(), ("counts", None)]:
+        for name, view in [*VIEWS.items(), *searches, ("counts", None)]:
             runs = []
             # (the search's options are copied once: popping `query` from the dict each round made
             # every measured round after the first a plain "All open", hiding the search's time)
@@ -153,8 +208,13 @@ async def measure(url: str, rounds: int, search_rounds: int) -> dict[str, list[f
                     runs.append(took)
             times[name] = runs
     finally:
+        search.conversations_matching = new_way
         await db.dispose()
     return times
+
+
+async def old_way_async(session, query: str, country: str):
+    return old_way(session, query, country)
 
 
 def p95(values: list[float]) -> float:
@@ -162,7 +222,14 @@ def p95(values: list[float]) -> float:
 
 
 def run(
-    label: str, url: str, fill: list[str], conversations: int, messages: int, rounds: int, search_rounds: int
+    label: str,
+    url: str,
+    fill: list[str],
+    conversations: int,
+    messages: int,
+    rounds: int,
+    search_rounds: int,
+    old_search_rounds: int,
 ) -> bool:
     started = time.perf_counter()
     asyncio.run(execute(url, fill, conversations=conversations, messages=messages))
@@ -171,10 +238,10 @@ def run(
     )
     indexed = asyncio.run(measure(url, rounds, search_rounds))
     asyncio.run(execute(url, [f"DROP INDEX {name}" for name in VIEW_INDEXES]))
-    baseline = asyncio.run(measure(url, rounds, search_rounds))
+    baseline = asyncio.run(measure(url, rounds, old_search_rounds, old=True))
     ok = True
     print(
-        f"  {'view':<24} {'p95 indexed':>12} {'median':>7} {'p95 baseline':>13} {'median':>7}   (ms, {rounds} runs each, the search {search_rounds})"
+        f"  {'view':<24} {'p95 indexed':>12} {'median':>7} {'p95 baseline':>13} {'median':>7}   (ms, {rounds} runs each, the searches {search_rounds}, their baseline {old_search_rounds})"
     )
     for name in indexed:
         fast, slow = p95(indexed[name]) * 1000, p95(baseline[name]) * 1000
@@ -195,14 +262,24 @@ def main() -> int:
     parser.add_argument("--sqlite", type=int, default=1, help="0 skips SQLite")
     parser.add_argument("--pg", type=int, default=1, help="0 skips PostgreSQL")
     parser.add_argument("--rounds", type=int, default=ROUNDS)
-    parser.add_argument("--search-rounds", type=int, default=ROUNDS, help="rounds of the search (slow: fewer)")
+    parser.add_argument("--search-rounds", type=int, default=ROUNDS, help="rounds of each search")
+    parser.add_argument("--old-search-rounds", type=int, default=2, help="rounds of each search the old way (slow)")
     args = parser.parse_args()
     ok = True
     if args.sqlite:
         with tempfile.TemporaryDirectory(prefix="inbox-bench-views-") as workdir:
             url = f"sqlite+aiosqlite:///{Path(workdir) / 'bench.db'}"
             migrate(url)
-            ok &= run("SQLite", url, SQLITE_FILL, args.conversations, args.messages, args.rounds, args.search_rounds)
+            ok &= run(
+                "SQLite",
+                url,
+                SQLITE_FILL,
+                args.conversations,
+                args.messages,
+                args.rounds,
+                args.search_rounds,
+                args.old_search_rounds,
+            )
     if args.pg:
         admin = "postgresql+asyncpg://" + ADMIN_URL.split("://", 1)[1]
         name = f"inbox_bench_{uuid.uuid4().hex[:10]}"
@@ -210,7 +287,16 @@ def main() -> int:
         asyncio.run(pg_admin(admin, f'CREATE DATABASE "{name}"'))
         try:
             migrate(url)
-            ok &= run("PostgreSQL", url, PG_FILL, args.conversations, args.messages, args.rounds, args.search_rounds)
+            ok &= run(
+                "PostgreSQL",
+                url,
+                PG_FILL,
+                args.conversations,
+                args.messages,
+                args.rounds,
+                args.search_rounds,
+                args.old_search_rounds,
+            )
         finally:
             asyncio.run(pg_admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     return 0 if ok else 1

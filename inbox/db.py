@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 from sqlalchemy import event, make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from inbox.search import has_words
 from inbox.sqlite_inline import InlineConnection
 from inbox.text_fold import fold
 
@@ -35,7 +36,7 @@ class _SQLiteDBAPIConnection(Protocol):
     isolation_level: str | None
 
     def create_function(
-        self, name: str, num_params: int, func: Callable[[str | None], str | None], *, deterministic: bool = ...
+        self, name: str, num_params: int, func: Callable[..., object], *, deterministic: bool = ...
     ) -> None: ...
 
     def cursor(self) -> DBAPICursor: ...
@@ -46,8 +47,10 @@ def _sqlite_pragmas(engine: AsyncEngine, *, writer: bool) -> None:
     def _on_connect(dbapi_connection: _SQLiteDBAPIConnection, _record: ConnectionPoolEntry) -> None:
         # Let SQLAlchemy's begin event issue BEGIN itself (pysqlite's implicit one is deferred).
         dbapi_connection.isolation_level = None
-        # Accent-blind search (inbox/store.py folded()): PostgreSQL has translate(), SQLite gets this.
+        # Accent-blind text in SQL (PostgreSQL has translate(), SQLite gets this).
         dbapi_connection.create_function("inbox_fold", 1, fold, deterministic=True)
+        # The search's row-by-row test where its index is not asked (inbox/search.py).
+        dbapi_connection.create_function("inbox_words", 2, has_words, deterministic=True)
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")

@@ -7,7 +7,6 @@ The `*_dict` functions give the JSON shapes the API and the live events use (doc
 from __future__ import annotations
 
 import base64
-import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from inbox import batch_sql
+from inbox import batch_sql, search
 from inbox.models import (
     ConsentAction,
     ConsentState,
@@ -31,8 +30,7 @@ from inbox.models import (
     Staff,
     utcnow,
 )
-from inbox.phones import time_zone_of, typed_number
-from inbox.text_fold import ACCENTED, PLAIN, fold
+from inbox.phones import time_zone_of
 
 PAGE_SIZE = 50
 
@@ -45,18 +43,6 @@ def _insert(session: AsyncSession, model):
 
 def iso(moment: datetime | None) -> str | None:
     return moment.isoformat().replace("+00:00", "Z") if moment else None
-
-
-# ---- search -------------------------------------------------------------------------------
-
-
-def folded(column, dialect: str):
-    """The column in lower case without accents, in SQL: PostgreSQL's translate(), or on SQLite
-    the inbox_fold() function every connection registers (inbox/db.py); `fold` does the needle."""
-    if dialect == "postgresql":
-        # Capitals too: lower() leaves them alone under the C locale.
-        return func.translate(func.lower(column), ACCENTED + ACCENTED.upper(), PLAIN + PLAIN)
-    return func.inbox_fold(column)
 
 
 # ---- shapes -------------------------------------------------------------------------------
@@ -354,32 +340,8 @@ async def list_conversations(
         statement = statement.where(Conversation.assignee_id.is_(None))
     elif assignee is not ANY_ASSIGNEE:
         statement = statement.where(Conversation.assignee_id == assignee)
-    if query:
-        dialect = session.bind.dialect.name
-        needle = fold(query.strip())
-        searched = aliased(Message)
-        body_match = (
-            select(searched.id)
-            .where(
-                searched.conversation_id == Conversation.id,
-                folded(searched.body, dialect).contains(needle, autoescape=True),
-            )
-            .correlate(Conversation)
-            .exists()
-        )
-        matches = [
-            folded(func.coalesce(Customer.name, ""), dialect).contains(needle, autoescape=True),
-            folded(func.coalesce(Customer.whatsapp_profile_name, ""), dialect).contains(needle, autoescape=True),
-            Customer.phone.contains(needle.replace(" ", ""), autoescape=True),
-            body_match,
-        ]
-        # A number as people type it: "(415) 555-0123", "415.555.0123", "+1 415 555 0123".
-        if (number := typed_number(query, country)) is not None:
-            matches.append(Customer.phone == number)
-        digits = "".join(ch for ch in query if ch.isdigit())
-        if len(digits) >= 4 and re.fullmatch(r"[+(]?[0-9 ().\-/]+", query.strip()):
-            matches.append(Customer.phone.contains(digits, autoescape=True))
-        statement = statement.where(or_(*matches))
+    if query and (matching := await search.conversations_matching(session, query, country)) is not None:
+        statement = statement.where(matching)
     if cursor:
         moment, conversation_id = decode_cursor(cursor)
         statement = statement.where(
