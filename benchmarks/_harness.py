@@ -48,6 +48,26 @@ class Process:
                 self.process.wait()
 
 
+def asyncpg_url(url: str) -> str:
+    """A PostgreSQL URL as SQLAlchemy's asyncpg dialect wants it."""
+    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    raise SystemExit(f"not a PostgreSQL URL: {url}")
+
+
+async def pg_execute(url: str, *statements: str) -> None:
+    """Statements outside a transaction (CREATE/DROP DATABASE), on a connection of their own."""
+    import asyncpg
+
+    connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        for statement in statements:
+            await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
 def inbox_env(database_url: str, port: int, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("INBOX_", "TWILIO_"))}
     env.update(

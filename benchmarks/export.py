@@ -37,6 +37,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _harness import asyncpg_url, pg_execute  # noqa: E402 - benchmarks/ is the script's own folder
+
 ADMIN_URL = os.environ.get("INBOX_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 RATIO_TARGET = 0.3
 RSS_TARGET_MB = 150
@@ -137,26 +139,8 @@ SQLITE_FILL = [
 ]
 
 
-def asyncpg_url(url: str) -> str:
-    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+asyncpg://" + url[len(prefix) :]
-    raise SystemExit(f"INBOX_BENCH_POSTGRES_URL is not a PostgreSQL URL: {url}")
-
-
 def plain_url(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://", 1)
-
-
-async def pg_admin(url: str, *statements: str) -> None:
-    import asyncpg
-
-    connection = await asyncpg.connect(plain_url(url))
-    try:
-        for statement in statements:
-            await connection.execute(statement)
-    finally:
-        await connection.close()
 
 
 async def fill(url: str, statements: list[str], **params: int) -> None:
@@ -256,7 +240,7 @@ def bench_postgres(rows: int, workdir: Path) -> bool:
     admin = asyncpg_url(ADMIN_URL)
     name = f"inbox_bench_{uuid.uuid4().hex[:10]}"
     url = admin.rsplit("/", 1)[0] + f"/{name}"
-    asyncio.run(pg_admin(admin, f'CREATE DATABASE "{name}"'))
+    asyncio.run(pg_execute(admin, f'CREATE DATABASE "{name}"'))
     try:
         migrate(url)
         started = time.perf_counter()
@@ -283,7 +267,7 @@ def bench_postgres(rows: int, workdir: Path) -> bool:
             extra,
         )
     finally:
-        asyncio.run(pg_admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(pg_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def bench_sqlite(rows: int, workdir: Path) -> bool:

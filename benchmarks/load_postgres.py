@@ -35,31 +35,13 @@ from multiprocessing.connection import Connection
 from urllib.parse import parse_qs
 
 import aiohttp
-from _harness import INBOUND_PATH, Process, pct, signed_requests, staff_token, start_inbox
+from _harness import INBOUND_PATH, Process, asyncpg_url, pct, pg_execute, signed_requests, staff_token, start_inbox
 
 from tests.support.db import rows, scalar
 
 ADMIN_URL = os.environ.get("INBOX_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 CREATED = '"type":"message.created"'
 SID_AT = '"sid":"'
-
-
-def asyncpg_url(url: str) -> str:
-    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+asyncpg://" + url[len(prefix) :]
-    raise SystemExit(f"not a PostgreSQL URL: {url}")
-
-
-async def pg_execute(url: str, *statements: str) -> None:
-    import asyncpg
-
-    connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        for statement in statements:
-            await connection.execute(statement)
-    finally:
-        await connection.close()
 
 
 # ---- the sockets (child process) ----------------------------------------------------------------

@@ -43,6 +43,8 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _harness import asyncpg_url, pg_execute  # noqa: E402 - benchmarks/ is the script's own folder
+
 ADMIN_URL = os.environ.get("INBOX_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TARGETS = {"postgresql": 1.0, "sqlite": 2.0}
 ROUNDS = 5
@@ -131,24 +133,6 @@ SQLITE_FILL = [
     """UPDATE conversations SET last_message_id =
        (SELECT MAX(id) FROM messages WHERE messages.conversation_id = conversations.id)""",
 ]
-
-
-def asyncpg_url(url: str) -> str:
-    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+asyncpg://" + url[len(prefix) :]
-    raise SystemExit(f"INBOX_BENCH_POSTGRES_URL is not a PostgreSQL URL: {url}")
-
-
-async def pg_admin(url: str, *statements: str) -> None:
-    import asyncpg
-
-    connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
-    try:
-        for statement in statements:
-            await connection.execute(statement)
-    finally:
-        await connection.close()
 
 
 async def fill(url: str, statements: list[str], **params: int) -> None:
@@ -270,12 +254,12 @@ def main() -> int:
         admin = asyncpg_url(ADMIN_URL)
         name = f"inbox_bench_{uuid.uuid4().hex[:10]}"
         url = admin.rsplit("/", 1)[0] + f"/{name}"
-        asyncio.run(pg_admin(admin, f'CREATE DATABASE "{name}"'))
+        asyncio.run(pg_execute(admin, f'CREATE DATABASE "{name}"'))
         try:
             migrate(url)
             ok &= run("PostgreSQL", "postgresql", url, args.pg_rows, args.days, PG_FILL, args.rounds)
         finally:
-            asyncio.run(pg_admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            asyncio.run(pg_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     return 0 if ok else 1
 
 

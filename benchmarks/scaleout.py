@@ -29,7 +29,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from _harness import Process, pct, push_latency, staff_token, start_inbox, temp_sqlite_url
+from _harness import Process, asyncpg_url, pct, pg_execute, push_latency, staff_token, start_inbox, temp_sqlite_url
 from _wrk import WrkResult, request_folder, run_wrk, write_requests, wrk_binary
 
 from tests.support.db import scalar
@@ -41,24 +41,6 @@ TABLES = (
     "events, consent_records, conversation_reads, messages, conversations, customers, web_sessions, "
     "api_tokens, pending_statuses, whatsapp_templates, app_settings, export_audit, staff"
 )
-
-
-def asyncpg_url(url: str) -> str:
-    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+asyncpg://" + url[len(prefix) :]
-    raise SystemExit(f"not a PostgreSQL URL: {url}")
-
-
-async def pg_execute(url: str, *statements: str) -> None:
-    import asyncpg
-
-    connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        for statement in statements:
-            await connection.execute(statement)
-    finally:
-        await connection.close()
 
 
 @dataclass

@@ -41,6 +41,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _harness import pg_execute  # noqa: E402 - benchmarks/ is the script's own folder
+
 ADMIN_URL = os.environ.get("INBOX_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 ROUNDS = 40
 TARGET_S = 0.050
@@ -149,17 +151,6 @@ def old_way(session, query: str, country: str):
     if len(digits) >= 4 and re.fullmatch(r"[+(]?[0-9 ().\-/]+", query.strip()):
         matches.append(Customer.phone.contains(digits, autoescape=True))
     return or_(*matches)
-
-
-async def pg_admin(url: str, *statements: str) -> None:
-    import asyncpg
-
-    connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
-    try:
-        for statement in statements:
-            await connection.execute(statement)
-    finally:
-        await connection.close()
 
 
 async def execute(url: str, statements: list[str], analyze: bool = True, **params: int) -> None:
@@ -284,7 +275,7 @@ def main() -> int:
         admin = "postgresql+asyncpg://" + ADMIN_URL.split("://", 1)[1]
         name = f"inbox_bench_{uuid.uuid4().hex[:10]}"
         url = admin.rsplit("/", 1)[0] + f"/{name}"
-        asyncio.run(pg_admin(admin, f'CREATE DATABASE "{name}"'))
+        asyncio.run(pg_execute(admin, f'CREATE DATABASE "{name}"'))
         try:
             migrate(url)
             ok &= run(
@@ -298,7 +289,7 @@ def main() -> int:
                 args.old_search_rounds,
             )
         finally:
-            asyncio.run(pg_admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            asyncio.run(pg_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     return 0 if ok else 1
 
 
