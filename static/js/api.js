@@ -6,6 +6,7 @@
  *   api.post(path, json, {headers, signal})
  *   api.patch(path, json, {headers, signal})
  *   listConversations({status, assignee, q, cursor}, {signal}) / getConversation(id) / markRead(id)
+ *   whatsappTemplates() -> the approved WhatsApp templates, asked for once per page
  *
  * Every failure is an ApiError {status, code, detail, message}: `message` is a sentence a
  * receptionist can read (the server's `detail` when it sent one). status 0 = no network.
@@ -76,6 +77,19 @@ export function listConversations({ status = "open", assignee = null, q = "", cu
 
 export function getConversation(id, { signal } = {}) {
   return api.get(`/api/conversations/${encodeURIComponent(id)}`, { signal });
+}
+
+let templates = null;
+
+export async function whatsappTemplates() {
+  if (templates === null) {
+    try {
+      templates = (await api.get("/api/whatsapp-templates")).templates;
+    } catch {
+      templates = [];
+    }
+  }
+  return templates;
 }
 
 export function markRead(id) {

@@ -16,7 +16,7 @@
  * before anything is sent.
  */
 
-import { api, ApiError } from "./api.js";
+import { api, ApiError, whatsappTemplates } from "./api.js";
 import { el, ui } from "./dom.js";
 import { live } from "./live.js";
 import { count, plainSwaps } from "./segments.js";
@@ -365,13 +365,7 @@ async function submitText() {
 
 async function offerTemplates() {
   const { templates } = parts();
-  if (state.templates === null) {
-    try {
-      state.templates = (await api.get("/api/whatsapp-templates")).templates;
-    } catch {
-      state.templates = [];
-    }
-  }
+  state.templates = await whatsappTemplates();
   if (!state.templates.length) {
     templates.replaceChildren(el("p", {}, "No approved WhatsApp templates are registered. A manager can add them in Settings."));
     templates.hidden = false;

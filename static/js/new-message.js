@@ -10,7 +10,7 @@
  * whose 24-hour window is not open offers the approved templates instead of free text.
  */
 
-import { api, ApiError } from "./api.js";
+import { api, ApiError, whatsappTemplates } from "./api.js";
 import { el } from "./dom.js";
 
 const MAX_BODY = 1600;
@@ -130,13 +130,7 @@ async function submit(content) {
 /** Outside WhatsApp's window only an approved template may start the conversation. */
 async function offerTemplates() {
   const { templates } = parts();
-  if (state.templates === null) {
-    try {
-      state.templates = (await api.get("/api/whatsapp-templates")).templates;
-    } catch {
-      state.templates = [];
-    }
-  }
+  state.templates = await whatsappTemplates();
   if (!state.templates.length) {
     templates.replaceChildren(el("p", {}, "No approved WhatsApp templates are registered: a manager adds them in Settings."));
     templates.hidden = false;
