@@ -195,7 +195,7 @@ def test_killed_before_its_time_the_restarted_inbox_sends_it_once(database_url) 
             list(pool.map(ProcessServer.start, workers))
         wait_for(
             lambda: scalar(database_url, "SELECT status FROM messages WHERE id = :id", id=message_id) == "delivered",
-            timeout=30,
+            timeout=90,  # two `inbox serve` starts on a loaded machine take many seconds each
             message="delivered after the restart",
         )
         sent = [m for m in sandbox.conversation_with(CUSTOMER) if m["direction"] == "outbound-api"]
