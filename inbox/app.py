@@ -31,6 +31,7 @@ from inbox.web import (
     realtime,
     reports,
     scheduled,
+    services,
     settings_pages,
     staff_pages,
     webhooks,
@@ -108,6 +109,7 @@ def create_app(
         middleware=[web_middleware.RequestContext, headers.FetchMetadataGuard],
         before_send=[headers.security_headers_hook(settings.public_url)],
         exception_handlers={Exception: _error_handler},
+        dependencies=services.SERVICES,  # db, bus, settings, media_storage by parameter name
         before_request=_sane_request,
         logging_config=litestar_logging_config(),
         openapi_config=openapi_config(),  # docs/API.md; GET /schema/openapi.json for staff

@@ -29,6 +29,7 @@ from inbox.web.api_docs import (
 from inbox.web.auth import api_staff, runtime_of
 from inbox.web.errors import ApiError
 from inbox.web.media import media_ids
+from inbox.web.services import Db
 
 Staff = NamedDependency[StaffMember]
 
@@ -113,9 +114,9 @@ async def get_conversation(request: Request, staff: Staff, conversation_id: From
 
 
 @get("/conversations/counts", responses=errors(401, 403))
-async def conversation_counts(request: Request, staff: Staff) -> dict[str, int]:
+async def conversation_counts(db: Db, staff: Staff) -> dict[str, int]:
     """How many conversations each view holds for the caller: mine, unassigned, open, closed."""
-    async with runtime_of(request).db.read() as session:
+    async with db.read() as session:
         return await store.view_counts(session, staff.id)
 
 
