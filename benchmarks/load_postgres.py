@@ -17,7 +17,9 @@ p50/p99, and the delivery p99 (webhook scheduled → frame read) on `--measured`
 sockets (the rest are read and discarded, to keep the reader's own work small), then slow vs
 baseline.
 
-The sockets are read in a child process, so reading them does not delay the webhook generator;
+The sockets are read in a child process, so reading them does not delay the webhook generator,
+by benchmarks/_ws_reader.py, which walks frames by their headers (a general client would spend
+more CPU reading 200 x 400 frames/s than the server spends sending them, on the same cores);
 both sides stamp times with time.time() on this machine. The admin URL is INBOX_TEST_POSTGRES_URL
 (default postgresql://postgres@127.0.0.1:5432/test); the database is created and dropped here.
 """
@@ -30,80 +32,51 @@ import multiprocessing
 import os
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
+import uvloop
 from _harness import INBOUND_PATH, Process, asyncpg_url, pct, pg_execute, signed_requests, staff_token, start_inbox
+from _ws_reader import SocketStats, read_socket
 
 from tests.support.db import rows, scalar
 
 ADMIN_URL = os.environ.get("INBOX_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-CREATED = '"type":"message.created"'
-SID_AT = '"sid":"'
 
 
 # ---- the sockets (child process) ----------------------------------------------------------------
 
 
-@dataclass
-class SocketStats:
-    frames: int = 0
-    reconnects: int = 0
-    arrivals: dict[str, float] = field(default_factory=dict)  # measured sockets only: sid -> first read
-
-
-async def _read_socket(
-    session: aiohttp.ClientSession, url: str, token: str, stats: SocketStats, measured: bool, delay: float
-) -> None:
-    """Reads /ws until cancelled; after a close (4000 when it fell behind) reconnects with ?after=."""
-    last_id = 0
-    while True:
-        query = f"?after={last_id}" if last_id else ""
-        async with session.ws_connect(url + query, headers={"Authorization": f"Bearer {token}"}) as ws:
-            async for frame in ws:
-                if frame.type != aiohttp.WSMsgType.TEXT:
-                    break
-                data = frame.data
-                stats.frames += 1
-                last_id = int(data[6 : data.index(",")])  # frames start {"id":N,
-                if measured and CREATED in data:
-                    at = data.index(SID_AT) + len(SID_AT)
-                    stats.arrivals.setdefault(data[at : at + 34], time.time())
-                if delay:
-                    await asyncio.sleep(delay)
-        stats.reconnects += 1
-
-
 async def _sockets_main(args: dict, pipe: Connection) -> None:
-    url = args["url"].replace("http://", "ws://") + "/ws"
+    host, port = urlsplit(args["url"]).hostname, urlsplit(args["url"]).port
     stats = [SocketStats() for _ in range(args["sockets"])]
     slow = 0 if args["slow_delay"] else -1
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-        tasks = [
-            asyncio.create_task(
-                _read_socket(
-                    session,
-                    url,
-                    args["token"],
-                    stats[i],
-                    measured=0 < i <= args["measured"],
-                    delay=args["slow_delay"] if i == slow else 0.0,
-                )
+    tasks = [
+        asyncio.create_task(
+            read_socket(
+                host,
+                port,
+                args["token"],
+                stats[i],
+                measured=0 < i <= args["measured"],
+                delay=args["slow_delay"] if i == slow else 0.0,
             )
-            for i in range(args["sockets"])
-        ]
-        await asyncio.sleep(2)  # every socket connected and subscribed
-        pipe.send("ready")
-        sent_at: dict[str, float] = await asyncio.get_running_loop().run_in_executor(None, pipe.recv)
-        measured = stats[1 : args["measured"] + 1]
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and any(len(s.arrivals) < len(sent_at) for s in measured):
-            await asyncio.sleep(0.2)  # the tail still on its way
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        )
+        for i in range(args["sockets"])
+    ]
+    await asyncio.sleep(2)  # every socket connected and subscribed
+    pipe.send("ready")
+    sent_at: dict[str, float] = await asyncio.get_running_loop().run_in_executor(None, pipe.recv)
+    measured = stats[1 : args["measured"] + 1]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and any(len(s.arrivals) < len(sent_at) for s in measured):
+        await asyncio.sleep(0.2)  # the tail still on its way
+    failed = [repr(task.exception()) for task in tasks if task.done() and task.exception() is not None]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
     latencies = [s.arrivals[sid] - sent for s in measured for sid, sent in sent_at.items() if sid in s.arrivals]
     missing = sum(len(sent_at) - len(s.arrivals.keys() & sent_at.keys()) for s in measured)
     fast_reconnects = sum(s.reconnects for i, s in enumerate(stats) if i != slow)
@@ -111,6 +84,7 @@ async def _sockets_main(args: dict, pipe: Connection) -> None:
     pipe.send(
         {
             "latencies": latencies,
+            "failed": failed,
             "missing": missing,
             "fast_reconnects": fast_reconnects,
             "slow_frames": slow_stats.frames if slow_stats else None,
@@ -120,7 +94,7 @@ async def _sockets_main(args: dict, pipe: Connection) -> None:
 
 
 def _sockets_process(args: dict, pipe: Connection) -> None:
-    asyncio.run(_sockets_main(args, pipe))
+    uvloop.run(_sockets_main(args, pipe))
 
 
 # ---- the webhooks (this process) ------------------------------------------------------------------
@@ -212,6 +186,8 @@ def measure(name: str, server: Process, database_url: str, token: str, args, slo
         if not parent.poll(120):
             raise SystemExit("the socket readers did not report")
         sockets = parent.recv()
+        if sockets["failed"]:
+            raise SystemExit(f"{len(sockets['failed'])} socket readers failed: {sockets['failed'][:3]}")
     finally:
         readers.join(timeout=30)
         if readers.is_alive():
