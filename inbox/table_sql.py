@@ -27,9 +27,8 @@ from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import JSON, Boolean, Column, Integer, String, Table
+from sqlalchemy import JSON, Boolean, Column, ColumnDefault, Integer, String, Table
 from sqlalchemy.orm import DeclarativeBase
-from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
 
 from inbox.models import UTCDateTime
 
@@ -131,7 +130,8 @@ def _placeholders(dialect: Dialect, rows: int, columns: int) -> str:
     )
 
 
-_NOW = object()  # stands for the batch's instant among an insert's defaults
+# Stand-ins among an insert's default values: the batch's instant; a value made for each row.
+_NOW, _EACH_ROW = object(), object()
 
 
 class MultiRowInsert:
@@ -179,16 +179,23 @@ class _Plan:
         position = {name: n for n, name in enumerate(insert.fields)}
         position |= {column.name: len(insert.fields) + n for n, column in enumerate(defaults)}
         self.pick = _picker([position[column.name] for column in insert.columns])
-        # then the row's own values that need it are encoded in place, by their column's position.
+        # then the row's own values that need it are encoded in place, by their column's position,
         self.encoded: _Conversions = [
             (n, encoder, _is_time(column))
             for n, column in enumerate(insert.columns)
             if column.name in insert.fields and (encoder := _encoder(column, dialect)) is not None
         ]
+        # and defaults made by a function (say `default=dict`) are made for each row, as the ORM does.
+        each_row = {column.name for column, value in zip(defaults, self.defaults, strict=True) if value is _EACH_ROW}
+        self.encoded += [
+            (n, _made_for_each_row(column, dialect), False)
+            for n, column in enumerate(insert.columns)
+            if column.name in each_row
+        ]
 
     def parameters(self, rows: Iterable[tuple[Any, ...]], now: datetime) -> list[Any]:
         at = self.dialect.write_time(now) if self.dialect.write_time else now
-        defaults = tuple(at if value is _NOW else value for value in self.defaults)
+        defaults = tuple(at if value is _NOW else None if value is _EACH_ROW else value for value in self.defaults)
         encoded = _for_one_batch(self.encoded)
         pick = self.pick
         values: list[Any] = []
@@ -201,15 +208,26 @@ class _Plan:
 
 
 def _default_value(column: Column[Any], dialect: Dialect) -> Any:
-    """The driver value of a column's default, or _NOW for a time's (utcnow)."""
+    """The driver value of a column's default; _NOW for a time's (utcnow), _EACH_ROW for another
+    function's."""
     default = column.default
-    if isinstance(default, ScalarElementColumnDefault):
+    if isinstance(default, ColumnDefault) and default.is_scalar:
         encoder = _encoder(column, dialect)
         return encoder(default.arg) if encoder else default.arg
-    if isinstance(default, CallableColumnDefault) and _is_time(column):
-        return _NOW
-    # Any other (a callable, a SQL expression) would differ per row: the row must give the value.
+    if isinstance(default, ColumnDefault) and default.is_callable:
+        return _NOW if _is_time(column) else _EACH_ROW
+    # A SQL expression (or a sequence) the statement would have to render: give the value in the row.
     raise TypeError(f"{column.table.name}.{column.name}: a default a multi-row insert cannot write; give the value")
+
+
+def _made_for_each_row(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any]:
+    """The column's default function, as a conversion of its (empty) place in the row."""
+    default = column.default
+    if not isinstance(default, ColumnDefault):
+        raise TypeError(f"{column.table.name}.{column.name} has no default function")
+    make = default.arg  # SQLAlchemy's wrapper, which takes an execution context (none here)
+    encoder = _encoder(column, dialect) or (lambda value: value)
+    return lambda _: encoder(make(None))
 
 
 def _picker(indexes: list[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:

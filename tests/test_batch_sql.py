@@ -14,7 +14,7 @@ from sqlalchemy.dialects import sqlite
 
 from inbox import batch_sql
 from inbox.db import Database
-from inbox.models import Conversation, Customer, Event, Message
+from inbox.models import Conversation, Customer, Event, Message, Staff
 from inbox.table_sql import POSTGRESQL, SQLITE, MultiRowInsert
 
 AT = datetime(2026, 3, 4, 7, 8, 9, 123456, tzinfo=timezone(timedelta(hours=2)))  # not UTC, on purpose
@@ -101,6 +101,18 @@ def test_the_statements_write_the_columns_the_rows_name_and_those_with_defaults(
         "conversation_id", "sid", "direction", "channel", "from_addr", "to_addr", "body", "media", "status",
         "attempts", "needs_reconcile", "keyword", "probable_opt_out", "created_at", "updated_at",
     ]  # fmt: skip
+
+
+def test_columns_a_row_leaves_out_get_their_defaults_as_the_orm_writes_them() -> None:
+    # staff has all three kinds: a value (disabled), a function (preferences: dict), utcnow.
+    insert = MultiRowInsert(Staff, ("email", "name", "role", "password_hash"))
+    assert insert.sql(SQLITE, 1) == (
+        "INSERT INTO staff (email, name, role, password_hash, disabled, preferences, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)"
+    )
+    row = ("a@example.com", "Ana", "manager", "hash")
+    assert insert.parameters(SQLITE, [row], AT) == [*row, False, "{}", "2026-03-04 05:08:09.123456"]
+    assert insert.parameters(POSTGRESQL, [row], AT) == [*row, False, "{}", AT]
 
 
 def test_rows_written_here_read_back_through_the_models_as_written(database_url) -> None:
