@@ -25,6 +25,7 @@ rows written here equal to rows written through the models, on both databases.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from operator import itemgetter
@@ -149,7 +150,7 @@ _LATEST_CONSENT = (
 CUSTOMERS = RowReader(Customer, CustomerRow._fields, CustomerRow._make)
 UPSERT_CUSTOMERS = MultiRowInsert(
     Customer,
-    ("phone", "whatsapp_profile_name"),
+    ("phone", "whatsapp_profile_name"),  # the rows: upsert_customers' (phone, WhatsApp name) pairs
     # a new WhatsApp name replaces the old one, None keeps it
     "ON CONFLICT (phone) DO UPDATE SET whatsapp_profile_name = "
     "coalesce(excluded.whatsapp_profile_name, customers.whatsapp_profile_name) " + CUSTOMERS.returning,
@@ -176,6 +177,7 @@ def _dialect(connection: AsyncConnection) -> Dialect:
     return dialect_named(connection.dialect.name)
 
 
+@functools.lru_cache(maxsize=1024)
 def _list_sql(template: str, dialect: Dialect, items: int) -> str:
     """`template` with its `{list}` replaced by `items` placeholders."""
     return template.replace("{list}", ", ".join(dialect.placeholder(n + 1) for n in range(items)))
