@@ -33,7 +33,16 @@ from typing import Any, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from inbox.models import Conversation, ConversationStatus, Customer, Direction, Event, Message, MessageStatus
+from inbox.models import (
+    Conversation,
+    ConversationStatus,
+    Customer,
+    Direction,
+    Event,
+    MediaItem,
+    Message,
+    MessageStatus,
+)
 from inbox.table_sql import Dialect, DriverRow, MultiRowInsert, RowReader, RowUpdate, dialect_named
 
 # ---- the rows: each field is the column of that name -----------------------------------------
@@ -68,7 +77,7 @@ class InboundMessage(NamedTuple):
     from_addr: str
     to_addr: str
     body: str
-    media: list[dict[str, str]]
+    media: list[MediaItem]
     keyword: str | None
     probable_opt_out: bool
     created_at: datetime
@@ -89,7 +98,7 @@ class StoredMessage(NamedTuple):
     from_addr: str
     to_addr: str
     body: str
-    media: list[dict[str, str]]
+    media: list[MediaItem]
     keyword: str | None
     probable_opt_out: bool
     created_at: datetime

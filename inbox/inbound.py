@@ -35,7 +35,7 @@ from inbox import app_settings, batch_sql, consent, keywords, outbound, store
 from inbox import bus as events_bus
 from inbox.events import ConversationUpdated, MessageCreated
 from inbox.keywords import Keyword
-from inbox.models import ConsentState, Conversation, ConversationStatus, Customer, Message, utcnow
+from inbox.models import ConsentState, Conversation, ConversationStatus, Customer, MediaItem, Message, utcnow
 from inbox.phones import bare, channel_of, to_e164
 from inbox.twilio.payloads import InboundPayload
 
@@ -127,7 +127,7 @@ async def _store(
                 from_addr=p.from_addr,
                 to_addr=p.to_addr,
                 body=p.body,
-                media=p.media,
+                media=[MediaItem(url=m["url"], content_type=m["content_type"]) for m in p.media],
                 keyword=keyword.value if keyword else None,
                 probable_opt_out=keyword is None and keywords.reads_like_opt_out(p.body),
                 created_at=at,

@@ -26,6 +26,7 @@ from inbox.models import (
     Customer,
     Direction,
     Event,
+    MediaItem,
     Message,
     Note,
     Staff,
@@ -71,7 +72,7 @@ class MessageFields(Protocol):
     @property
     def body(self) -> str: ...
     @property
-    def media(self) -> list[dict[str, str]]: ...
+    def media(self) -> list[MediaItem]: ...
     @property
     def status(self) -> str: ...
     @property
