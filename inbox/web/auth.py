@@ -56,17 +56,11 @@ async def identify(connection: ASGIConnection[Any, Any, Any, Any]) -> Identity |
     authorization = connection.headers.get("authorization", "")
     if authorization.lower().startswith("bearer "):
         secret = authorization[7:].strip()
-        async with runtime.db.read() as session:
-            info = await accounts.token_staff(session, secret)
+        info = await accounts.token_staff(runtime.db, secret)
         if info is not None:
             identity = Identity(info.staff, None, ("token", accounts.digest(secret)))
-            if accounts.token_use_is_stale(info):
-                async with runtime.db.write() as session:
-                    await accounts.mark_token_used(session, info.token_id)
-                    await session.commit()
     elif cookie := connection.cookies.get(SESSION_COOKIE):
-        async with runtime.db.read() as session:
-            found = await accounts.session_staff(session, cookie, runtime.settings.secret_key)
+        found = await accounts.session_staff(runtime.db, cookie, runtime.settings.secret_key)
         held = ("session", accounts.session_digest(cookie, runtime.settings.secret_key))
         identity = Identity(found.staff, found.csrf_token, held) if found else None
     connection.scope.setdefault("state", {})["identity"] = identity
@@ -224,8 +218,7 @@ async def login(request: Request[Any, Any, Any]) -> Response[Any]:
         return _too_many(request, email, refusal)
     throttle.begin(address)
     try:
-        async with runtime.db.read() as session:
-            candidate = await accounts.login_candidate(session, email)
+        candidate = await accounts.login_candidate(runtime.db, email)
         matches, new_hash = await anyio.to_thread.run_sync(
             accounts.verify_password,
             candidate.password_hash,
@@ -239,12 +232,13 @@ async def login(request: Request[Any, Any, Any]) -> Response[Any]:
             return _too_many(request, email, refusal)
         return _login_page(request, error="That email and password do not match.", email=email, status=401)
     throttle.succeeded(address, key)
-    async with runtime.db.write() as session:
-        await accounts.record_login(session, candidate.staff.id, new_hash)
-        if old := request.cookies.get(SESSION_COOKIE):
-            await accounts.end_session(session, old, runtime.settings.secret_key)  # no fixation
-        cookie, _ = await accounts.start_session(session, candidate.staff.id, runtime.settings.secret_key)
-        await session.commit()
+    cookie = await accounts.sign_in(
+        runtime.db,
+        candidate.staff.id,
+        new_hash,
+        runtime.settings.secret_key,
+        replacing=request.cookies.get(SESSION_COOKIE),  # no fixation
+    )
     response = Redirect(safe_next(str(form.get("next", "/"))), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
@@ -269,9 +263,7 @@ async def logout(request: Request[Any, Any, Any]) -> Response[Any]:
         and identity.csrf_token
         and secrets.compare_digest(str(form.get("csrf_token", "")), identity.csrf_token)
     ):
-        async with runtime.db.write() as session:
-            await accounts.end_session(session, request.cookies[SESSION_COOKIE], runtime.settings.secret_key)
-            await session.commit()
+        await accounts.end_session(runtime.db, request.cookies[SESSION_COOKIE], runtime.settings.secret_key)
         sessions_ended(request)
     elif identity:
         return Response(
