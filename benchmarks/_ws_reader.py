@@ -55,8 +55,11 @@ class FrameReader:
             end = self.buffer.find(b"\r\n\r\n")
             if end < 0:
                 return
-            if not self.buffer.startswith(b"HTTP/1.1 101"):
-                raise ConnectionError(bytes(self.buffer[:end]).decode(errors="replace"))
+            head = bytes(self.buffer[:end])
+            if not head.startswith(b"HTTP/1.1 101"):
+                raise ConnectionError(head.decode(errors="replace"))
+            if b"permessage-deflate" in head.lower():  # offered as browsers do; this reader cannot inflate
+                raise ConnectionError("the server compresses frames: this reader does not inflate them")
             del self.buffer[: end + 4]
             self.upgraded = True
         self._frames()
@@ -127,7 +130,8 @@ def _upgrade_request(host: str, port: int, token: str, after: int) -> bytes:
     key = base64.b64encode(os.urandom(16)).decode()
     return (
         f"GET /ws{query} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer {token}\r\n\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer {token}\r\n"
+        "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n"
     ).encode()
 
 

@@ -38,26 +38,36 @@ from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import uvloop
-from _harness import INBOUND_PATH, Process, asyncpg_url, pct, pg_execute, signed_requests, staff_token, start_inbox
+from _harness import (
+    INBOUND_PATH,
+    Process,
+    asyncpg_url,
+    free_port,
+    pct,
+    pg_execute,
+    signed_requests,
+    staff_token,
+    start_inbox,
+)
 from _ws_reader import SocketStats, read_socket
 
 from tests.support.db import rows, scalar
 
 ADMIN_URL = os.environ.get("INBOX_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("INBOX_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 # ---- the sockets (child process) ----------------------------------------------------------------
 
 
 async def _sockets_main(args: dict, pipe: Connection) -> None:
-    host, port = urlsplit(args["url"]).hostname, urlsplit(args["url"]).port
+    addresses = [(urlsplit(url).hostname, urlsplit(url).port) for url in args["urls"]]
     stats = [SocketStats() for _ in range(args["sockets"])]
     slow = 0 if args["slow_delay"] else -1
     tasks = [
         asyncio.create_task(
             read_socket(
-                host,
-                port,
+                *addresses[i % len(addresses)],  # spread over the processes, as a load balancer would
                 args["token"],
                 stats[i],
                 measured=0 < i <= args["measured"],
@@ -119,7 +129,7 @@ class Run:
 
 
 async def _post_at_rate(
-    url: str, requests: list[tuple[bytes, dict[str, str]]], rate: float
+    urls: list[str], requests: list[tuple[bytes, dict[str, str]]], rate: float
 ) -> tuple[list, int, dict, set, float]:
     latencies: list[float] = []
     errors = 0
@@ -128,7 +138,7 @@ async def _post_at_rate(
     connector = aiohttp.TCPConnector(limit=256)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
 
-        async def one(sid: str, body: bytes, headers: dict[str, str], scheduled: float) -> None:
+        async def one(url: str, sid: str, body: bytes, headers: dict[str, str], scheduled: float) -> None:
             nonlocal errors
             try:
                 async with session.post(url, data=body, headers=headers) as response:
@@ -150,19 +160,19 @@ async def _post_at_rate(
                 await asyncio.sleep(wait)
             sid = parse_qs(body.decode())["MessageSid"][0]
             sent_at.setdefault(sid, wall_start + (scheduled - start))
-            tasks.append(asyncio.create_task(one(sid, body, headers, scheduled)))
+            tasks.append(asyncio.create_task(one(urls[n % len(urls)], sid, body, headers, scheduled)))
         await asyncio.gather(*tasks)
         seconds = time.perf_counter() - start
     return latencies, errors, sent_at, acknowledged, seconds
 
 
-def measure(name: str, server: Process, database_url: str, token: str, args, slow_delay: float) -> Run:
+def measure(name: str, servers: list[Process], database_url: str, token: str, args, slow_delay: float) -> Run:
     parent, child = multiprocessing.Pipe()
     readers = multiprocessing.get_context("spawn").Process(
         target=_sockets_process,
         args=(
             {
-                "url": server.url,
+                "urls": [server.url for server in servers],
                 "token": token,
                 "sockets": args.sockets,
                 "measured": args.measured,
@@ -178,9 +188,9 @@ def measure(name: str, server: Process, database_url: str, token: str, args, slo
             raise SystemExit("the socket readers did not start")
         assert parent.recv() == "ready"
         before = scalar(database_url, "SELECT count(*) FROM messages")
-        requests = signed_requests(server.url, int(args.rate * args.seconds))
+        requests = signed_requests(servers[0].url, int(args.rate * args.seconds))  # Twilio's one URL
         webhook, errors, sent_at, acknowledged, seconds = asyncio.run(
-            _post_at_rate(server.url + INBOUND_PATH, requests, args.rate)
+            _post_at_rate([server.url + INBOUND_PATH for server in servers], requests, args.rate)
         )
         parent.send(sent_at)
         if not parent.poll(120):
@@ -220,6 +230,7 @@ def main() -> None:
     parser.add_argument("--sockets", type=int, default=200)
     parser.add_argument("--measured", type=int, default=20)
     parser.add_argument("--slow-delay", type=float, default=0.2)
+    parser.add_argument("--processes", type=int, default=1, help="inbox processes behind Redis (INBOX_TEST_REDIS_URL)")
     args = parser.parse_args()
 
     admin = asyncpg_url(ADMIN_URL)
@@ -227,20 +238,24 @@ def main() -> None:
     pg_url = admin.rsplit("/", 1)[0] + f"/{database}"
     asyncio.run(pg_execute(admin, f'CREATE DATABASE "{database}"'))
     runs: list[Run] = []
-    server: Process | None = None
+    servers: list[Process] = []
+    ports = [free_port() for _ in range(args.processes)]
+    # Two or more processes share the live events through Redis, as in a deployment behind a balancer.
+    extra = {"INBOX_REDIS_URL": REDIS_URL} if args.processes > 1 else {}
     try:
-        server = start_inbox(pg_url)
+        servers.extend(start_inbox(pg_url, port=port, public_port=ports[0], **extra) for port in ports)
         token = staff_token(pg_url)
-        runs.append(measure("all sockets fast", server, pg_url, token, args, slow_delay=0.0))
-        runs.append(measure("one slow socket", server, pg_url, token, args, slow_delay=args.slow_delay))
+        runs.append(measure("all sockets fast", servers, pg_url, token, args, slow_delay=0.0))
+        runs.append(measure("one slow socket", servers, pg_url, token, args, slow_delay=args.slow_delay))
     finally:
-        if server is not None:
+        for server in servers:
             server.stop()
         asyncio.run(pg_execute(admin, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
 
     print(
         f"load on PostgreSQL: {args.rate:.0f} webhooks/s for {args.seconds:.0f} s (10 % redeliveries), "
         f"{args.sockets} sockets open, delivery timed on {args.measured} of them; "
+        f"{args.processes} inbox process(es); "
         f"{os.cpu_count()} cores shared by the server, PostgreSQL and the load generator"
     )
     print(
