@@ -559,7 +559,7 @@ async def events_after(session: AsyncSession, after: int, limit: int = 500) -> l
         .order_by(Event.id)
         .limit(limit)
     )
-    return [row._tuple() for row in rows]
+    return [(event_id, kind, conversation_id, data) for event_id, kind, conversation_id, data in rows]
 
 
 async def latest_event_id(session: AsyncSession) -> int:
