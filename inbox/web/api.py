@@ -8,7 +8,7 @@ translate: the domain functions they call own their transactions and rules.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, Router, get, patch, post
@@ -22,7 +22,14 @@ from inbox.accounts import StaffMember
 from inbox.csv_cells import csv_line
 from inbox.web.api_docs import errors
 from inbox.web.auth import api_staff, runtime_of
-from inbox.web.bodies import ConsentChange, ConversationChange, CustomerChange, NoteBody, ReplyBody
+from inbox.web.bodies import (
+    AT_LEAST_ONE_FIELD,
+    ConsentChange,
+    ConversationChange,
+    CustomerChange,
+    NoteBody,
+    ReplyBody,
+)
 from inbox.web.errors import ApiError
 from inbox.web.media import media_ids
 from inbox.web.request_body import ApiRequest
@@ -88,7 +95,11 @@ async def conversation_counts(db: Db, staff: Staff) -> dict[str, int]:
 
 @patch("/conversations/{conversation_id:int}", responses=errors(401, 403, 404, 422))
 async def update_conversation(
-    db: Db, bus: EventBus, staff: Staff, conversation_id: FromPath[int], data: JSONBody[ConversationChange]
+    db: Db,
+    bus: EventBus,
+    staff: Staff,
+    conversation_id: FromPath[int],
+    data: Annotated[ConversationChange, AT_LEAST_ONE_FIELD],
 ) -> dict[str, Any]:
     """Close or reopen (`status`) and/or give an owner (`assignee_id`, null for nobody)."""
     return await team.update_conversation(db, bus, conversation_id, status=data.status, assignee_id=data.assignee_id)
@@ -114,7 +125,7 @@ async def get_customer(db: Db, staff: Staff, customer_id: FromPath[int]) -> dict
 
 @patch("/customers/{customer_id:int}", responses=errors(401, 403, 404, 422))
 async def update_customer(
-    db: Db, bus: EventBus, staff: Staff, customer_id: FromPath[int], data: JSONBody[CustomerChange]
+    db: Db, bus: EventBus, staff: Staff, customer_id: FromPath[int], data: Annotated[CustomerChange, AT_LEAST_ONE_FIELD]
 ) -> dict[str, Any]:
     """The customer's name and the team's notes about them."""
     return await team.update_customer(db, bus, customer_id, name=data.name, notes=data.notes)

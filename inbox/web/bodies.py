@@ -18,6 +18,7 @@ from typing import Annotated, ClassVar, Literal
 
 import msgspec
 from litestar.openapi.spec import OpenAPIFormat
+from litestar.params import Body as BodyOf
 from litestar.params import KwargDefinition as Described
 from msgspec import UNSET, UnsetType
 
@@ -30,6 +31,12 @@ Channel = Literal["sms", "whatsapp"]
 
 class Body(msgspec.Struct, kw_only=True):
     refusals: ClassVar[dict[str, Refusal]] = {}
+
+
+# What a handler's `data` adds to a change's schema: the domain refuses an empty change
+# (`nothing_to_change`), and PreferencesChange (forbid_unknown_fields) refuses any other field.
+AT_LEAST_ONE_FIELD = BodyOf(schema_extra={"min_properties": 1})
+ONLY_ITS_FIELDS = BodyOf(schema_extra={"min_properties": 1, "additional_properties": False})
 
 
 _CHANNEL = Refusal("invalid_channel", "channel must be sms or whatsapp.")

@@ -9,15 +9,16 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from litestar import patch
 from litestar.di import NamedDependency, Provide
-from litestar.params import JSONBody
 
 from inbox import preferences
 from inbox.accounts import StaffMember
 from inbox.web.api_docs import errors
 from inbox.web.auth import api_staff
-from inbox.web.bodies import PreferencesChange
+from inbox.web.bodies import ONLY_ITS_FIELDS, PreferencesChange
 from inbox.web.request_body import ApiRequest
 from inbox.web.services import Db
 
@@ -30,7 +31,9 @@ Staff = NamedDependency[StaffMember]
     responses=errors(401, 403, 422),
     request_class=ApiRequest,  # the body is read strictly into PreferencesChange
 )
-async def update_my_preferences(db: Db, staff: Staff, data: JSONBody[PreferencesChange]) -> dict[str, bool]:
+async def update_my_preferences(
+    db: Db, staff: Staff, data: Annotated[PreferencesChange, ONLY_ITS_FIELDS]
+) -> dict[str, bool]:
     """Change your own preferences: desktop notifications and sound for new messages."""
     return await preferences.update_preferences(db, staff.id, data.changes())
 
