@@ -17,7 +17,9 @@ p50/p99, and the delivery p99 (webhook scheduled → frame read) on `--measured`
 sockets (the rest are read and discarded, to keep the reader's own work small), then slow vs
 baseline.
 
-The sockets are read in a child process, so reading them does not delay the webhook generator;
+The sockets are read in a child process, so reading them does not delay the webhook generator,
+by benchmarks/_ws_reader.py, which walks frames by their headers (a general client would spend
+more CPU reading 200 x 400 frames/s than the server spends sending them, on the same cores);
 both sides stamp times with time.time() on this machine. The admin URL is INBOX_TEST_POSTGRES_URL
 (default postgresql://postgres@127.0.0.1:5432/test); the database is created and dropped here.
 """
@@ -30,80 +32,61 @@ import multiprocessing
 import os
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
-from _harness import INBOUND_PATH, Process, asyncpg_url, pct, pg_execute, signed_requests, staff_token, start_inbox
+import uvloop
+from _harness import (
+    INBOUND_PATH,
+    Process,
+    asyncpg_url,
+    free_port,
+    pct,
+    pg_execute,
+    signed_requests,
+    staff_token,
+    start_inbox,
+)
+from _ws_reader import SocketStats, read_socket
 
 from tests.support.db import rows, scalar
 
 ADMIN_URL = os.environ.get("INBOX_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-CREATED = '"type":"message.created"'
-SID_AT = '"sid":"'
+REDIS_URL = os.environ.get("INBOX_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 # ---- the sockets (child process) ----------------------------------------------------------------
 
 
-@dataclass
-class SocketStats:
-    frames: int = 0
-    reconnects: int = 0
-    arrivals: dict[str, float] = field(default_factory=dict)  # measured sockets only: sid -> first read
-
-
-async def _read_socket(
-    session: aiohttp.ClientSession, url: str, token: str, stats: SocketStats, measured: bool, delay: float
-) -> None:
-    """Reads /ws until cancelled; after a close (4000 when it fell behind) reconnects with ?after=."""
-    last_id = 0
-    while True:
-        query = f"?after={last_id}" if last_id else ""
-        async with session.ws_connect(url + query, headers={"Authorization": f"Bearer {token}"}) as ws:
-            async for frame in ws:
-                if frame.type != aiohttp.WSMsgType.TEXT:
-                    break
-                data = frame.data
-                stats.frames += 1
-                last_id = int(data[6 : data.index(",")])  # frames start {"id":N,
-                if measured and CREATED in data:
-                    at = data.index(SID_AT) + len(SID_AT)
-                    stats.arrivals.setdefault(data[at : at + 34], time.time())
-                if delay:
-                    await asyncio.sleep(delay)
-        stats.reconnects += 1
-
-
 async def _sockets_main(args: dict, pipe: Connection) -> None:
-    url = args["url"].replace("http://", "ws://") + "/ws"
+    addresses = [(urlsplit(url).hostname, urlsplit(url).port) for url in args["urls"]]
     stats = [SocketStats() for _ in range(args["sockets"])]
     slow = 0 if args["slow_delay"] else -1
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-        tasks = [
-            asyncio.create_task(
-                _read_socket(
-                    session,
-                    url,
-                    args["token"],
-                    stats[i],
-                    measured=0 < i <= args["measured"],
-                    delay=args["slow_delay"] if i == slow else 0.0,
-                )
+    tasks = [
+        asyncio.create_task(
+            read_socket(
+                *addresses[i % len(addresses)],  # spread over the processes, as a load balancer would
+                args["token"],
+                stats[i],
+                measured=0 < i <= args["measured"],
+                delay=args["slow_delay"] if i == slow else 0.0,
             )
-            for i in range(args["sockets"])
-        ]
-        await asyncio.sleep(2)  # every socket connected and subscribed
-        pipe.send("ready")
-        sent_at: dict[str, float] = await asyncio.get_running_loop().run_in_executor(None, pipe.recv)
-        measured = stats[1 : args["measured"] + 1]
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and any(len(s.arrivals) < len(sent_at) for s in measured):
-            await asyncio.sleep(0.2)  # the tail still on its way
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        )
+        for i in range(args["sockets"])
+    ]
+    await asyncio.sleep(2)  # every socket connected and subscribed
+    pipe.send("ready")
+    sent_at: dict[str, float] = await asyncio.get_running_loop().run_in_executor(None, pipe.recv)
+    measured = stats[1 : args["measured"] + 1]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and any(len(s.arrivals) < len(sent_at) for s in measured):
+        await asyncio.sleep(0.2)  # the tail still on its way
+    failed = [repr(task.exception()) for task in tasks if task.done() and task.exception() is not None]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
     latencies = [s.arrivals[sid] - sent for s in measured for sid, sent in sent_at.items() if sid in s.arrivals]
     missing = sum(len(sent_at) - len(s.arrivals.keys() & sent_at.keys()) for s in measured)
     fast_reconnects = sum(s.reconnects for i, s in enumerate(stats) if i != slow)
@@ -111,6 +94,7 @@ async def _sockets_main(args: dict, pipe: Connection) -> None:
     pipe.send(
         {
             "latencies": latencies,
+            "failed": failed,
             "missing": missing,
             "fast_reconnects": fast_reconnects,
             "slow_frames": slow_stats.frames if slow_stats else None,
@@ -120,7 +104,7 @@ async def _sockets_main(args: dict, pipe: Connection) -> None:
 
 
 def _sockets_process(args: dict, pipe: Connection) -> None:
-    asyncio.run(_sockets_main(args, pipe))
+    uvloop.run(_sockets_main(args, pipe))
 
 
 # ---- the webhooks (this process) ------------------------------------------------------------------
@@ -145,7 +129,7 @@ class Run:
 
 
 async def _post_at_rate(
-    url: str, requests: list[tuple[bytes, dict[str, str]]], rate: float
+    urls: list[str], requests: list[tuple[bytes, dict[str, str]]], rate: float
 ) -> tuple[list, int, dict, set, float]:
     latencies: list[float] = []
     errors = 0
@@ -154,7 +138,7 @@ async def _post_at_rate(
     connector = aiohttp.TCPConnector(limit=256)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
 
-        async def one(sid: str, body: bytes, headers: dict[str, str], scheduled: float) -> None:
+        async def one(url: str, sid: str, body: bytes, headers: dict[str, str], scheduled: float) -> None:
             nonlocal errors
             try:
                 async with session.post(url, data=body, headers=headers) as response:
@@ -176,19 +160,19 @@ async def _post_at_rate(
                 await asyncio.sleep(wait)
             sid = parse_qs(body.decode())["MessageSid"][0]
             sent_at.setdefault(sid, wall_start + (scheduled - start))
-            tasks.append(asyncio.create_task(one(sid, body, headers, scheduled)))
+            tasks.append(asyncio.create_task(one(urls[n % len(urls)], sid, body, headers, scheduled)))
         await asyncio.gather(*tasks)
         seconds = time.perf_counter() - start
     return latencies, errors, sent_at, acknowledged, seconds
 
 
-def measure(name: str, server: Process, database_url: str, token: str, args, slow_delay: float) -> Run:
+def measure(name: str, servers: list[Process], database_url: str, token: str, args, slow_delay: float) -> Run:
     parent, child = multiprocessing.Pipe()
     readers = multiprocessing.get_context("spawn").Process(
         target=_sockets_process,
         args=(
             {
-                "url": server.url,
+                "urls": [server.url for server in servers],
                 "token": token,
                 "sockets": args.sockets,
                 "measured": args.measured,
@@ -204,14 +188,16 @@ def measure(name: str, server: Process, database_url: str, token: str, args, slo
             raise SystemExit("the socket readers did not start")
         assert parent.recv() == "ready"
         before = scalar(database_url, "SELECT count(*) FROM messages")
-        requests = signed_requests(server.url, int(args.rate * args.seconds))
+        requests = signed_requests(servers[0].url, int(args.rate * args.seconds))  # Twilio's one URL
         webhook, errors, sent_at, acknowledged, seconds = asyncio.run(
-            _post_at_rate(server.url + INBOUND_PATH, requests, args.rate)
+            _post_at_rate([server.url + INBOUND_PATH for server in servers], requests, args.rate)
         )
         parent.send(sent_at)
         if not parent.poll(120):
             raise SystemExit("the socket readers did not report")
         sockets = parent.recv()
+        if sockets["failed"]:
+            raise SystemExit(f"{len(sockets['failed'])} socket readers failed: {sockets['failed'][:3]}")
     finally:
         readers.join(timeout=30)
         if readers.is_alive():
@@ -244,6 +230,7 @@ def main() -> None:
     parser.add_argument("--sockets", type=int, default=200)
     parser.add_argument("--measured", type=int, default=20)
     parser.add_argument("--slow-delay", type=float, default=0.2)
+    parser.add_argument("--processes", type=int, default=1, help="inbox processes behind Redis (INBOX_TEST_REDIS_URL)")
     args = parser.parse_args()
 
     admin = asyncpg_url(ADMIN_URL)
@@ -251,20 +238,24 @@ def main() -> None:
     pg_url = admin.rsplit("/", 1)[0] + f"/{database}"
     asyncio.run(pg_execute(admin, f'CREATE DATABASE "{database}"'))
     runs: list[Run] = []
-    server: Process | None = None
+    servers: list[Process] = []
+    ports = [free_port() for _ in range(args.processes)]
+    # Two or more processes share the live events through Redis, as in a deployment behind a balancer.
+    extra = {"INBOX_REDIS_URL": REDIS_URL} if args.processes > 1 else {}
     try:
-        server = start_inbox(pg_url)
+        servers.extend(start_inbox(pg_url, port=port, public_port=ports[0], **extra) for port in ports)
         token = staff_token(pg_url)
-        runs.append(measure("all sockets fast", server, pg_url, token, args, slow_delay=0.0))
-        runs.append(measure("one slow socket", server, pg_url, token, args, slow_delay=args.slow_delay))
+        runs.append(measure("all sockets fast", servers, pg_url, token, args, slow_delay=0.0))
+        runs.append(measure("one slow socket", servers, pg_url, token, args, slow_delay=args.slow_delay))
     finally:
-        if server is not None:
+        for server in servers:
             server.stop()
         asyncio.run(pg_execute(admin, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
 
     print(
         f"load on PostgreSQL: {args.rate:.0f} webhooks/s for {args.seconds:.0f} s (10 % redeliveries), "
         f"{args.sockets} sockets open, delivery timed on {args.measured} of them; "
+        f"{args.processes} inbox process(es); "
         f"{os.cpu_count()} cores shared by the server, PostgreSQL and the load generator"
     )
     print(

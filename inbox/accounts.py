@@ -12,14 +12,19 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
+import anyio
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import CursorResult, Result, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.models import ApiToken, Role, Staff, WebSession, utcnow
+from inbox.refusals import Refused, Why
+
+if TYPE_CHECKING:
+    from inbox.db import Database
 
 SESSION_LIFETIME = timedelta(days=7)
 MIN_PASSWORD = 8
@@ -31,6 +36,13 @@ _DUMMY_HASH = _hasher.hash("not a password anyone has")
 
 class AccountError(ValueError):
     """Bad input for an account command; the message is for a person."""
+
+
+class NoSuchStaff(Refused):
+    """The staff id names no account."""
+
+    def __init__(self) -> None:
+        super().__init__(Why.NOT_FOUND, "no_such_staff", "No such staff account.")
 
 
 @dataclass(frozen=True)
@@ -90,13 +102,14 @@ class LoginCandidate:
     password_hash: str
 
 
-async def login_candidate(session: AsyncSession, email: str) -> LoginCandidate:
+async def login_candidate(db: Database, email: str) -> LoginCandidate:
     """A short read: the hash is checked afterwards, off the event loop and outside any transaction."""
     try:
         email = normalise_email(email)
     except AccountError:
         return LoginCandidate(None, _DUMMY_HASH)
-    staff = (await session.execute(select(Staff).where(Staff.email == email))).scalar_one_or_none()
+    async with db.read() as session:
+        staff = (await session.execute(select(Staff).where(Staff.email == email))).scalar_one_or_none()
     if staff is None:
         return LoginCandidate(None, _DUMMY_HASH)
     # A disabled account is checked like any other (same work, same answer), then refused.
@@ -115,14 +128,23 @@ def verify_password(password_hash: str, password: str) -> tuple[bool, str | None
     return True, (_hasher.hash(password) if _hasher.check_needs_rehash(password_hash) else None)
 
 
-async def record_login(session: AsyncSession, staff_id: int, new_hash: str | None) -> None:
-    staff = await session.get(Staff, staff_id)
-    if staff is None:
-        return
-    staff.last_login_at = utcnow()
-    if new_hash is not None:
-        staff.password_hash = new_hash
-    await purge_expired_sessions(session)
+async def sign_in(db: Database, staff_id: int, new_hash: str | None, key: str | None, *, replacing: str | None) -> str:
+    """After a password matched: records the sign-in (and `new_hash`, the password rehashed with
+    today's parameters, if any), ends the session whose cookie the browser came with (`replacing`,
+    so a cookie planted before sign-in is worth nothing after it) and starts a brand-new one.
+    Returns the new session's cookie value."""
+    async with db.write() as session:
+        staff = await session.get(Staff, staff_id)
+        if staff is not None:
+            staff.last_login_at = utcnow()
+            if new_hash is not None:
+                staff.password_hash = new_hash
+            await purge_expired_sessions(session)
+        if replacing:
+            await _delete_session(session, replacing, key)
+        cookie = _start_session(session, staff_id, key)
+        await session.commit()
+    return cookie
 
 
 def _rowcount(result: Result[Any]) -> int:
@@ -142,35 +164,42 @@ class SessionInfo:
     csrf_token: str
 
 
-async def start_session(session: AsyncSession, staff_id: int, key: str | None) -> tuple[str, str]:
-    """A brand-new session; returns (cookie value, CSRF token)."""
+def _start_session(session: AsyncSession, staff_id: int, key: str | None) -> str:
+    """A brand-new session with its own CSRF token; returns the cookie value."""
     cookie = secrets.token_urlsafe(32)
-    csrf = secrets.token_urlsafe(32)
     now = utcnow()
     session.add(
         WebSession(
             id_hash=session_digest(cookie, key),
             staff_id=staff_id,
-            csrf_token=csrf,
+            csrf_token=secrets.token_urlsafe(32),
             created_at=now,
             expires_at=now + SESSION_LIFETIME,
         )
     )
-    return cookie, csrf
+    return cookie
 
 
-async def end_session(session: AsyncSession, cookie: str, key: str | None) -> None:
+async def _delete_session(session: AsyncSession, cookie: str, key: str | None) -> None:
     await session.execute(delete(WebSession).where(WebSession.id_hash == session_digest(cookie, key)))
 
 
-async def session_staff(session: AsyncSession, cookie: str, key: str | None) -> SessionInfo | None:
-    row = (
-        await session.execute(
-            select(WebSession, Staff)
-            .join(Staff, Staff.id == WebSession.staff_id)
-            .where(WebSession.id_hash == session_digest(cookie, key), Staff.disabled.is_(False))
-        )
-    ).first()
+async def end_session(db: Database, cookie: str, key: str | None) -> None:
+    """Signing out: the session behind this cookie lets nobody in any more."""
+    async with db.write() as session:
+        await _delete_session(session, cookie, key)
+        await session.commit()
+
+
+async def session_staff(db: Database, cookie: str, key: str | None) -> SessionInfo | None:
+    async with db.read() as session:
+        row = (
+            await session.execute(
+                select(WebSession, Staff)
+                .join(Staff, Staff.id == WebSession.staff_id)
+                .where(WebSession.id_hash == session_digest(cookie, key), Staff.disabled.is_(False))
+            )
+        ).first()
     if row is None or row[0].expires_at <= utcnow():
         return None
     return SessionInfo(StaffMember.of(row[1]), row[0].csrf_token)
@@ -203,23 +232,25 @@ class TokenInfo:
     last_used_at: datetime | None
 
 
-async def token_staff(session: AsyncSession, token: str) -> TokenInfo | None:
-    row = (
-        await session.execute(
-            select(Staff, ApiToken.id, ApiToken.last_used_at)
-            .join(ApiToken, ApiToken.staff_id == Staff.id)
-            .where(ApiToken.token_hash == digest(token), Staff.disabled.is_(False))
-        )
-    ).first()
-    return TokenInfo(StaffMember.of(row[0]), row[1], row[2]) if row else None
-
-
-async def mark_token_used(session: AsyncSession, token_id: int) -> None:
-    await session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=utcnow()))
-
-
-def token_use_is_stale(info: TokenInfo) -> bool:
-    return info.last_used_at is None or utcnow() - info.last_used_at >= TOKEN_USE_PRECISION
+async def token_staff(db: Database, token: str) -> TokenInfo | None:
+    """Whose API token this is (None: unknown, or its account is disabled); its use is recorded,
+    at most once a minute, so most requests only read."""
+    async with db.read() as session:
+        row = (
+            await session.execute(
+                select(Staff, ApiToken.id, ApiToken.last_used_at)
+                .join(ApiToken, ApiToken.staff_id == Staff.id)
+                .where(ApiToken.token_hash == digest(token), Staff.disabled.is_(False))
+            )
+        ).first()
+    if row is None:
+        return None
+    info = TokenInfo(StaffMember.of(row[0]), row[1], row[2])
+    if info.last_used_at is None or utcnow() - info.last_used_at >= TOKEN_USE_PRECISION:
+        async with db.write() as session:
+            await session.execute(update(ApiToken).where(ApiToken.id == info.token_id).values(last_used_at=utcnow()))
+            await session.commit()
+    return info
 
 
 # ---- taking access back ---------------------------------------------------------------------
@@ -255,13 +286,36 @@ async def list_staff(session: AsyncSession) -> list[StaffRow]:
     ]
 
 
+@dataclass(frozen=True)
+class StaffName:
+    email: str
+    name: str
+
+
+async def staff_names(db: Database) -> list[StaffName]:
+    """Every account's email and name, by name then email (for a choice of staff member)."""
+    async with db.read() as session:
+        rows = await session.execute(select(Staff.email, Staff.name).order_by(Staff.name, Staff.email))
+        return [StaffName(email, name) for email, name in rows]
+
+
+async def _staff_by_id(session: AsyncSession, staff_id: int) -> Staff:
+    staff = await session.get(Staff, staff_id) if 0 < staff_id < 2**63 else None  # beyond a BIGINT: none
+    if staff is None:
+        raise NoSuchStaff
+    return staff
+
+
 async def _end_all_sessions(session: AsyncSession, staff_id: int) -> None:
     await session.execute(delete(WebSession).where(WebSession.staff_id == staff_id))
 
 
 async def set_enabled(session: AsyncSession, email: str, enabled: bool) -> StaffMember:
     """Disabling ends every session at once; tokens are refused while disabled (kept for enable)."""
-    staff = await _staff_by_email(session, email)
+    return await _set_enabled(session, await _staff_by_email(session, email), enabled)
+
+
+async def _set_enabled(session: AsyncSession, staff: Staff, enabled: bool) -> StaffMember:
     staff.disabled = not enabled
     if not enabled:
         await _end_all_sessions(session, staff.id)
@@ -277,7 +331,10 @@ def hash_password(password: str) -> str:
 
 async def set_password_hash(session: AsyncSession, email: str, password_hash: str) -> StaffMember:
     """A new password ends every session of the account (tokens stay: see revoke_tokens)."""
-    staff = await _staff_by_email(session, email)
+    return await _set_password_hash(session, await _staff_by_email(session, email), password_hash)
+
+
+async def _set_password_hash(session: AsyncSession, staff: Staff, password_hash: str) -> StaffMember:
     staff.password_hash = password_hash
     await _end_all_sessions(session, staff.id)
     return StaffMember.of(staff)
@@ -285,8 +342,54 @@ async def set_password_hash(session: AsyncSession, email: str, password_hash: st
 
 async def revoke_tokens(session: AsyncSession, email: str) -> int:
     staff = await _staff_by_email(session, email)
+    return await _revoke_tokens(session, staff)
+
+
+async def _revoke_tokens(session: AsyncSession, staff: Staff) -> int:
     result = await session.execute(delete(ApiToken).where(ApiToken.staff_id == staff.id))
     return _rowcount(result)
+
+
+# The staff page's buttons, by staff id: each owns its transaction and returns the account as it
+# now is; NoSuchStaff for an id that names no account, AccountError for a change refused.
+
+
+async def enable(db: Database, staff_id: int) -> StaffMember:
+    async with db.write() as session:
+        member = await _set_enabled(session, await _staff_by_id(session, staff_id), True)
+        await session.commit()
+    return member
+
+
+async def disable(db: Database, staff_id: int, *, by: int) -> StaffMember:
+    """`by`, the manager pressing the button, may not disable their own account: the last manager
+    would lock everyone out of the staff page."""
+    async with db.write() as session:
+        staff = await _staff_by_id(session, staff_id)
+        if staff.id == by:
+            raise AccountError("You cannot disable your own account.")
+        member = await _set_enabled(session, staff, False)
+        await session.commit()
+    return member
+
+
+async def reset_password(db: Database, staff_id: int, password: str) -> StaffMember:
+    """The new password is hashed in a worker thread (argon2 takes a core), outside any transaction."""
+    async with db.read() as session:
+        await _staff_by_id(session, staff_id)
+    new_hash = await anyio.to_thread.run_sync(hash_password, password)
+    async with db.write() as session:
+        member = await _set_password_hash(session, await _staff_by_id(session, staff_id), new_hash)
+        await session.commit()
+    return member
+
+
+async def revoke_all_tokens(db: Database, staff_id: int) -> StaffMember:
+    async with db.write() as session:
+        staff = await _staff_by_id(session, staff_id)
+        await _revoke_tokens(session, staff)
+        await session.commit()
+    return StaffMember.of(staff)
 
 
 async def valid_credentials(

@@ -19,7 +19,6 @@ from inbox.runtime import Runtime
 from inbox.settings import Settings
 from inbox.web import (
     api,
-    auth,
     connection,
     exports,
     headers,
@@ -33,6 +32,7 @@ from inbox.web import (
     scheduled,
     services,
     settings_pages,
+    sign_in,
     staff_pages,
     webhooks,
 )
@@ -88,9 +88,7 @@ def create_app(
             health.healthz,
             health.readyz,
             health.metrics,
-            auth.login_page,
-            auth.login,
-            auth.logout,
+            *sign_in.route_handlers,
             pages.inbox_page,
             realtime.live_events,
             api.api_router([*scheduled.route_handlers, *media.api_handlers, *outreach.route_handlers]),

@@ -1,6 +1,8 @@
 """Settings managers edit in the app, kept in the database, with the environment as defaults.
 
 await keyword_policy(session, settings) -> KeywordPolicy   (answers, words, who replies)
+await keyword_answers(db, settings) -> KeywordAnswers         (what the settings page shows)
+await save_keyword_answers(db, texts, extra)                  (or SettingRefused)
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.keywords import Keyword, KeywordSet
 from inbox.models import AppSetting, utcnow
+from inbox.refusals import Refused, Why
 from inbox.store import _insert
 
 if TYPE_CHECKING:
@@ -86,6 +89,38 @@ async def keyword_policy(session: AsyncSession, settings: Settings) -> KeywordPo
         Keyword.OPT_IN: texts.get("opt_in") or settings.default_start_text(),
     }
     return KeywordPolicy(words, answers, settings.keyword_replies == "inbox")
+
+
+class SettingRefused(Refused):
+    """A setting the inbox will not save."""
+
+
+KEYWORD_FAMILIES = ("opt_out", "opt_in", "help")
+
+
+@dataclass(frozen=True)
+class KeywordAnswers:
+    policy: KeywordPolicy
+    extra: dict[str, list[str]]  # the words managers added, by family (KEYWORD_FAMILIES)
+
+
+async def keyword_answers(db: Database, settings: Settings) -> KeywordAnswers:
+    async with db.read() as session:
+        return KeywordAnswers(await keyword_policy(session, settings), await get(session, EXTRA_KEYWORDS, {}))
+
+
+async def save_keyword_answers(db: Database, texts: dict[str, str], extra: dict[str, list[str]]) -> None:
+    """The answers to HELP, STOP and START (a blank one falls back to the default) and the extra
+    words of each family; every instance uses them within a second (the policy's cache)."""
+    try:
+        KeywordSet.default().with_extra(**extra)
+    except ValueError as exc:  # a word that is empty once normalised, or claimed by two families
+        raise SettingRefused(Why.INVALID, "invalid_keywords", str(exc)) from None
+    async with db.write() as session:
+        await put(session, KEYWORD_TEXTS, {family: text for family, text in texts.items() if text})
+        await put(session, EXTRA_KEYWORDS, extra)
+        await session.commit()
+    forget_keyword_policy()
 
 
 async def installation_id(db: Database) -> str:

@@ -29,7 +29,7 @@ import phonenumbers
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.models import Channel, MediaFile, Message, MessageStatus, utcnow
+from inbox.models import Channel, MediaFile, MediaItem, Message, MessageStatus, utcnow
 from inbox.refusals import Refused, Why
 
 MAX_FILE = 5 * 1024 * 1024  # bytes: one file, and all of a message's files together
@@ -322,7 +322,7 @@ def parse_ids(raw: Any) -> list[int]:
     return list(raw)
 
 
-async def attach(session: AsyncSession, ids: list[int], message_id: int, public_url: str) -> list[dict[str, Any]]:
+async def attach(session: AsyncSession, ids: list[int], message_id: int, public_url: str) -> list[MediaItem]:
     """Ties each uploaded file to this message (once: a file already sent with another message is
     refused, even by a request racing this one) and returns the message's media entries, in order."""
     if not ids:

@@ -13,9 +13,9 @@ event N has seen every event before it, and `?after=N` is a complete resume poin
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import time
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import msgspec
@@ -90,20 +90,47 @@ def discard(session: AsyncSession) -> None:
     session.info.pop(_PENDING, None)
 
 
-@dataclass(eq=False)
 class Subscription:
-    """One socket's view of the live tail: a bounded queue, and whether it overflowed."""
+    """One socket's view of the live tail: a bounded backlog of frames, and whether it overflowed.
 
-    queue: asyncio.Queue[Frame] = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
-    overflowed: bool = False
+    A deque and one waiter rather than an asyncio.Queue: every frame of every commit passes
+    through here once per open socket (200 sockets x 400 frames/s under load), and the socket's
+    forwarder takes all waiting frames at once, so only an empty backlog costs a wakeup.
+    """
+
+    __slots__ = ("_waiter", "backlog", "ended", "overflowed")
+
+    def __init__(self) -> None:
+        self.backlog: collections.deque[Frame] = collections.deque()
+        self.overflowed = False
+        self.ended = False  # the socket is gone: its forwarder stops
+        self._waiter: asyncio.Future[None] | None = None
 
     def offer(self, frame: Frame) -> None:
         if self.overflowed:
             return
-        try:
-            self.queue.put_nowait(frame)
-        except asyncio.QueueFull:
+        if len(self.backlog) >= QUEUE_LIMIT:
             self.overflowed = True  # never block the publisher on a slow socket
+        else:
+            self.backlog.append(frame)
+        self._wake()
+
+    def end(self) -> None:
+        self.ended = True
+        self._wake()
+
+    async def wait(self) -> None:
+        """Returns once there is a frame, an overflow or an end to act on."""
+        while not (self.backlog or self.overflowed or self.ended):
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
 
 class Bus:

@@ -35,7 +35,7 @@ from inbox import app_settings, batch_sql, consent, keywords, outbound, store
 from inbox import bus as events_bus
 from inbox.events import ConversationUpdated, MessageCreated
 from inbox.keywords import Keyword
-from inbox.models import ConsentState, Conversation, ConversationStatus, Customer, Message, utcnow
+from inbox.models import ConsentState, Conversation, ConversationStatus, Customer, MediaItem, Message, utcnow
 from inbox.phones import bare, channel_of, to_e164
 from inbox.twilio.payloads import InboundPayload
 
@@ -86,7 +86,7 @@ async def handle_batch(runtime: Runtime, payloads: list[InboundPayload]) -> list
 
 @dataclass
 class _Thread:
-    """A conversation as this batch leaves it (the shape `store.conversation_dict` reads)."""
+    """A conversation as this batch leaves it (a store.ConversationFields)."""
 
     id: int
     customer_id: int
@@ -113,31 +113,33 @@ async def _store(
         c.customer_id: _Thread(**c._asdict())
         for c in await batch_sql.ensure_conversations(connection, [c.id for c in customers.values()], now)
     }
-    rows: list[batch_sql.InboundRow] = []
+    rows: list[batch_sql.InboundMessage] = []
     keyword_of_sid: dict[str, Keyword | None] = {}
     for p in payloads:
         keyword = _keyword_of(p, policy)
         keyword_of_sid[p.sid] = keyword
+        at = p.received_at or now  # recovered messages (reconcile) keep Twilio's time
         rows.append(
-            batch_sql.InboundRow(
+            batch_sql.InboundMessage(
                 conversation_id=threads[customers[phones[p.sid]].id].id,
                 sid=p.sid,
                 channel=channel_of(p.from_addr),
                 from_addr=p.from_addr,
                 to_addr=p.to_addr,
                 body=p.body,
-                media=p.media,
+                media=[MediaItem(url=m["url"], content_type=m["content_type"]) for m in p.media],
                 keyword=keyword.value if keyword else None,
                 probable_opt_out=keyword is None and keywords.reads_like_opt_out(p.body),
-                created_at=p.received_at or now,  # recovered messages (reconcile) keep Twilio's time
+                created_at=at,
+                updated_at=at,
             )
         )
     # Copies racing on another process lose here (ON CONFLICT DO NOTHING) and count as duplicates.
-    inserted = await batch_sql.insert_messages(connection, rows)
+    inserted = await batch_sql.insert_messages(connection, rows, now)
     if not inserted:
         return {}
     thread_by_id = {t.id: t for t in threads.values()}
-    latest: dict[int, batch_sql.MessageRow] = {}  # conversation id -> its newest message of this batch
+    latest: dict[int, batch_sql.StoredMessage] = {}  # conversation id -> its newest message of this batch
     message_json: dict[int, dict[str, Any]] = {}
     for message in inserted:
         thread = thread_by_id[message.conversation_id]
@@ -145,11 +147,15 @@ async def _store(
             thread.last_message_id, thread.last_activity_at = message.id, message.created_at
             latest[thread.id] = message
         thread.status = ConversationStatus.OPEN
-        message_json[message.id] = _message_json(message)
+        message_json[message.id] = store.message_dict(message)
         events_bus.record(session, MessageCreated(thread.id, message_json[message.id]))
     touched = dict.fromkeys(message.conversation_id for message in inserted)  # in message order
     await batch_sql.touch_conversations(
-        connection, [(t.id, t.last_message_id, t.last_activity_at) for t in (thread_by_id[cid] for cid in touched)]
+        connection,
+        [
+            batch_sql.ConversationTouch(t.id, t.last_message_id, t.last_activity_at)
+            for t in (thread_by_id[cid] for cid in touched)
+        ],
     )
     customer_by_id = {c.id: c for c in customers.values()}
     answers: dict[str, tuple[int, str]] = {}
@@ -168,9 +174,9 @@ async def _store(
     consent = await store.consent_states(session, [thread_by_id[cid].customer_id for cid in touched])
     await store.learn_assignees(session, [thread_by_id[cid] for cid in touched])
     for conversation_id in touched:
-        conversation: _Thread | Conversation = thread_by_id[conversation_id]
+        conversation: store.ConversationFields = thread_by_id[conversation_id]
         customer_row = customer_by_id[conversation.customer_id]
-        last: batch_sql.MessageRow | Message | None = latest.get(conversation_id)
+        last: store.MessageFields | None = latest.get(conversation_id)
         if conversation_id in answered_threads:  # the outbox's answer may follow the message
             conversation = _found(await session.get(Conversation, conversation_id))
             await store.learn_assignees(session, [conversation])
@@ -179,15 +185,15 @@ async def _store(
             last = await session.get(Message, conversation.last_message_id)
         if last is None:
             raise LookupError("a conversation this batch touched has no last message")
-        events_bus.record(
-            session,
-            ConversationUpdated(
-                conversation_id,
-                _conversation_json(
-                    conversation, customer_row, consent[conversation.customer_id], last, message_json.get(last.id)
-                ),
-            ),
+        conversation_json = store.conversation_dict(
+            conversation,
+            customer_row,
+            consent[conversation.customer_id],
+            last,
+            None,
+            last_message_json=message_json.get(last.id),
         )
+        events_bus.record(session, ConversationUpdated(conversation_id, conversation_json))
     return {m.sid: InboundResult(False, m.id, m.conversation_id, answers.get(m.sid)) for m in inserted}
 
 
@@ -199,23 +205,6 @@ def _found(row: _T | None) -> _T:
     if row is None:
         raise LookupError("a row of this batch is missing from its own transaction")
     return row
-
-
-# store's dicts read the fields that batch_sql's rows share with the models (MessageRow and
-# CustomerRow are named tuples, _Thread a dataclass, of the same names); store.py, being changed
-# elsewhere, still annotates the models alone, so these two calls say so.
-def _message_json(message: batch_sql.MessageRow) -> dict[str, Any]:
-    return store.message_dict(message)  # type: ignore[arg-type]  # a MessageRow has the fields it reads
-
-
-def _conversation_json(
-    thread: _Thread | Conversation,
-    customer: batch_sql.CustomerRow,
-    consent: dict[str, ConsentState],
-    last: batch_sql.MessageRow | Message,
-    last_json: dict[str, Any] | None,
-) -> dict[str, Any]:
-    return store.conversation_dict(thread, customer, consent, last, None, last_message_json=last_json)  # type: ignore[arg-type]  # same fields
 
 
 _OPT_OUT_TYPES = {"STOP": Keyword.OPT_OUT, "START": Keyword.OPT_IN, "HELP": Keyword.HELP}

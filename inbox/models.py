@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from sqlalchemy import (
     JSON,
@@ -54,6 +54,14 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class MediaItem(TypedDict):
+    """One picture or file of a message, as its `media` column stores it."""
+
+    url: str
+    content_type: str
+    id: NotRequired[int]  # an uploaded attachment's MediaFile (inbox.attachments); not on inbound media
 
 
 class Base(DeclarativeBase):
@@ -254,7 +262,7 @@ class Message(Base):
     from_addr: Mapped[str] = mapped_column(String(64))
     to_addr: Mapped[str] = mapped_column(String(64))
     body: Mapped[str] = mapped_column(Text, default="")
-    media: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)  # [{"url", "content_type"}]
+    media: Mapped[list[MediaItem]] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(16))
     error_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     error_message: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -16,9 +16,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox import attachments, reports, store
 from inbox import bus as events_bus
@@ -27,6 +28,7 @@ from inbox.models import (
     Channel,
     ConsentAction,
     ConsentState,
+    Customer,
     Direction,
     Message,
     MessageStatus,
@@ -35,7 +37,11 @@ from inbox.models import (
 )
 from inbox.phones import address_for
 from inbox.refusals import Refused, Why
+from inbox.settings import Settings
 from inbox.twilio.payloads import CONTENT_SID
+
+if TYPE_CHECKING:
+    from inbox.runtime import Runtime  # which imports this module (through inbox.inbound)
 
 MAX_BODY = 1600
 MAX_TEMPLATE_VARIABLES = 20  # more than any approved template we have seen uses
@@ -67,15 +73,16 @@ class ReplyRequest:
     media_ids: list[int] = field(default_factory=list)  # uploaded attachments (inbox.attachments)
 
 
-def check_body(body: str | None, content_sid: str | None, content_variables: Any, has_media: bool = False) -> None:
+def check_body(body: str | None, content_sid: str | None, content_variables: object, has_media: bool = False) -> None:
+    """`content_variables` as the request gave it (JSON): checked here to be a map of texts."""
     if content_sid is not None:
         if not CONTENT_SID.fullmatch(content_sid):
             raise ReplyRefused(Why.INVALID, "invalid_template", "That template id is not valid (it starts with HX).")
-        if content_variables is not None and not (
-            isinstance(content_variables, dict) and all(isinstance(v, str) for v in content_variables.values())
-        ):
+        if content_variables is None:
+            return
+        if not (isinstance(content_variables, dict) and all(isinstance(v, str) for v in content_variables.values())):
             raise ReplyRefused(Why.INVALID, "invalid_template", "Template variables must be text.")
-        if content_variables and (
+        if (
             len(content_variables) > MAX_TEMPLATE_VARIABLES
             # a value over MAX_VARIABLE_LENGTH is refused by name once the template is known
             or any(len(k) > MAX_VARIABLE_NAME or len(v) > MAX_BODY for k, v in content_variables.items())
@@ -146,14 +153,9 @@ def render_template(template: WhatsAppTemplate, variables: dict[str, str] | None
     return text, values
 
 
-async def whatsapp_window_open(session, conversation_id: int) -> bool:
-    last = await store.last_inbound(session, conversation_id, Channel.WHATSAPP)
-    return last is not None and utcnow() - last.created_at < WHATSAPP_WINDOW
-
-
 async def refusal_for(
-    session,
-    customer,
+    session: AsyncSession,
+    customer: Customer,
     conversation_id: int,
     channel: str,
     *,
@@ -192,7 +194,9 @@ async def refusal_for(
     return None
 
 
-def sender_for(settings, channel: str, last_inbound: Message | None, last_sender: str | None = None) -> str | None:
+def sender_for(
+    settings: Settings, channel: str, last_inbound: Message | None, last_sender: str | None = None
+) -> str | None:
     """`From`: the number the customer last wrote to on that channel, else the sender Twilio chose
     for our last message there (a conversation the inbox started), else, with a Messaging Service,
     None (Twilio picks, and reports its choice), else the configured sender."""
@@ -205,7 +209,7 @@ def sender_for(settings, channel: str, last_inbound: Message | None, last_sender
     return settings.twilio_whatsapp_from if channel == Channel.WHATSAPP else settings.twilio_phone_number
 
 
-async def last_sender(session, conversation_id: int, channel: str) -> str | None:
+async def last_sender(session: AsyncSession, conversation_id: int, channel: str) -> str | None:
     """The sender of our latest message on that channel whose sender is known."""
     return await session.scalar(
         select(Message.from_addr)
@@ -220,21 +224,24 @@ async def last_sender(session, conversation_id: int, channel: str) -> str | None
     )
 
 
-async def queue_reply(runtime, request: ReplyRequest, session=None) -> tuple[dict[str, Any], bool]:
+async def queue_reply(
+    runtime: Runtime, request: ReplyRequest, session: AsyncSession | None = None
+) -> tuple[dict[str, Any], bool]:
     """Commits a queued reply and its live events; with `session`, joins the caller's transaction."""
     if session is not None:
-        return await _queue(runtime, request, session)
+        return await _queue(runtime.settings, request, session)
     async with runtime.db.write() as session:
-        result = await _queue(runtime, request, session)
+        result = await _queue(runtime.settings, request, session)
         await events_bus.commit(session, runtime.bus)
     if result[1]:
         runtime.wake_outbox()
     return result
 
 
-async def _queue(runtime, request: ReplyRequest, session) -> tuple[dict[str, Any], bool]:
-    if request.idempotency_key and request.staff_id is not None:
-        existing = await _by_idempotency_key(session, request.staff_id, request.idempotency_key)
+async def _queue(settings: Settings, request: ReplyRequest, session: AsyncSession) -> tuple[dict[str, Any], bool]:
+    key = _idempotency_key(request)
+    if key is not None:
+        existing = await session.scalar(_with_key(key))
         if existing is not None:
             await store.learn_authors(session, [existing])
             return _replayed(existing, request), False
@@ -282,7 +289,7 @@ async def _queue(runtime, request: ReplyRequest, session) -> tuple[dict[str, Any
         else await store.last_inbound(session, conversation.id, channel)
     )
     known = None if last_on_channel else await last_sender(session, conversation.id, channel)
-    from_addr = sender_for(runtime.settings, channel, last_on_channel, known)
+    from_addr = sender_for(settings, channel, last_on_channel, known)
     now = utcnow()
     values = {
         "conversation_id": conversation.id,
@@ -309,19 +316,17 @@ async def _queue(runtime, request: ReplyRequest, session) -> tuple[dict[str, Any
         request.staff_id is not None and not request.auto_reply and not scheduled
     ):  # a staff reply: the wait it ends, for reports
         values["wait_started_at"] = await reports.wait_started(session, conversation.id, now)
-    message = await store.insert_message(
-        session, values, conflict=("staff_id", "idempotency_key") if request.idempotency_key else None
-    )
+    message = await store.insert_message(session, values, conflict=("staff_id", "idempotency_key") if key else None)
     if message is None:  # the same key raced in from a double-click: answer with the first
+        if key is None:  # only an insert with a conflict target gives way
+            raise RuntimeError("the reply was not stored, and no Idempotency-Key explains why")
         await session.rollback()
-        existing = await _by_idempotency_key(session, request.staff_id, request.idempotency_key)
+        existing = (await session.execute(_with_key(key))).scalar_one()  # the row that won the race
         await store.learn_authors(session, [existing])
         return _replayed(existing, request), False
     if request.media_ids:
         try:
-            message.media = await attachments.attach(
-                session, request.media_ids, message.id, runtime.settings.public_url
-            )
+            message.media = await attachments.attach(session, request.media_ids, message.id, settings.public_url)
         except attachments.AttachmentRefused as refused:
             raise ReplyRefused(refused.why, refused.code, refused.detail) from None
     if not scheduled:  # a scheduled reply becomes the latest activity when it is queued
@@ -329,7 +334,7 @@ async def _queue(runtime, request: ReplyRequest, session) -> tuple[dict[str, Any
     owner = conversation.assignee_id
     if conversation.assignee_id is None and request.staff_id is not None and not request.auto_reply:
         conversation.assignee_id = request.staff_id  # a reply to a conversation nobody owns: the sender owns it
-    consent = (await store.consent_states(session, [customer.id]))[customer.id]
+    consent: dict[str, str] = dict((await store.consent_states(session, [customer.id]))[customer.id])
     await store.learn_authors(session, [message])
     await store.learn_assignees(session, [conversation])
     message_json = store.message_dict(message)
@@ -354,7 +359,7 @@ async def _queue(runtime, request: ReplyRequest, session) -> tuple[dict[str, Any
     return message_json, True
 
 
-async def _check_attachments(session, request: ReplyRequest, channel: str, phone: str) -> None:
+async def _check_attachments(session: AsyncSession, request: ReplyRequest, channel: str, phone: str) -> None:
     """The files exist, are not sent yet and fit 5 MB; an MMS goes only where Twilio delivers MMS."""
     if request.content_sid is not None:
         raise ReplyRefused(Why.INVALID, "invalid_media_ids", "A WhatsApp template cannot carry attachments here.")
@@ -391,7 +396,13 @@ def _replayed(existing: Message, request: ReplyRequest) -> dict[str, Any]:
     return store.message_dict(existing)
 
 
-async def _by_idempotency_key(session, staff_id: int, key: str) -> Message | None:
-    return (
-        await session.execute(select(Message).where(Message.staff_id == staff_id, Message.idempotency_key == key))
-    ).scalar_one_or_none()
+def _idempotency_key(request: ReplyRequest) -> tuple[int, str] | None:
+    """(staff member, Idempotency-Key): a reply is a retry only of the same staff member's keyed reply."""
+    if request.idempotency_key and request.staff_id is not None:
+        return request.staff_id, request.idempotency_key
+    return None
+
+
+def _with_key(key: tuple[int, str]) -> Select[Message]:
+    staff_id, idempotency_key = key
+    return select(Message).where(Message.staff_id == staff_id, Message.idempotency_key == idempotency_key)

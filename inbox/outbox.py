@@ -119,7 +119,7 @@ class Outbox:
             self._next_sweep = now + self.config.sweep_interval
             await self._expire_leases()
             handled = await self._reconcile_batch()
-            handled += await schedule.promote_due(self.runtime)
+            handled += await schedule.promote_due(self.runtime.db, self.runtime.bus)
         ids = await self._claim(needs_reconcile=False)
         if ids:
             await self._send_batch(ids)

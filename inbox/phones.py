@@ -98,7 +98,7 @@ def time_zone_of(e164: str) -> str | None:
     return main if main in zones else zones[0]
 
 
-def _one_clock(number) -> bool:
+def _one_clock(number: phonenumbers.PhoneNumber) -> bool:
     """Whether every zone of the number's country shows the same time now (the UK's four do;
     the United States' do not)."""
     now = datetime.now(UTC)

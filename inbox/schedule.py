@@ -1,7 +1,7 @@
 """Scheduled replies: a reply that waits for its `send_at`, then goes through the outbox like any other.
 
     parse_send_at(value)          -> aware UTC datetime, or ReplyRefused 422 (naive, past, too far ahead)
-    promote_due(runtime)          the outbox calls it: due `scheduled` rows become `queued`, once each
+    promote_due(db, bus)          the outbox calls it: due `scheduled` rows become `queued`, once each
     cancel(runtime, message_id)   `scheduled` -> `canceled` (never sent); ReplyRefused 409 once it has gone
     send_now(runtime, message_id) `scheduled` -> `queued` at once
 
@@ -20,17 +20,22 @@ latest activity then.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox import bus as events_bus
 from inbox import reports, store
+from inbox.bus import Bus
+from inbox.db import Database
 from inbox.events import ConversationUpdated, MessageUpdated
 from inbox.models import Conversation, Customer, Direction, Message, MessageStatus, utcnow
 from inbox.outbound import ReplyRefused
 from inbox.refusals import Why
+
+if TYPE_CHECKING:
+    from inbox.runtime import Runtime  # which imports this module (through inbox.outbox)
 
 HORIZON = timedelta(days=366)  # how far ahead a reply may be scheduled
 
@@ -65,20 +70,20 @@ def parse_send_at(value: object, now: datetime | None = None) -> datetime | None
     return moment
 
 
-async def promote_due(runtime: Any) -> int:
+async def promote_due(db: Database, bus: Bus) -> int:
     """Queues every scheduled reply whose time has come; returns how many. Cheap when none is due."""
     now = utcnow()
     due = [*SCHEDULED, Message.next_attempt_at <= now]
-    async with runtime.db.read() as session:
+    async with db.read() as session:
         if await session.scalar(select(Message.id).where(*due).limit(1)) is None:
             return 0
-    async with runtime.db.write() as session:
+    async with db.write() as session:
         promoted = await _promote(session, due, now)
-        await events_bus.commit(session, runtime.bus)
+        await events_bus.commit(session, bus)
     return len(promoted)
 
 
-async def send_now(runtime: Any, message_id: int) -> dict[str, Any]:
+async def send_now(runtime: Runtime, message_id: int) -> dict[str, Any]:
     """Queues a scheduled reply at once (its `send_at` becomes now)."""
     async with runtime.db.write() as session:
         now = utcnow()
@@ -90,7 +95,7 @@ async def send_now(runtime: Any, message_id: int) -> dict[str, Any]:
     return promoted[0]
 
 
-async def cancel(runtime: Any, message_id: int) -> dict[str, Any]:
+async def cancel(runtime: Runtime, message_id: int) -> dict[str, Any]:
     """Calls off a scheduled reply; canceling one already canceled answers the same."""
     async with runtime.db.write() as session:
         row = (

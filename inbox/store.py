@@ -7,13 +7,14 @@ The `*_dict` functions give the JSON shapes the API and the live events use (doc
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import ScalarSelect, Select, and_, exists, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import DeclarativeBase, aliased
 
 from inbox import batch_sql, search
 from inbox.models import (
@@ -25,6 +26,7 @@ from inbox.models import (
     Customer,
     Direction,
     Event,
+    MediaItem,
     Message,
     Note,
     Staff,
@@ -33,12 +35,14 @@ from inbox.models import (
 from inbox.phones import time_zone_of
 
 PAGE_SIZE = 50
+_Select = TypeVar("_Select", bound=Select[*tuple[Any, ...]])
 
 
-def _insert(session: AsyncSession, model):
+def _insert(session: AsyncSession, model: type[DeclarativeBase]) -> postgresql.Insert | sqlite.Insert:
     """INSERT with the dialect's ON CONFLICT clauses."""
-    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
-    return dialect.insert(model)
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(model)
+    return sqlite.insert(model)
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -46,28 +50,99 @@ def iso(moment: datetime | None) -> str | None:
 
 
 # ---- shapes -------------------------------------------------------------------------------
+# The `*_dict` functions read these fields, which the models have and so do the inbound batch's
+# rows (inbox.batch_sql's NamedTuples, inbox.inbound's threads): the protocols say which.
 
 
-async def learn_authors(session: AsyncSession, messages) -> None:
+class MessageFields(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def conversation_id(self) -> int: ...
+    @property
+    def sid(self) -> str | None: ...
+    @property
+    def direction(self) -> str: ...
+    @property
+    def channel(self) -> str: ...
+    @property
+    def from_addr(self) -> str: ...
+    @property
+    def to_addr(self) -> str: ...
+    @property
+    def body(self) -> str: ...
+    @property
+    def media(self) -> list[MediaItem]: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def error_code(self) -> int | None: ...
+    @property
+    def error_message(self) -> str | None: ...
+    @property
+    def staff_id(self) -> int | None: ...
+    @property
+    def keyword(self) -> str | None: ...
+    @property
+    def probable_opt_out(self) -> bool: ...
+    @property
+    def auto_reply(self) -> str | None: ...
+    @property
+    def content_sid(self) -> str | None: ...
+    @property
+    def send_at(self) -> datetime | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime: ...
+
+
+class ConversationFields(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def customer_id(self) -> int: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def assignee_id(self) -> int | None: ...
+    @property
+    def last_message_id(self) -> int | None: ...
+    @property
+    def last_activity_at(self) -> datetime: ...
+
+
+class CustomerFields(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def phone(self) -> str: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def whatsapp_profile_name(self) -> str | None: ...
+    @property
+    def notes(self) -> str | None: ...
+
+
+# Display names given to the objects for the dicts: not columns, so the models do not declare them.
+_AUTHOR_NAME, _ASSIGNEE_NAME = "author_name", "assignee_name"
+
+
+async def learn_authors(session: AsyncSession, messages: Iterable[MessageFields | None]) -> None:
     """Gives each outbound staff message its sender's name (`message.author_name`) for `author`.
 
     One query per call for the names not seen yet in this session; nothing is kept between
     sessions, so each database (and a renamed account) answers for itself."""
-    messages = [m for m in messages if m is not None and getattr(m, "staff_id", None) is not None]
-    if not messages:
+    authored = [(m, m.staff_id) for m in messages if m is not None and m.staff_id is not None]
+    if not authored:
         return
-    known: dict[int, str] = session.info.setdefault("staff_names", {})
-    wanted = {m.staff_id for m in messages} - known.keys()
-    if wanted:
-        for staff_id, name, email in await session.execute(
-            select(Staff.id, Staff.name, Staff.email).where(Staff.id.in_(wanted))
-        ):
-            known[staff_id] = name or email.split("@")[0]
-    for message in messages:
-        message.author_name = known.get(message.staff_id)
+    known = await staff_names(session, [staff_id for _, staff_id in authored])
+    for message, staff_id in authored:
+        setattr(message, _AUTHOR_NAME, known.get(staff_id))
 
 
-async def staff_names(session: AsyncSession, staff_ids) -> dict[int, str]:
+async def staff_names(session: AsyncSession, staff_ids: Iterable[int | None]) -> dict[int, str]:
     """Each staff member's display name (their name, else the part of their email before the @),
     from the same per-session cache as learn_authors."""
     known: dict[int, str] = session.info.setdefault("staff_names", {})
@@ -80,33 +155,32 @@ async def staff_names(session: AsyncSession, staff_ids) -> dict[int, str]:
     return known
 
 
-async def learn_assignees(session: AsyncSession, conversations) -> None:
+async def learn_assignees(session: AsyncSession, conversations: Iterable[ConversationFields]) -> None:
     """Gives each conversation its owner's name (`conversation.assignee_name`) for `assignee`."""
-    conversations = [c for c in conversations if getattr(c, "assignee_id", None) is not None]
-    if not conversations:
+    owned = [(c, c.assignee_id) for c in conversations if c.assignee_id is not None]
+    if not owned:
         return
-    known = await staff_names(session, [c.assignee_id for c in conversations])
-    for conversation in conversations:
-        conversation.assignee_name = known.get(conversation.assignee_id)
+    known = await staff_names(session, [assignee_id for _, assignee_id in owned])
+    for conversation, assignee_id in owned:
+        setattr(conversation, _ASSIGNEE_NAME, known.get(assignee_id))
 
 
-def assignee_of(conversation) -> dict[str, Any] | None:
-    assignee_id = getattr(conversation, "assignee_id", None)
-    if assignee_id is None:
+def assignee_of(conversation: ConversationFields) -> dict[str, Any] | None:
+    if conversation.assignee_id is None:
         return None
-    return {"id": assignee_id, "name": getattr(conversation, "assignee_name", None)}
+    return {"id": conversation.assignee_id, "name": getattr(conversation, _ASSIGNEE_NAME, None)}
 
 
-def author_of(message) -> dict[str, Any]:
+def author_of(message: MessageFields) -> dict[str, Any]:
     """Who wrote it (docs/API.md, `author`): the customer, a staff member, or the inbox itself."""
     if message.direction == Direction.INBOUND:
         return {"type": "customer"}
     if message.staff_id is None:  # the inbox's own answers (HELP/STOP/START) and anything without a sender
         return {"type": "automatic"}
-    return {"type": "staff", "id": message.staff_id, "name": getattr(message, "author_name", None)}
+    return {"type": "staff", "id": message.staff_id, "name": getattr(message, _AUTHOR_NAME, None)}
 
 
-def message_dict(message: Message) -> dict[str, Any]:
+def message_dict(message: MessageFields) -> dict[str, Any]:
     return {
         "id": message.id,
         "conversation_id": message.conversation_id,
@@ -128,17 +202,17 @@ def message_dict(message: Message) -> dict[str, Any]:
         "author": author_of(message),
         "created_at": iso(message.created_at),
         "updated_at": iso(message.updated_at),
-        "send_at": iso(getattr(message, "send_at", None)),  # a scheduled reply: when it was asked to go out
+        "send_at": iso(message.send_at),  # a scheduled reply: when it was asked to go out
     }
 
 
-def customer_dict(customer: Customer, consent: dict[str, ConsentState] | None = None) -> dict[str, Any]:
+def customer_dict(customer: CustomerFields, consent: Mapping[str, str] | None = None) -> dict[str, Any]:
     return {
         "id": customer.id,
         "name": customer.name or customer.whatsapp_profile_name,
         "phone": customer.phone,
         "whatsapp_profile_name": customer.whatsapp_profile_name,
-        "notes": getattr(customer, "notes", None) or "",
+        "notes": customer.notes or "",
         "time_zone": time_zone_of(customer.phone),  # IANA, from the number; None when unknown
         "consent": consent or {"sms": ConsentState.UNKNOWN, "whatsapp": ConsentState.UNKNOWN},
     }
@@ -156,10 +230,10 @@ def note_dict(note: Note, author_name: str | None) -> dict[str, Any]:
 
 
 def conversation_dict(
-    conversation: Conversation,
-    customer: Customer,
-    consent: dict[str, str] | None,
-    last_message: Message | None,
+    conversation: ConversationFields,
+    customer: CustomerFields,
+    consent: Mapping[str, str] | None,
+    last_message: MessageFields | None,
     unread_count: int | None,
     *,
     last_message_json: dict[str, Any] | None = None,  # message_dict(last_message), when the caller has it
@@ -183,13 +257,23 @@ def conversation_dict(
 async def upsert_customer(session: AsyncSession, phone: str, profile_name: str | None) -> Customer:
     """The customer with this number, created on first contact (the batch form: inbox.batch_sql)."""
     row = (await batch_sql.upsert_customers(await session.connection(), {phone: profile_name}, utcnow()))[0]
-    return await session.get(Customer, row.id)
+    return _written(await session.get(Customer, row.id))
 
 
 async def ensure_conversation(session: AsyncSession, customer_id: int) -> Conversation:
     """The customer's one conversation, across SMS and WhatsApp, created on first contact."""
     row = (await batch_sql.ensure_conversations(await session.connection(), [customer_id], utcnow()))[0]
-    return await session.get(Conversation, row.id)
+    return _written(await session.get(Conversation, row.id))
+
+
+_Row = TypeVar("_Row")
+
+
+def _written(row: _Row | None) -> _Row:
+    """A row this transaction has just written (session.get answers None only if it is gone)."""
+    if row is None:
+        raise LookupError("a row written by this transaction is missing from it")
+    return row
 
 
 async def consent_states(session: AsyncSession, customer_ids: list[int]) -> dict[int, dict[str, ConsentState]]:
@@ -226,7 +310,7 @@ async def insert_message(
     return (await session.execute(statement.returning(Message))).scalar()
 
 
-def is_latest(conversation, message) -> bool:
+def is_latest(conversation: ConversationFields, message: MessageFields) -> bool:
     """Whether `message` becomes the conversation's latest activity: a message recovered late,
     with an older time, does not push newer activity aside."""
     return conversation.last_message_id is None or message.created_at >= conversation.last_activity_at
@@ -243,7 +327,7 @@ async def touch_conversation(session: AsyncSession, conversation: Conversation, 
 # ---- reads for the API ------------------------------------------------------------------
 
 
-def _unread_count():
+def _unread_count() -> ScalarSelect[int]:
     """Inbound messages after the staff member's read mark; the outer query joins the mark."""
     unread = aliased(Message)  # the outer query joins `messages` for the last message already
     return (
@@ -258,7 +342,7 @@ def _unread_count():
     )
 
 
-def _join_read_mark(statement, staff_id: int):
+def _join_read_mark(statement: _Select, staff_id: int) -> _Select:
     return statement.outerjoin(
         ConversationRead,
         and_(ConversationRead.conversation_id == Conversation.id, ConversationRead.staff_id == staff_id),
@@ -394,10 +478,13 @@ async def get_conversation(session: AsyncSession, conversation_id: int, staff_id
     summary = await conversation_summary(session, conversation_id, staff_id)
     if summary is None:
         return None
-    messages = (
-        await session.execute(select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id))
-    ).scalars()
-    messages = list(messages)
+    messages = list(
+        (
+            await session.execute(
+                select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id)
+            )
+        ).scalars()
+    )
     await learn_authors(session, messages)
     summary["messages"] = [message_dict(m) for m in messages]
     summary["notes"] = await notes_of(session, conversation_id)
@@ -410,14 +497,16 @@ async def notes_of(session: AsyncSession, conversation_id: int) -> list[dict[str
         (await session.execute(select(Note).where(Note.conversation_id == conversation_id).order_by(Note.id))).scalars()
     )
     names = await staff_names(session, [n.staff_id for n in notes])
-    return [note_dict(n, names.get(n.staff_id)) for n in notes]
+    return [note_dict(n, None if n.staff_id is None else names.get(n.staff_id)) for n in notes]
 
 
 async def mark_read(session: AsyncSession, conversation_id: int, staff_id: int) -> int:
     """Marks everything up to the newest message read for this staff member; returns that id."""
-    newest = await session.scalar(
-        select(func.coalesce(func.max(Message.id), 0)).where(Message.conversation_id == conversation_id)
-    )
+    newest = (
+        await session.scalar(
+            select(func.coalesce(func.max(Message.id), 0)).where(Message.conversation_id == conversation_id)
+        )
+    ) or 0
     statement = _insert(session, ConversationRead).values(
         conversation_id=conversation_id, staff_id=staff_id, last_read_message_id=newest
     )
@@ -452,13 +541,12 @@ async def mark_unread(session: AsyncSession, conversation_id: int, staff_id: int
             index_elements=["conversation_id", "staff_id"], set_={"last_read_message_id": mark}
         )
         await session.execute(statement)
-    return int(
-        await session.scalar(
-            _join_read_mark(select(_unread_count()).select_from(Conversation), staff_id).where(
-                Conversation.id == conversation_id
-            )
+    unread = await session.scalar(
+        _join_read_mark(select(_unread_count()).select_from(Conversation), staff_id).where(
+            Conversation.id == conversation_id
         )
     )
+    return unread or 0
 
 
 # ---- events -----------------------------------------------------------------------------
@@ -471,11 +559,11 @@ async def events_after(session: AsyncSession, after: int, limit: int = 500) -> l
         .order_by(Event.id)
         .limit(limit)
     )
-    return [tuple(row) for row in rows]
+    return [row._tuple() for row in rows]
 
 
 async def latest_event_id(session: AsyncSession) -> int:
-    return int(await session.scalar(select(func.coalesce(func.max(Event.id), 0))))
+    return (await session.scalar(select(func.coalesce(func.max(Event.id), 0)))) or 0
 
 
 async def conversation_exists(session: AsyncSession, conversation_id: int) -> bool:

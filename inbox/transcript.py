@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.models import Conversation, Customer, Message, Staff
 
+if TYPE_CHECKING:
+    from inbox.db import Database
 
-async def transcript(session: AsyncSession, conversation_id: int) -> dict[str, Any] | None:
-    """One conversation, all its messages oldest first, with each reply's staff sender."""
+
+async def transcript(db: Database, conversation_id: int) -> dict[str, Any] | None:
+    """One conversation, all its messages oldest first, with each reply's staff sender; None if
+    there is no such conversation."""
+    async with db.read() as session:
+        return await _read(session, conversation_id)
+
+
+async def _read(session: AsyncSession, conversation_id: int) -> dict[str, Any] | None:
     head = (
         await session.execute(
             select(Conversation.id, Conversation.status, Customer.name, Customer.whatsapp_profile_name, Customer.phone)

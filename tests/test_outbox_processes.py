@@ -119,10 +119,11 @@ def test_two_processes_drain_200_queued_replies_without_a_double_send(postgres_u
             message="200 sent",
         )
         sent = [m for m in sandbox.messages.values() if m["direction"] == "outbound-api"]
-        assert len(sent) == 200
+        assert len(sent) == 200  # every POST to Twilio stored a message: none was sent twice
         assert len({m["body"] + m["to"] for m in sent}) == 200  # each reply exactly once
         assert scalar(database_url, "SELECT count(DISTINCT sid) FROM messages WHERE direction = 'outbound'") == 200
-        assert scalar(database_url, "SELECT max(attempts) FROM messages WHERE direction = 'outbound'") == 1
+        # No attempts == 1 check: on a loaded machine a send can time out and be claimed again to
+        # reconcile (found at Twilio, adopted); the sandbox's 200 distinct messages prove each POST once.
     finally:
         for worker in workers:
             worker.stop()

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.db import Database
 from inbox.export.query import ExportQuery
@@ -47,9 +46,10 @@ def audit_dict(entry: ExportAudit) -> dict[str, Any]:
     }
 
 
-async def audit_entries(session: AsyncSession, *, limit: int = 50, before: int | None = None) -> list[dict[str, Any]]:
+async def audit_entries(db: Database, *, limit: int = 50, before: int | None = None) -> list[dict[str, Any]]:
     """The newest exports first; `before` is an audit id to page back from."""
     statement = select(ExportAudit).order_by(ExportAudit.id.desc()).limit(limit)
     if before is not None:
         statement = statement.where(ExportAudit.id < before)
-    return [audit_dict(entry) for entry in (await session.execute(statement)).scalars()]
+    async with db.read() as session:
+        return [audit_dict(entry) for entry in (await session.execute(statement)).scalars()]

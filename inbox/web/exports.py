@@ -22,17 +22,16 @@ from litestar.di import NamedDependency, Provide
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
 from litestar.response import Redirect, Stream, Template
-from sqlalchemy import select
 
-from inbox import export
+from inbox import accounts, export
 from inbox.accounts import StaffMember
-from inbox.models import Staff as StaffRow
 from inbox.models import utcnow
 from inbox.runtime import Runtime
 from inbox.transcript import transcript
 from inbox.web.api_docs import errors
 from inbox.web.auth import api_staff, identify, login_redirect, page_identity, refusal, runtime_of
 from inbox.web.errors import ApiError
+from inbox.web.services import AppSettings, Db
 
 log = structlog.get_logger(__name__)
 Staff = NamedDependency[StaffMember]
@@ -117,7 +116,7 @@ def _id_like(text: str) -> bool:
 
 
 @get("/api/export/audit", dependencies={"staff": Provide(api_staff)}, responses=errors(401, 403, 422))
-async def export_audit(request: Request[Any, Any, Any], staff: Staff) -> AuditPage:
+async def export_audit(request: Request[Any, Any, Any], staff: Staff, db: Db) -> AuditPage:
     _require_manager(staff)
     params = request.query_params
     raw_limit, raw_before = params.get("limit") or "50", params.get("before") or ""
@@ -126,32 +125,29 @@ async def export_audit(request: Request[Any, Any, Any], staff: Staff) -> AuditPa
     limit, before = int(raw_limit), int(raw_before) if raw_before else None
     if not 1 <= limit <= 500:
         raise ApiError(422, "invalid_limit", "limit must be between 1 and 500.")
-    async with runtime_of(request).db.read() as session:
-        entries = await export.audit_entries(session, limit=limit + 1, before=before)
+    entries = await export.audit_entries(db, limit=limit + 1, before=before)
     more = len(entries) > limit
     entries = entries[:limit]
     return {"exports": entries, "next_before": entries[-1]["id"] if more and entries else None}
 
 
 @get("/export", include_in_schema=False)
-async def export_page(request: Request[Any, Any, Any]) -> Template | Redirect | Response[Any]:
+async def export_page(
+    request: Request[Any, Any, Any], db: Db, settings: AppSettings
+) -> Template | Redirect | Response[Any]:
     identity = await page_identity(request, managers_only=_NOT_A_MANAGER)
     if isinstance(identity, Response):
         return identity
-    runtime = runtime_of(request)
-    async with runtime.db.read() as session:
-        audit = await export.audit_entries(session, limit=50)
-        staff = (
-            await session.execute(select(StaffRow.email, StaffRow.name).order_by(StaffRow.name, StaffRow.email))
-        ).all()
+    audit = await export.audit_entries(db, limit=50)
+    staff = await accounts.staff_names(db)
     return Template(
         "export.html",
         context={
             "staff": identity.staff,
             "csrf_token": identity.csrf_token,
-            "business_name": runtime.settings.business_name,
+            "business_name": settings.business_name,
             "staff_members": staff,
-            "default_country": runtime.settings.default_country,
+            "default_country": settings.default_country,
             "audit": audit,
             "formats": export.FORMATS,
         },
@@ -160,14 +156,12 @@ async def export_page(request: Request[Any, Any, Any]) -> Template | Redirect | 
 
 @get("/conversations/{conversation_id:int}/transcript", include_in_schema=False)
 async def transcript_page(
-    request: Request[Any, Any, Any], conversation_id: FromPath[int]
+    request: Request[Any, Any, Any], db: Db, settings: AppSettings, conversation_id: FromPath[int]
 ) -> Template | Redirect | Response[Any]:
     identity = await identify(request)
     if identity is None:
         return login_redirect(request)
-    runtime = runtime_of(request)
-    async with runtime.db.read() as session:
-        conversation = await transcript(session, conversation_id)
+    conversation = await transcript(db, conversation_id)
     if conversation is None:
         return refusal(request, 404, "not_found", "There is no such conversation: it may have been a mistyped link.")
     return Template(
@@ -175,7 +169,7 @@ async def transcript_page(
         context={
             "staff": identity.staff,
             "csrf_token": identity.csrf_token,
-            "business_name": runtime.settings.business_name,
+            "business_name": settings.business_name,
             "conversation": conversation,
             "generated_at": utcnow(),
         },

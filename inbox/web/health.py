@@ -13,6 +13,7 @@ from inbox import metrics as m
 from inbox.web.api_docs import OPEN, errors
 from inbox.web.auth import runtime_of
 from inbox.web.errors import ApiError
+from inbox.web.services import AppSettings, Db, EventBus
 
 log = structlog.get_logger(__name__)
 
@@ -23,12 +24,11 @@ async def healthz() -> dict[str, str]:
 
 
 @get("/readyz", security=OPEN)
-async def readyz(request: Request[Any, Any, Any]) -> Response[Any]:
-    runtime = runtime_of(request)
+async def readyz(db: Db, bus: EventBus, settings: AppSettings) -> Response[Any]:
     checks: dict[str, str] = {}
     for name, probe in (
-        ("database", runtime.db.ping),
-        ("redis", runtime.bus.ping if runtime.settings.redis_url else None),
+        ("database", db.ping),
+        ("redis", bus.ping if settings.redis_url else None),
     ):
         if probe is None:
             continue

@@ -236,21 +236,19 @@ async def _forward_live(
     reader: asyncio.Task[None],
     origin: str | None = None,
 ) -> None:
-    queue = subscription.queue
+    reader.add_done_callback(lambda _: subscription.end())  # the client left: stop forwarding
+    backlog = subscription.backlog
     while True:
-        getter = asyncio.ensure_future(queue.get())
-        done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
-        if reader in done:
-            getter.cancel()
+        await subscription.wait()
+        if subscription.ended:
             return
-        frame = getter.result()
         if subscription.overflowed:
             await socket.close(code=CLOSE_RESYNC, reason="resync")
             return
-        if frame.id is None:  # presence: to everyone but its sender
-            if frame.origin != origin:
+        while backlog and not subscription.overflowed:
+            frame = backlog.popleft()
+            if frame.id is None:  # presence: to everyone but its sender
+                if frame.origin != origin:
+                    await socket.send_text(frame.text)
+            elif frame.id > sent_upto:  # not already sent by the replay
                 await socket.send_text(frame.text)
-            continue
-        if frame.id <= sent_upto:
-            continue  # already sent by the replay
-        await socket.send_text(frame.text)

@@ -13,16 +13,15 @@ from urllib.parse import quote
 from litestar import Request, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
-from sqlalchemy import delete, func, select
 
-from inbox import app_settings
-from inbox.keywords import KeywordSet
-from inbox.models import Direction, Message, MessageStatus, WhatsAppTemplate
-from inbox.outbound import MAX_TEMPLATE_VARIABLES
+from inbox import app_settings, whatsapp_templates
+from inbox.connection_health import connection_health
+from inbox.keywords import Keyword
 from inbox.paths import INBOUND_WEBHOOK, STATUS_WEBHOOK
-from inbox.twilio.payloads import CONTENT_SID
+from inbox.refusals import Refused
 from inbox.web.auth import identify, manager_form, page_identity, runtime_of
 from inbox.web.errors import ApiError
+from inbox.web.services import AppSettings, Db
 
 
 class TemplateItem(TypedDict):
@@ -50,29 +49,13 @@ def _words(raw: str) -> list[str]:
 
 
 @get("/settings", include_in_schema=False)
-async def settings_page(request: Request[Any, Any, Any]) -> Template | Response[Any]:
+async def settings_page(request: Request[Any, Any, Any], db: Db, settings: AppSettings) -> Template | Response[Any]:
     identity = await page_identity(request, managers_only=_MANAGERS_ONLY)
     if isinstance(identity, Response):
         return identity
-    runtime = runtime_of(request)
-    settings = runtime.settings
-    async with runtime.db.read() as session:
-        policy = await app_settings.keyword_policy(session, settings)
-        extra: dict[str, list[str]] = await app_settings.get(session, app_settings.EXTRA_KEYWORDS, {})
-        last_webhook = await session.scalar(
-            select(func.max(Message.created_at)).where(Message.direction == Direction.INBOUND)
-        )
-        last_error = (
-            await session.execute(
-                select(Message.error_code, Message.error_message, Message.updated_at)
-                .where(Message.status.in_([MessageStatus.FAILED, MessageStatus.UNDELIVERED]))
-                .order_by(Message.updated_at.desc())
-                .limit(1)
-            )
-        ).first()
-        templates = (await session.execute(select(WhatsAppTemplate).order_by(WhatsAppTemplate.name))).scalars().all()
-    from inbox.keywords import Keyword
-
+    keywords = await app_settings.keyword_answers(db, settings)
+    health = await connection_health(db)
+    templates = await whatsapp_templates.registered(db)
     return Template(
         "settings.html",
         context={
@@ -93,10 +76,10 @@ async def settings_page(request: Request[Any, Any, Any]) -> Template | Response[
                 "status_url": settings.public_url + STATUS_WEBHOOK,
                 "keyword_replies": settings.keyword_replies,
             },
-            "last_webhook": last_webhook,
-            "last_error": last_error,
-            "answers": {k.value: policy.answer(k) for k in Keyword},
-            "extra": {family: ", ".join(extra.get(family, [])) for family in ("opt_out", "opt_in", "help")},
+            "last_webhook": health.last_inbound_at,
+            "last_error": health.last_error,
+            "answers": {k.value: keywords.policy.answer(k) for k in Keyword},
+            "extra": {family: ", ".join(keywords.extra.get(family, [])) for family in app_settings.KEYWORD_FAMILIES},
             "templates": templates,
             "saved": request.query_params.get("saved"),
             "reconcile": {k: request.query_params.get(k, "0") for k in ("found", "present", "ingested")},
@@ -109,77 +92,56 @@ async def settings_page(request: Request[Any, Any, Any]) -> Template | Response[
 
 
 @post("/settings/answers", status_code=303, include_in_schema=False)
-async def save_answers(request: Request[Any, Any, Any]) -> Response[Any]:
+async def save_answers(request: Request[Any, Any, Any], db: Db) -> Response[Any]:
     identity, form = await manager_form(request, _MANAGERS_ONLY)
     if isinstance(identity, Response):
         return identity
     texts = {family: str(form.get(family, "")).strip()[:1600] for family in ("help", "opt_out", "opt_in")}
-    extra = {family: _words(str(form.get(f"extra_{family}", ""))) for family in ("opt_out", "opt_in", "help")}
+    extra = {family: _words(str(form.get(f"extra_{family}", ""))) for family in app_settings.KEYWORD_FAMILIES}
     try:
-        KeywordSet.default().with_extra(**extra)
-    except ValueError as exc:
-        return _failed("answers", str(exc))
-    runtime = runtime_of(request)
-    async with runtime.db.write() as session:
-        await app_settings.put(session, app_settings.KEYWORD_TEXTS, {k: v for k, v in texts.items() if v})
-        await app_settings.put(session, app_settings.EXTRA_KEYWORDS, extra)
-        await session.commit()
-    app_settings.forget_keyword_policy()
+        await app_settings.save_keyword_answers(db, texts, extra)
+    except Refused as exc:
+        return _failed("answers", exc.detail)
     return Redirect("/settings?saved=answers#answers", status_code=303)
 
 
 @post("/settings/templates", status_code=303, include_in_schema=False)
-async def add_template(request: Request[Any, Any, Any]) -> Response[Any]:
+async def add_template(request: Request[Any, Any, Any], db: Db) -> Response[Any]:
     identity, form = await manager_form(request, _MANAGERS_ONLY)
     if isinstance(identity, Response):
         return identity
-    name = str(form.get("name", "")).strip()[:200]
-    content_sid = str(form.get("content_sid", "")).strip()
-    body = str(form.get("body", "")).strip()[:1600]
-    variables = _words(str(form.get("variables", "")))
-    if len(variables) > MAX_TEMPLATE_VARIABLES or any(len(v) > 100 for v in variables):
-        return _failed(
-            "templates",
-            f"A template has at most {MAX_TEMPLATE_VARIABLES} variables, each named in at most 100 characters.",
+    try:
+        await whatsapp_templates.register(
+            db,
+            name=str(form.get("name", "")).strip()[:200],
+            content_sid=str(form.get("content_sid", "")).strip(),
+            body=str(form.get("body", "")).strip()[:1600],
+            variables=_words(str(form.get("variables", ""))),
+            created_by=identity.staff.id,
         )
-    if not name or not CONTENT_SID.fullmatch(content_sid):
-        return _failed("templates", "A template needs a name and its Content SID (HX followed by 32 hex characters).")
-    runtime = runtime_of(request)
-    async with runtime.db.write() as session:
-        if await session.scalar(select(WhatsAppTemplate.id).where(WhatsAppTemplate.content_sid == content_sid)):
-            return _failed("templates", "That template is already registered.")
-        session.add(
-            WhatsAppTemplate(
-                name=name, content_sid=content_sid, body=body, variables=variables, created_by=identity.staff.id
-            )
-        )
-        await session.commit()
+    except Refused as exc:
+        return _failed("templates", exc.detail)
     return Redirect("/settings?saved=templates#templates", status_code=303)
 
 
 @post("/settings/templates/{template_id:int}/delete", status_code=303, include_in_schema=False)
-async def delete_template(request: Request[Any, Any, Any], template_id: FromPath[int]) -> Response[Any]:
+async def delete_template(request: Request[Any, Any, Any], db: Db, template_id: FromPath[int]) -> Response[Any]:
     identity, _ = await manager_form(request, _MANAGERS_ONLY)
     if isinstance(identity, Response):
         return identity
-    runtime = runtime_of(request)
-    async with runtime.db.write() as session:
-        await session.execute(delete(WhatsAppTemplate).where(WhatsAppTemplate.id == template_id))
-        await session.commit()
+    await whatsapp_templates.remove(db, template_id)
     return Redirect("/settings?saved=templates#templates", status_code=303)
 
 
 @get("/api/whatsapp-templates")
-async def list_templates(request: Request[Any, Any, Any]) -> TemplateList:
+async def list_templates(request: Request[Any, Any, Any], db: Db) -> TemplateList:
     """For the composer: the approved templates staff may send outside WhatsApp's 24-hour window."""
     if await identify(request) is None:
         raise ApiError(401, "not_authenticated", "Sign in, or send a valid API token.")
-    async with runtime_of(request).db.read() as session:
-        templates = (await session.execute(select(WhatsAppTemplate).order_by(WhatsAppTemplate.name))).scalars().all()
     return {
         "templates": [
             {"id": t.id, "name": t.name, "content_sid": t.content_sid, "body": t.body, "variables": t.variables}
-            for t in templates
+            for t in await whatsapp_templates.registered(db)
         ]
     }
 

@@ -8,50 +8,41 @@ cannot disable their own account (the last manager would lock everyone out of th
 
 from __future__ import annotations
 
-from typing import Any, Protocol, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import quote
 
-import anyio
 from litestar import Request, Response, get, post
 from litestar.datastructures import FormMultiDict
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox import accounts
-from inbox.models import Staff
-from inbox.web.auth import Identity, manager_form, page_identity, runtime_of, sessions_ended
+from inbox.refusals import Refused
+from inbox.web.auth import Identity, manager_form, page_identity, sessions_ended
+from inbox.web.errors import STATUS_FOR
+from inbox.web.services import AppSettings, Db
 
 _MANAGERS_ONLY = "Only managers can manage staff accounts."
 
-_Prepared = TypeVar("_Prepared")
-
-
-class _Operation(Protocol[_Prepared]):
-    """One change to an account: `prepare` checks and computes off the database (it may refuse
-    with AccountError), `apply` writes it in the caller's transaction."""
-
-    async def prepare(self, form: FormMultiDict, identity: Identity, staff_id: int) -> _Prepared: ...
-
-    async def apply(self, session: AsyncSession, email: str, prepared: _Prepared) -> None: ...
+# One change to an account, given the manager making it and the form they posted.
+_Change = Callable[[Identity, FormMultiDict], Awaitable[accounts.StaffMember]]
 
 
 @get("/staff", include_in_schema=False)
-async def staff_page(request: Request[Any, Any, Any]) -> Template | Response[Any]:
+async def staff_page(request: Request[Any, Any, Any], db: Db, settings: AppSettings) -> Template | Response[Any]:
     identity = await page_identity(request, managers_only=_MANAGERS_ONLY)
     if isinstance(identity, Response):
         return identity
-    runtime = runtime_of(request)
-    async with runtime.db.read() as session:
+    async with db.read() as session:
         members = await accounts.list_staff(session)
     return Template(
         "staff.html",
         context={
             "staff": identity.staff,
             "csrf_token": identity.csrf_token,
-            "business_name": runtime.settings.business_name,
+            "business_name": settings.business_name,
             "members": members,
             "min_password": accounts.MIN_PASSWORD,
             "done": request.query_params.get("done"),
@@ -65,79 +56,55 @@ def _back(staff_id: int, *, done: str | None = None, error: str | None = None) -
     return Redirect(f"/staff?{query}#staff-{staff_id}", status_code=303)
 
 
-async def _email_of(request: Request[Any, Any, Any], staff_id: int) -> str | None:
-    async with runtime_of(request).db.read() as session:
-        return await session.scalar(select(Staff.email).where(Staff.id == staff_id))
-
-
-async def _change(
-    request: Request[Any, Any, Any], staff_id: int, operation: _Operation[_Prepared], done: str
-) -> Response[Any]:
+async def _change(request: Request[Any, Any, Any], staff_id: int, change: _Change, done: str) -> Response[Any]:
     identity, form = await manager_form(request, _MANAGERS_ONLY)
     if isinstance(identity, Response):
         return identity
-    email = await _email_of(request, staff_id) if 0 < staff_id < 2**63 else None
-    if email is None:
-        return Response("No such staff account.\n", status_code=404, media_type="text/plain")
     try:
-        prepared = await operation.prepare(form, identity, staff_id)
-        async with runtime_of(request).db.write() as session:
-            await operation.apply(session, email, prepared)
-            await session.commit()
+        member = await change(identity, form)
+    except Refused as exc:  # no such account
+        return Response(exc.detail + "\n", status_code=STATUS_FOR[exc.why], media_type="text/plain")
     except accounts.AccountError as exc:
         return _back(staff_id, error=str(exc))
     sessions_ended(request)
-    return _back(staff_id, done=done.format(email=email))
-
-
-class _SetEnabled:
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-
-    async def prepare(self, form: FormMultiDict, identity: Identity, staff_id: int) -> None:
-        if not self.enabled and staff_id == identity.staff.id:
-            raise accounts.AccountError("You cannot disable your own account.")
-
-    async def apply(self, session: AsyncSession, email: str, _prepared: None) -> None:
-        await accounts.set_enabled(session, email, self.enabled)
-
-
-class _SetPassword:
-    async def prepare(self, form: FormMultiDict, identity: Identity, staff_id: int) -> str:
-        password = str(form.get("password", ""))
-        # argon2 is CPU-heavy: off the event loop, like a sign-in
-        return await anyio.to_thread.run_sync(accounts.hash_password, password)
-
-    async def apply(self, session: AsyncSession, email: str, new_hash: str) -> None:
-        await accounts.set_password_hash(session, email, new_hash)
-
-
-class _RevokeTokens:
-    async def prepare(self, form: FormMultiDict, identity: Identity, staff_id: int) -> None:
-        return None
-
-    async def apply(self, session: AsyncSession, email: str, _prepared: None) -> None:
-        await accounts.revoke_tokens(session, email)
+    return _back(staff_id, done=done.format(email=member.email))
 
 
 @post("/staff/{staff_id:int}/disable", status_code=303, include_in_schema=False)
-async def disable_staff(request: Request[Any, Any, Any], staff_id: FromPath[int]) -> Response[Any]:
-    return await _change(request, staff_id, _SetEnabled(False), "{email} is disabled; its sessions are ended.")
+async def disable_staff(request: Request[Any, Any, Any], db: Db, staff_id: FromPath[int]) -> Response[Any]:
+    return await _change(
+        request,
+        staff_id,
+        lambda identity, _form: accounts.disable(db, staff_id, by=identity.staff.id),
+        "{email} is disabled; its sessions are ended.",
+    )
 
 
 @post("/staff/{staff_id:int}/enable", status_code=303, include_in_schema=False)
-async def enable_staff(request: Request[Any, Any, Any], staff_id: FromPath[int]) -> Response[Any]:
-    return await _change(request, staff_id, _SetEnabled(True), "{email} can sign in again.")
+async def enable_staff(request: Request[Any, Any, Any], db: Db, staff_id: FromPath[int]) -> Response[Any]:
+    return await _change(
+        request, staff_id, lambda _identity, _form: accounts.enable(db, staff_id), "{email} can sign in again."
+    )
 
 
 @post("/staff/{staff_id:int}/password", status_code=303, include_in_schema=False)
-async def set_staff_password(request: Request[Any, Any, Any], staff_id: FromPath[int]) -> Response[Any]:
-    return await _change(request, staff_id, _SetPassword(), "New password set for {email}; its sessions are ended.")
+async def set_staff_password(request: Request[Any, Any, Any], db: Db, staff_id: FromPath[int]) -> Response[Any]:
+    return await _change(
+        request,
+        staff_id,
+        lambda _identity, form: accounts.reset_password(db, staff_id, str(form.get("password", ""))),
+        "New password set for {email}; its sessions are ended.",
+    )
 
 
 @post("/staff/{staff_id:int}/revoke-tokens", status_code=303, include_in_schema=False)
-async def revoke_staff_tokens(request: Request[Any, Any, Any], staff_id: FromPath[int]) -> Response[Any]:
-    return await _change(request, staff_id, _RevokeTokens(), "Every API token of {email} is revoked.")
+async def revoke_staff_tokens(request: Request[Any, Any, Any], db: Db, staff_id: FromPath[int]) -> Response[Any]:
+    return await _change(
+        request,
+        staff_id,
+        lambda _identity, _form: accounts.revoke_all_tokens(db, staff_id),
+        "Every API token of {email} is revoked.",
+    )
 
 
 route_handlers: list[HTTPRouteHandler] = [

@@ -19,7 +19,6 @@ from litestar import asgi
 from litestar.types import HTTPResponseBodyEvent, HTTPResponseStartEvent, HTTPScope, Receive, Send
 from twilio.twiml.messaging_response import MessagingResponse
 
-from inbox import bus as events_bus
 from inbox import metrics, status
 from inbox.paths import INBOUND_WEBHOOK, STATUS_WEBHOOK
 from inbox.phones import channel_of
@@ -163,14 +162,16 @@ async def status_webhook(scope: HTTPScope, receive: Receive, send: Send) -> None
         await _refuse(send, 400, "invalid_webhook", "The callback URL's m= is not a message id.")
         return
     metrics.webhooks.labels("status", "stored").inc()
-    message_id = int(raw_id) if raw_id else None
-    async with runtime.db.write() as session:
-        await status.apply_callback(
-            session, payload.sid, payload.status, payload.error_code, message_id, sender=payload.from_addr
-        )
-        if runtime.pending_sweep_due():
-            await status.expire_pending(session)
-        await events_bus.commit(session, runtime.bus)
+    await status.apply_callback(
+        runtime.db,
+        runtime.bus,
+        payload.sid,
+        payload.status,
+        payload.error_code,
+        int(raw_id) if raw_id else None,
+        payload.from_addr,
+        sweep=runtime.pending_sweep_due(),
+    )
     await _answer(send, 204)
 
 
