@@ -2,6 +2,11 @@
 
 A customer's state per channel is derived from the ledger (the latest record wins), never
 stored beside it. Writes queue a `consent.changed` live event in the same transaction.
+
+    await customer_consent(db, customer_id)                              -> records and state (or ConsentRefused)
+    await record_staff_change(db, bus, staff, customer_id, channel=..., action=..., note=...)  -> the record
+
+`record_staff_change` is the verbal opt-out or opt-in a staff member records; it owns its transaction.
 """
 
 from __future__ import annotations
@@ -15,10 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox import bus as events_bus
 from inbox import store
+from inbox.accounts import StaffMember
 from inbox.events import ConsentChanged
 from inbox.models import ConsentAction, ConsentRecord, ConsentSource, ConsentState, Customer, utcnow
+from inbox.refusals import Refused, Why
 
 if TYPE_CHECKING:
+    from inbox.bus import Bus
     from inbox.db import Database
 
 OPT_IN, OPT_OUT = ConsentAction.OPT_IN, ConsentAction.OPT_OUT
@@ -26,6 +34,12 @@ SOURCES = tuple(ConsentSource)
 # Opt-outs the customer made themselves (a STOP to us, or one Twilio recorded and told us of with
 # error 21610): only a manager may record that the customer asked to be messaged again.
 CUSTOMER_SOURCES = frozenset({ConsentSource.KEYWORD, ConsentSource.TWILIO_21610})
+CHANNELS = ("sms", "whatsapp")
+MAX_NOTE = 1000  # characters in a staff member's note of how the customer asked
+
+
+class ConsentRefused(Refused):
+    """A consent change a staff member asked for that the inbox will not record."""
 
 
 def record_dict(record: ConsentRecord) -> dict[str, Any]:
@@ -97,6 +111,62 @@ async def history(session: AsyncSession, customer_id: int) -> list[dict[str, Any
         select(ConsentRecord).where(ConsentRecord.customer_id == customer_id).order_by(ConsentRecord.id)
     )
     return [record_dict(r) for r in records.scalars()]
+
+
+async def customer_consent(db: Database, customer_id: int) -> dict[str, Any]:
+    """The customer's records, oldest first, and the state derived from them."""
+    async with db.read() as session:
+        if await session.get(Customer, customer_id) is None:
+            raise _no_such_customer()
+        records = await history(session, customer_id)
+        states = (await store.consent_states(session, [customer_id]))[customer_id]
+    return {"customer_id": customer_id, "consent": states, "records": records}
+
+
+async def record_staff_change(
+    db: Database, bus: Bus, staff: StaffMember, customer_id: int, *, channel: str, action: str, note: str
+) -> dict[str, Any]:
+    """A verbal opt-out or opt-in a staff member records, with their note of how the customer asked.
+    Recording what is already so is a conflict; undoing a customer's own STOP needs a manager."""
+    note = note.strip()
+    if channel not in CHANNELS or action not in (OPT_IN, OPT_OUT):
+        raise ConsentRefused(
+            Why.INVALID, "invalid_consent", "channel must be sms or whatsapp, action opt_in or opt_out."
+        )
+    if not note or len(note) > MAX_NOTE:
+        raise ConsentRefused(
+            Why.INVALID, "note_required", "Write a short note saying how the customer asked (1 to 1,000 characters)."
+        )
+    async with db.write() as session:
+        customer = await session.get(Customer, customer_id)
+        if customer is None:
+            raise _no_such_customer()
+        previous = await latest(session, customer_id, channel)
+        if previous is not None and previous.action == action:
+            already = "opted out" if action == OPT_OUT else "opted in"
+            raise ConsentRefused(Why.CONFLICT, "unchanged", f"The customer is already {already}.")
+        if action == OPT_IN and previous is not None and previous.source in CUSTOMER_SOURCES and not staff.is_manager:
+            raise ConsentRefused(
+                Why.FORBIDDEN,
+                "needs_manager",
+                "The customer opted out by texting STOP. Only a manager can record "
+                "that they asked to be messaged again.",
+            )
+        record = await append(
+            session,
+            customer,
+            channel=channel,
+            action=action,
+            source="staff",
+            evidence={"staff_id": staff.id, "staff_email": staff.email, "note": note},
+            staff_id=staff.id,
+        )
+        await events_bus.commit(session, bus)
+    return record_dict(record)
+
+
+def _no_such_customer() -> ConsentRefused:
+    return ConsentRefused(Why.NOT_FOUND, "not_found", "There is no such customer.")
 
 
 # ---- the ledger, for audits ---------------------------------------------------------------

@@ -1,8 +1,8 @@
 """Team workflow: open and closed, who owns a conversation, internal notes, the customer card.
 
-    await update_conversation(runtime, conversation_id, changes)  -> conversation   (or raises TeamRefused)
-    await add_note(runtime, conversation_id, staff_id, body)       -> note
-    await update_customer(runtime, customer_id, changes)           -> customer
+    await update_conversation(db, bus, conversation_id, status=..., assignee_id=...)  -> conversation (or TeamRefused)
+    await add_note(db, bus, conversation_id, staff_id, body)                          -> note
+    await update_customer(db, bus, customer_id, name=..., notes=...)                  -> customer
 
 Each function owns its transaction: the change and its live event commit together
 (`conversation.updated`, `note.created`, `customer.updated`), and the event is published after.
@@ -16,24 +16,24 @@ nobody owns makes the sender its owner (inbox.outbound).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from msgspec import UNSET, UnsetType
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox import bus as events_bus
 from inbox import store
+from inbox.bus import Bus
+from inbox.db import Database
 from inbox.events import ConversationUpdated, CustomerUpdated, NoteCreated
 from inbox.models import ConversationStatus, Customer, Message, Note, Staff
 from inbox.refusals import Refused, Why
 
-if TYPE_CHECKING:
-    from inbox.runtime import Runtime
-
 MAX_NOTE = 5000  # characters in one internal note
 MAX_NAME = 200
 MAX_CUSTOMER_NOTES = 5000
-UNSET: Any = object()  # "this field was not given" (None means "nobody" for the owner)
+# A field not given is UNSET (msgspec's, as the API's bodies leave it); None means "nobody" for the owner.
 
 
 class TeamRefused(Refused):
@@ -41,28 +41,35 @@ class TeamRefused(Refused):
 
 
 async def update_conversation(
-    runtime: Runtime, conversation_id: int, *, status: str | None = None, assignee_id: Any = UNSET
+    db: Database,
+    bus: Bus,
+    conversation_id: int,
+    *,
+    status: str | UnsetType = UNSET,
+    assignee_id: int | UnsetType | None = UNSET,
 ) -> dict[str, Any]:
     """Closes or reopens a conversation and/or gives it an owner (None: nobody)."""
-    if status is not None and status not in tuple(ConversationStatus):
+    if status is UNSET and assignee_id is UNSET:
+        raise TeamRefused(Why.INVALID, "nothing_to_change", "Give status, assignee_id or both.")
+    if status is not UNSET and status not in tuple(ConversationStatus):
         raise TeamRefused(Why.INVALID, "invalid_status", "status must be open or closed.")
-    if assignee_id is not UNSET and assignee_id is not None and (type(assignee_id) is not int or assignee_id <= 0):
+    if isinstance(assignee_id, int) and (type(assignee_id) is not int or assignee_id <= 0):
         raise TeamRefused(Why.INVALID, "unknown_staff", "assignee_id must be a staff member's id or null.")
-    async with runtime.db.write() as session:
+    async with db.write() as session:
         found = await store.conversation_with_customer(session, conversation_id)
         if found is None:
             raise TeamRefused(Why.NOT_FOUND, "not_found", "There is no such conversation.")
         conversation, _customer = found
-        if assignee_id is not UNSET and assignee_id is not None:
+        if isinstance(assignee_id, int):
             staff = await session.get(Staff, assignee_id) if assignee_id <= store.MAX_ID else None
             if staff is None or staff.disabled:
                 raise TeamRefused(
                     Why.INVALID, "unknown_staff", "There is no such staff member (or the account is disabled)."
                 )
         changed = False
-        if status is not None and conversation.status != status:
+        if not isinstance(status, UnsetType) and conversation.status != status:
             conversation.status, changed = status, True
-        if assignee_id is not UNSET and conversation.assignee_id != assignee_id:
+        if not isinstance(assignee_id, UnsetType) and conversation.assignee_id != assignee_id:
             conversation.assignee_id, changed = assignee_id, True
         await session.flush()
         summary = await store.conversation_summary(session, conversation_id)
@@ -70,19 +77,19 @@ async def update_conversation(
             raise LookupError(f"conversation {conversation_id} vanished")
         if changed:
             events_bus.record(session, ConversationUpdated(conversation_id, summary))
-        await events_bus.commit(session, runtime.bus)
+        await events_bus.commit(session, bus)
     return summary
 
 
-async def add_note(runtime: Runtime, conversation_id: int, staff_id: int, body: Any) -> dict[str, Any]:
+async def add_note(db: Database, bus: Bus, conversation_id: int, staff_id: int, body: str) -> dict[str, Any]:
     """An internal note in the thread. It is stored and shown to the team; nothing is sent."""
-    if not isinstance(body, str) or not body.strip():
+    if not body.strip():
         raise TeamRefused(Why.INVALID, "empty_body", "Write the note before saving it.")
     if len(body) > MAX_NOTE:
         raise TeamRefused(Why.INVALID, "body_too_long", f"A note may be at most {MAX_NOTE:,} characters.")
     if "\x00" in body:  # PostgreSQL text cannot hold it
         raise TeamRefused(Why.INVALID, "invalid_body", "A note cannot contain a NUL character.")
-    async with runtime.db.write() as session:
+    async with db.write() as session:
         if not await store.conversation_exists(session, conversation_id):
             raise TeamRefused(Why.NOT_FOUND, "not_found", "There is no such conversation.")
         note = Note(conversation_id=conversation_id, staff_id=staff_id, body=body.strip())
@@ -91,38 +98,43 @@ async def add_note(runtime: Runtime, conversation_id: int, staff_id: int, body: 
         names = await store.staff_names(session, [staff_id])
         note_json = store.note_dict(note, names.get(staff_id))
         events_bus.record(session, NoteCreated(conversation_id, note_json))
-        await events_bus.commit(session, runtime.bus)
+        await events_bus.commit(session, bus)
     return note_json
 
 
 async def update_customer(
-    runtime: Runtime, customer_id: int, *, name: Any = UNSET, notes: Any = UNSET
+    db: Database,
+    bus: Bus,
+    customer_id: int,
+    *,
+    name: str | UnsetType | None = UNSET,
+    notes: str | UnsetType | None = UNSET,
 ) -> dict[str, Any]:
     """Sets the name a person typed (an empty one falls back to the WhatsApp profile name) and
-    the team's notes about the customer."""
+    the team's notes about the customer (None clears either)."""
+    if name is UNSET and notes is UNSET:
+        raise TeamRefused(Why.INVALID, "nothing_to_change", "Give name, notes or both.")
     for field, value, limit in (("name", name, MAX_NAME), ("notes", notes, MAX_CUSTOMER_NOTES)):
-        if value is UNSET or value is None:
-            continue
         if not isinstance(value, str):
-            raise TeamRefused(Why.INVALID, f"invalid_{field}", f"{field} must be text.")
+            continue
         if len(value) > limit:
             raise TeamRefused(Why.INVALID, f"invalid_{field}", f"{field} may be at most {limit:,} characters.")
         if "\x00" in value:  # PostgreSQL text cannot hold it
             raise TeamRefused(Why.INVALID, f"invalid_{field}", f"{field} cannot contain a NUL character.")
-    async with runtime.db.write() as session:
+    async with db.write() as session:
         customer = await session.get(Customer, customer_id) if 0 < customer_id <= store.MAX_ID else None
         if customer is None:
             raise TeamRefused(Why.NOT_FOUND, "not_found", "There is no such customer.")
-        if name is not UNSET:
+        if not isinstance(name, UnsetType):
             customer.name = (name or "").strip() or None
-        if notes is not UNSET:
+        if not isinstance(notes, UnsetType):
             customer.notes = (notes or "").strip() or None
         await session.flush()
         consent = (await store.consent_states(session, [customer.id]))[customer.id]
         customer_json = store.customer_dict(customer, consent)
         conversation_id = await store.conversation_id_of(session, customer.id)
         events_bus.record(session, CustomerUpdated(conversation_id, customer_json))
-        await events_bus.commit(session, runtime.bus)
+        await events_bus.commit(session, bus)
     return customer_json
 
 

@@ -74,7 +74,8 @@ _MEANING = {
 
 
 def body_of(media_type: str, schema: Schema, description: str) -> type[Operation]:
-    """An operation whose request body is `schema` in `media_type`, for handlers that read the body themselves."""
+    """An operation whose request body is `schema` in `media_type`, for a handler that reads the body
+    itself (the upload checks its size before reading it). JSON bodies are Structs (inbox.web.bodies)."""
 
     @dataclass
     class WithBody(Operation):
@@ -87,44 +88,6 @@ def body_of(media_type: str, schema: Schema, description: str) -> type[Operation
     return WithBody
 
 
-def json_body(schema: Schema, description: str) -> type[Operation]:
-    """An operation whose request body is `schema`, for handlers that read and check the JSON body
-    themselves (`json_object`), so Litestar sees no `data` parameter to describe."""
-
-    @dataclass
-    class WithBody(Operation):
-        def __post_init__(self) -> None:
-            if self.request_body is None:
-                media = OpenAPIMediaType(schema=schema)
-                self.request_body = RequestBody(
-                    content={"application/json": media}, required=True, description=description
-                )
-
-    return WithBody
-
-
-_TEXT = Schema(type=OpenAPIType.STRING)
-_CHANNEL = Schema(type=OpenAPIType.STRING, enum=["sms", "whatsapp"])
-REPLY_BODY = json_body(
-    Schema(
-        type=OpenAPIType.OBJECT,
-        properties={
-            "body": Schema(type=OpenAPIType.STRING, max_length=1600),
-            "channel": _CHANNEL,
-            "content_sid": Schema(type=OpenAPIType.STRING, pattern="^HX[0-9a-f]{32}$"),
-            "content_variables": Schema(type=OpenAPIType.OBJECT, additional_properties=_TEXT),
-            "send_at": Schema(
-                one_of=[Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.DATE_TIME), Schema(type=OpenAPIType.NULL)]
-            ),
-            "media_ids": Schema(
-                type=OpenAPIType.ARRAY, items=Schema(type=OpenAPIType.INTEGER, minimum=1), max_items=10
-            ),
-        },
-    ),
-    "Free text (`body`) or a registered WhatsApp template (`content_sid`, `content_variables`); "
-    "`send_at` (ISO 8601 with its offset) schedules it; "
-    "`media_ids` from POST /api/media attach files (the body may then be empty).",
-)
 UPLOAD_BODY = body_of(
     "multipart/form-data",
     Schema(
@@ -133,70 +96,6 @@ UPLOAD_BODY = body_of(
         properties={"file": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)},
     ),
     "One file in the field `file`: JPEG, PNG, GIF or PDF (judged by its bytes), up to 5 MB.",
-)
-CONSENT_BODY = json_body(
-    Schema(
-        type=OpenAPIType.OBJECT,
-        required=["channel", "action", "note"],
-        properties={
-            "channel": _CHANNEL,
-            "action": Schema(type=OpenAPIType.STRING, enum=["opt_in", "opt_out"]),
-            "note": Schema(type=OpenAPIType.STRING, min_length=1, max_length=1000),
-        },
-    ),
-    "A consent change the customer asked for some other way, and how they asked.",
-)
-_NULLABLE_ID = Schema(one_of=[Schema(type=OpenAPIType.INTEGER, minimum=1), Schema(type=OpenAPIType.NULL)])
-_NULLABLE_TEXT = Schema(one_of=[Schema(type=OpenAPIType.STRING, max_length=5000), Schema(type=OpenAPIType.NULL)])
-CONVERSATION_CHANGE_BODY = json_body(
-    Schema(
-        type=OpenAPIType.OBJECT,
-        min_properties=1,
-        properties={"status": Schema(type=OpenAPIType.STRING, enum=["open", "closed"]), "assignee_id": _NULLABLE_ID},
-    ),
-    "Close or reopen (`status`) and/or give an owner (`assignee_id`, null for nobody).",
-)
-NOTE_BODY = json_body(
-    Schema(
-        type=OpenAPIType.OBJECT,
-        required=["body"],
-        properties={"body": Schema(type=OpenAPIType.STRING, min_length=1, max_length=5000)},
-    ),
-    "An internal note, shown to the team only.",
-)
-CUSTOMER_CHANGE_BODY = json_body(
-    Schema(
-        type=OpenAPIType.OBJECT,
-        min_properties=1,
-        properties={"name": _NULLABLE_TEXT, "notes": _NULLABLE_TEXT},
-    ),
-    "The customer's name and/or the team's notes about them (null clears).",
-)
-
-NEW_CONVERSATION_BODY = json_body(
-    Schema(
-        type=OpenAPIType.OBJECT,
-        required=["to"],
-        properties={
-            "to": Schema(type=OpenAPIType.STRING, max_length=40, description="A phone number as typed."),
-            "channel": _CHANNEL,
-            "body": Schema(type=OpenAPIType.STRING, max_length=1600),
-            "content_sid": Schema(type=OpenAPIType.STRING, pattern="^HX[0-9a-f]{32}$"),
-            "content_variables": Schema(type=OpenAPIType.OBJECT, additional_properties=_TEXT),
-        },
-    ),
-    "The number as typed (`to`), the channel, and free text (`body`) or a registered WhatsApp template.",
-)
-QUICK_REPLY_BODY = json_body(
-    Schema(
-        type=OpenAPIType.OBJECT,
-        required=["title", "body"],
-        properties={
-            "title": Schema(type=OpenAPIType.STRING, min_length=1, max_length=200),
-            "body": Schema(type=OpenAPIType.STRING, min_length=1, max_length=1600),
-        },
-    ),
-    "A saved reply: its title and text ({first_name}, {name}, {business_name} are filled in).",
 )
 
 

@@ -20,9 +20,10 @@ from litestar.di import Provide
 from inbox import outreach, store
 from inbox.twilio.client import TwilioSender
 from inbox.twilio.connection import check_connection
-from inbox.web.api import Staff, json_object
+from inbox.web.api import Staff
 from inbox.web.auth import api_staff, runtime_of
 from inbox.web.errors import ApiError
+from inbox.web.request_body import json_object
 
 _MANAGERS_ONLY = "Only managers can test the Twilio connection."
 _STAFF = {"staff": Provide(api_staff)}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException, ValidationException
@@ -21,6 +23,35 @@ class ApiError(HTTPException):
         super().__init__(status_code=status_code, detail=detail)
         self.code = code
         self.extra = extra  # more fields for programs, e.g. {"missing": ["1", "2"]}
+
+
+class Refusal(NamedTuple):
+    """The code and sentence for a JSON body's field of the wrong type, missing or unknown."""
+
+    code: str
+    detail: str  # may name the field as {field}
+
+
+UNKNOWN_FIELD = "*"  # the key of a body's refusals for a field it does not have
+# msgspec's words for a body that is not of its Struct's shape, and the field they name.
+_UNKNOWN = re.compile(r"Object contains unknown field `(.*)`", re.DOTALL)
+_AT_FIELD = re.compile(r"(?:Object missing required field `(.*)`$| - at `\$\.([^`\[]*))", re.DOTALL)
+
+
+def body_refused(refusals: Mapping[str, Refusal], validation_error: str) -> ApiError:
+    """A body that is not of its Struct's shape, as the code and sentence the domain gives for a
+    wrong value of the same field (so msgspec's wording never reaches a person)."""
+    refusal = None
+    if unknown := _UNKNOWN.match(validation_error):
+        field = unknown.group(1)
+        refusal = refusals.get(UNKNOWN_FIELD)
+    elif at := _AT_FIELD.search(validation_error):
+        field = at.group(1) or at.group(2)
+        refusal = refusals.get(field)
+    if refusal is None:  # a field its Struct gives no refusal for: still a 422, in general words
+        return ApiError(422, "invalid", "Some of the request's values are not valid.")
+    shown = field if len(field) <= 40 else field[:40] + "…"
+    return ApiError(422, refusal.code, refusal.detail.format(field=shown))
 
 
 # The one place a domain refusal becomes an HTTP status.
@@ -62,6 +93,9 @@ def describe(exc: Exception) -> tuple[int, str, str, dict[str, object]]:
         status, code, detail, extra = exc.status_code, exc.code, exc.detail, exc.extra
     elif isinstance(exc, Refused):
         status, code, detail, extra = STATUS_FOR[exc.why], exc.code, exc.detail, exc.extra
+    elif isinstance(exc, ValidationException) and _without_body(exc):
+        # Litestar skips decoding an empty body and then misses the handler's `data`.
+        status, code, detail = 400, "invalid_json", "The request body must be JSON (UTF-8)."
     elif isinstance(exc, ValidationException):
         status, code, detail = 422, "invalid", "Some of the request's values are not valid: " + str(exc.detail)
     elif isinstance(exc, NotAuthorizedException):
@@ -76,3 +110,8 @@ def describe(exc: Exception) -> tuple[int, str, str, dict[str, object]]:
     else:
         status, code, detail = 500, "internal_error", "Something went wrong on our side; nothing was changed."
     return status, code, detail, extra
+
+
+def _without_body(exc: ValidationException) -> bool:
+    problems = exc.extra if isinstance(exc.extra, list) else []
+    return any(isinstance(p, dict) and p.get("key") == "data" and p.get("source") == "body" for p in problems)

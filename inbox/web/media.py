@@ -24,12 +24,15 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromPath
 from litestar.response import Stream
 
-from inbox import attachments
+from inbox import attachments, message_files
 from inbox.accounts import StaffMember
-from inbox.models import Direction, Message
+from inbox.attachments import MediaStorage
+from inbox.models import MediaFile
+from inbox.settings import Settings
 from inbox.web.api_docs import UPLOAD_BODY, errors
 from inbox.web.auth import runtime_of
 from inbox.web.errors import ApiError
+from inbox.web.services import AppSettings, Db
 
 Staff = NamedDependency[StaffMember]
 
@@ -63,7 +66,7 @@ def media_ids(raw: Any) -> list[int]:
     request_max_body_size=attachments.MAX_FILE + ENVELOPE,
     operation_class=UPLOAD_BODY,
 )
-async def upload_media(request: Request[Any, Any, Any], staff: Staff) -> dict[str, Any]:
+async def upload_media(request: Request[Any, Any, Any], db: Db, staff: Staff) -> dict[str, Any]:
     """One attachment (multipart/form-data, field `file`): JPEG, PNG, GIF or PDF judged by its bytes, up to 5 MB."""
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > attachments.MAX_FILE + ENVELOPE:
@@ -75,28 +78,26 @@ async def upload_media(request: Request[Any, Any, Any], staff: Staff) -> dict[st
     if upload is None or isinstance(upload, str) or not hasattr(upload, "read"):
         raise ApiError(422, "invalid_upload", "Send the file as multipart/form-data in the field `file`.")
     data = await upload.read(attachments.MAX_FILE + 1)
-    runtime = runtime_of(request)
+    runtime = runtime_of(request)  # its media storage, and when this process last swept
     try:
         saved = await attachments.save_upload(
-            runtime.db, runtime.media_storage, staff.id, upload.filename, upload.content_type, data
+            db, runtime.media_storage, staff.id, upload.filename, upload.content_type, data
         )
     finally:
         await upload.close()
     if time.monotonic() >= runtime.media_sweep_at:  # now and then: abandoned uploads
         runtime.media_sweep_at = time.monotonic() + attachments.SWEEP_EVERY
-        await attachments.sweep_orphans(runtime.db, runtime.media_storage)
+        await attachments.sweep_orphans(db, runtime.media_storage)
     return saved.as_dict()
 
 
 @get("/media/{token:str}", include_in_schema=False)
-async def public_media(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[bytes]:
+async def public_media(request: Request[Any, Any, Any], db: Db, token: FromPath[str]) -> Response[bytes]:
     """What Twilio fetches for a MediaUrl: no login, only this unguessable URL, until the message settles."""
-    runtime = runtime_of(request)
-    async with runtime.db.read() as session:
-        row = await attachments.servable(session, token)
+    row = await message_files.public_file(db, token)
     if row is None:
         raise ApiError(404, "not_found", "There is nothing at this address.")
-    data = await _read(runtime, row.storage_key)
+    data = await _read(runtime_of(request).media_storage, row.storage_key)
     return Response(data, media_type=row.content_type, headers={"Content-Disposition": _disposition(row, "inline")})
 
 
@@ -105,28 +106,25 @@ async def public_media(request: Request[Any, Any, Any], token: FromPath[str]) ->
     responses={200: FILE_ANSWER, **errors(401, 403, 404, 502)},
 )
 async def message_media(
-    request: Request[Any, Any, Any], staff: Staff, message_id: FromPath[int], index: FromPath[int]
+    request: Request[Any, Any, Any],
+    db: Db,
+    settings: AppSettings,
+    staff: Staff,
+    message_id: FromPath[int],
+    index: FromPath[int],
 ) -> Response[Any]:
     """A message's `index`th attachment (0-based) for staff: an inbound one fetched from Twilio with
     the account's credentials and streamed through; a sent one from the inbox's own storage."""
-    runtime = runtime_of(request)
-    async with runtime.db.read() as session:
-        message = await session.get(Message, message_id)
-        if message is None or not 0 <= index < len(message.media or []):
-            raise ApiError(404, "not_found", "This message has no such attachment.")
-        stored = (
-            await attachments.sent_file(session, message_id, index) if message.direction == Direction.OUTBOUND else None
-        )
-    if stored is not None:
-        data = await _read(runtime, stored.storage_key)
+    found = await message_files.attachment(db, message_id, index)
+    if isinstance(found, MediaFile):
+        data = await _read(runtime_of(request).media_storage, found.storage_key)
         return Response(
-            data, media_type=stored.content_type, headers={"Content-Disposition": _disposition(stored, "inline")}
+            data, media_type=found.content_type, headers={"Content-Disposition": _disposition(found, "inline")}
         )
-    return await _from_twilio(request, (message.media or [])[index].get("url") or "")
+    return await _from_twilio(settings, found)
 
 
-async def _from_twilio(request: Request[Any, Any, Any], url: str) -> Response[Any]:
-    settings = runtime_of(request).settings
+async def _from_twilio(settings: Settings, url: str) -> Response[Any]:
     if not settings.twilio_configured or _origin(url) != _origin(settings.twilio_api_base_url):
         # Never hand the account's credentials to another host.
         raise ApiError(404, "not_found", "This attachment is not stored at Twilio, so the inbox cannot fetch it.")
@@ -166,9 +164,9 @@ async def _from_twilio(request: Request[Any, Any, Any], url: str) -> Response[An
     )
 
 
-async def _read(runtime: Any, key: str) -> bytes:
+async def _read(media_storage: MediaStorage, key: str) -> bytes:
     try:
-        data: bytes = await runtime.media_storage.get(key)
+        data: bytes = await media_storage.get(key)
     except attachments.MediaGone:
         raise ApiError(404, "not_found", "This attachment's file is no longer stored.") from None
     return data
@@ -179,7 +177,7 @@ def _origin(url: str) -> tuple[str, str]:
     return parts.scheme.lower(), parts.netloc.lower()
 
 
-def _disposition(row: Any, kind: str) -> str:
+def _disposition(row: MediaFile, kind: str) -> str:
     safe = "".join(ch for ch in row.filename if ch.isascii() and (ch.isalnum() or ch in "._- "))[:100].strip()
     return f'{kind}; filename="{safe}"' if safe else kind
 

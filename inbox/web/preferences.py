@@ -9,41 +9,33 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated
 
-from litestar import Request, patch
+from litestar import patch
 from litestar.di import NamedDependency, Provide
-from litestar.openapi.spec import OpenAPIType, Schema
 
 from inbox import preferences
 from inbox.accounts import StaffMember
-from inbox.web.api import json_object
-from inbox.web.api_docs import errors, json_body
-from inbox.web.auth import api_staff, runtime_of
+from inbox.web.api_docs import errors
+from inbox.web.auth import api_staff
+from inbox.web.bodies import ONLY_ITS_FIELDS, PreferencesChange
+from inbox.web.request_body import ApiRequest
+from inbox.web.services import Db
 
 Staff = NamedDependency[StaffMember]
-
-PREFERENCES_BODY = json_body(
-    Schema(
-        type=OpenAPIType.OBJECT,
-        min_properties=1,
-        additional_properties=False,
-        properties={key: Schema(type=OpenAPIType.BOOLEAN) for key in preferences.DEFAULTS},
-    ),
-    "The preferences to change (any others stay as they are).",
-)
 
 
 @patch(
     "/api/me/preferences",
     dependencies={"staff": Provide(api_staff)},
     responses=errors(401, 403, 422),
-    operation_class=PREFERENCES_BODY,
+    request_class=ApiRequest,  # the body is read strictly into PreferencesChange
 )
-async def update_my_preferences(request: Request[Any, Any, Any], staff: Staff) -> dict[str, bool]:
+async def update_my_preferences(
+    db: Db, staff: Staff, data: Annotated[PreferencesChange, ONLY_ITS_FIELDS]
+) -> dict[str, bool]:
     """Change your own preferences: desktop notifications and sound for new messages."""
-    payload = await json_object(request)
-    return await preferences.update_preferences(runtime_of(request).db, staff.id, payload)
+    return await preferences.update_preferences(db, staff.id, data.changes())
 
 
 route_handlers = [update_my_preferences]
