@@ -22,7 +22,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import anyio
 import phonenumbers
@@ -136,6 +136,7 @@ class MediaGone(Exception):
     """The storage has no file under this key any more (deleted by hand, a lost volume)."""
 
 
+@runtime_checkable  # Litestar checks an injected value against its annotation
 class MediaStorage(Protocol):
     """Somewhere to keep uploaded files by key: a folder on disk, or an S3-compatible bucket.
     `get` raises MediaGone for a key it does not hold."""

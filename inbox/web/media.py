@@ -32,7 +32,7 @@ from inbox.settings import Settings
 from inbox.web.api_docs import UPLOAD_BODY, errors
 from inbox.web.auth import runtime_of
 from inbox.web.errors import ApiError
-from inbox.web.services import AppSettings, Db
+from inbox.web.services import AppSettings, Db, Media
 
 Staff = NamedDependency[StaffMember]
 
@@ -92,12 +92,12 @@ async def upload_media(request: Request[Any, Any, Any], db: Db, staff: Staff) ->
 
 
 @get("/media/{token:str}", include_in_schema=False)
-async def public_media(request: Request[Any, Any, Any], db: Db, token: FromPath[str]) -> Response[bytes]:
+async def public_media(db: Db, media_storage: Media, token: FromPath[str]) -> Response[bytes]:
     """What Twilio fetches for a MediaUrl: no login, only this unguessable URL, until the message settles."""
     row = await message_files.public_file(db, token)
     if row is None:
         raise ApiError(404, "not_found", "There is nothing at this address.")
-    data = await _read(runtime_of(request).media_storage, row.storage_key)
+    data = await _read(media_storage, row.storage_key)
     return Response(data, media_type=row.content_type, headers={"Content-Disposition": _disposition(row, "inline")})
 
 
@@ -106,8 +106,8 @@ async def public_media(request: Request[Any, Any, Any], db: Db, token: FromPath[
     responses={200: FILE_ANSWER, **errors(401, 403, 404, 502)},
 )
 async def message_media(
-    request: Request[Any, Any, Any],
     db: Db,
+    media_storage: Media,
     settings: AppSettings,
     staff: Staff,
     message_id: FromPath[int],
@@ -117,7 +117,7 @@ async def message_media(
     the account's credentials and streamed through; a sent one from the inbox's own storage."""
     found = await message_files.attachment(db, message_id, index)
     if isinstance(found, MediaFile):
-        data = await _read(runtime_of(request).media_storage, found.storage_key)
+        data = await _read(media_storage, found.storage_key)
         return Response(
             data, media_type=found.content_type, headers={"Content-Disposition": _disposition(found, "inline")}
         )
