@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+import sqlalchemy.exc
 from sqlalchemy import event, make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
     from sqlalchemy.pool import ConnectionPoolEntry
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# Raised when every pooled connection is taken for longer than the pool's timeout; named here so
+# the web layer can answer 503 `busy` without knowing SQLAlchemy.
+PoolBusy = sqlalchemy.exc.TimeoutError
 
 
 class _SQLiteDBAPIConnection(Protocol):
@@ -74,7 +78,7 @@ class Database:
     def __init__(self, url: str, pool_size: int = 10, pool_timeout: float = 5.0) -> None:
         """On PostgreSQL, `pool_size` connections are kept and as many again may open at a peak; a
         session that finds them all taken waits `pool_timeout` seconds, then raises
-        sqlalchemy.exc.TimeoutError (the web layer answers 503 `busy`)."""
+        PoolBusy (the web layer answers 503 `busy`)."""
         self.url = url
         self.dialect = "sqlite" if url.startswith("sqlite") else "postgresql"
         if self.dialect == "sqlite":

@@ -8,8 +8,8 @@ from typing import Any, NamedTuple
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException, ValidationException
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from inbox.db import PoolBusy
 from inbox.refusals import Refused, Why
 
 # A full database pool: the client may try again this many seconds later.
@@ -102,7 +102,7 @@ def describe(exc: Exception) -> tuple[int, str, str, dict[str, object]]:
         status, code, detail = 401, "not_authenticated", "Sign in or send a valid API token."
     elif isinstance(exc, PermissionDeniedException):
         status, code, detail = 403, "forbidden", exc.detail or "You are not allowed to do that."
-    elif isinstance(exc, PoolTimeout):  # every database connection is taken: say so now, do not hang
+    elif isinstance(exc, PoolBusy):  # every database connection is taken: say so now, do not hang
         status, code, detail = 503, "busy", "The inbox is busy; nothing was changed. Try again in a moment."
     elif isinstance(exc, HTTPException):
         status = exc.status_code
