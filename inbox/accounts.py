@@ -20,7 +20,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import CursorResult, Result, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.models import ApiToken, Role, Staff, WebSession, utcnow
+from inbox.clock import utcnow
+from inbox.models import ApiToken, Role, Staff, WebSession
 from inbox.refusals import Refused, Why
 
 if TYPE_CHECKING:

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox.clock import utcnow
 from inbox.keywords import Keyword, KeywordSet
-from inbox.models import AppSetting, utcnow
+from inbox.models import AppSetting
 from inbox.refusals import Refused, Why
 from inbox.store import _insert
 

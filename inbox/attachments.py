@@ -29,7 +29,8 @@ import phonenumbers
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.models import Channel, MediaFile, MediaItem, Message, MessageStatus, utcnow
+from inbox.clock import utcnow
+from inbox.models import Channel, MediaFile, MediaItem, Message, MessageStatus
 from inbox.refusals import Refused, Why
 
 MAX_FILE = 5 * 1024 * 1024  # bytes: one file, and all of a message's files together

@@ -24,8 +24,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox import batch_sql, metrics
+from inbox.clock import utcnow
 from inbox.events import LiveEvent
-from inbox.models import utcnow
 
 log = structlog.get_logger(__name__)
 _PENDING = "inbox.pending_events"

@@ -21,8 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inbox import bus as events_bus
 from inbox import store
 from inbox.accounts import StaffMember
+from inbox.clock import utcnow
 from inbox.events import ConsentChanged
-from inbox.models import ConsentAction, ConsentRecord, ConsentSource, ConsentState, Customer, utcnow
+from inbox.models import ConsentAction, ConsentRecord, ConsentSource, ConsentState, Customer
 from inbox.refusals import Refused, Why
 
 if TYPE_CHECKING:

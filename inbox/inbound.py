@@ -33,9 +33,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from inbox import app_settings, batch_sql, consent, keywords, outbound, store
 from inbox import bus as events_bus
+from inbox.clock import utcnow
 from inbox.events import ConversationUpdated, MessageCreated
 from inbox.keywords import Keyword
-from inbox.models import ConsentState, Conversation, ConversationStatus, Customer, MediaItem, Message, utcnow
+from inbox.models import ConsentState, Conversation, ConversationStatus, Customer, MediaItem, Message
 from inbox.phones import bare, channel_of, to_e164
 from inbox.twilio.payloads import InboundPayload
 

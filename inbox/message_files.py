@@ -9,10 +9,25 @@ The bytes themselves are in the media storage (inbox.attachments.MediaStorage) o
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from inbox import attachments
 from inbox.db import Database
 from inbox.models import Direction, MediaFile, Message
 from inbox.refusals import Refused, Why
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A file the inbox keeps (one staff sent): where its bytes are, and how to serve them."""
+
+    storage_key: str
+    content_type: str
+    filename: str
+
+    @classmethod
+    def of(cls, row: MediaFile) -> StoredFile:
+        return cls(row.storage_key, row.content_type, row.filename)
 
 
 class NoSuchAttachment(Refused):
@@ -20,12 +35,13 @@ class NoSuchAttachment(Refused):
         super().__init__(Why.NOT_FOUND, "not_found", "This message has no such attachment.")
 
 
-async def public_file(db: Database, token: str) -> MediaFile | None:
+async def public_file(db: Database, token: str) -> StoredFile | None:
     async with db.read() as session:
-        return await attachments.servable(session, token)
+        row = await attachments.servable(session, token)
+    return None if row is None else StoredFile.of(row)
 
 
-async def attachment(db: Database, message_id: int, index: int) -> MediaFile | str:
+async def attachment(db: Database, message_id: int, index: int) -> StoredFile | str:
     """A sent file from the inbox's storage, or a received one's URL at Twilio ("" if it has none)."""
     async with db.read() as session:
         message = await session.get(Message, message_id)
@@ -36,5 +52,5 @@ async def attachment(db: Database, message_id: int, index: int) -> MediaFile | s
         )
         url = (message.media or [])[index].get("url")
     if stored is not None:
-        return stored
+        return StoredFile.of(stored)
     return url if isinstance(url, str) else ""

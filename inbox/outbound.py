@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox import attachments, reports, store
 from inbox import bus as events_bus
+from inbox.clock import utcnow
 from inbox.events import ConversationUpdated, MessageCreated
 from inbox.models import (
     Channel,
@@ -33,7 +34,6 @@ from inbox.models import (
     Message,
     MessageStatus,
     WhatsAppTemplate,
-    utcnow,
 )
 from inbox.phones import address_for
 from inbox.refusals import Refused, Why

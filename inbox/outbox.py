@@ -30,8 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox import attachments, consent, metrics, outbound, schedule, status, store
 from inbox import bus as events_bus
+from inbox.clock import utcnow
 from inbox.events import MessageUpdated
-from inbox.models import ConsentState, Conversation, Customer, Direction, Message, MessageStatus, utcnow
+from inbox.models import ConsentState, Conversation, Customer, Direction, Message, MessageStatus
 from inbox.paths import STATUS_WEBHOOK
 from inbox.phones import mask
 from inbox.twilio.client import Failure, ListedMessage, OutgoingMessage, SendError, SendResult, TwilioSender

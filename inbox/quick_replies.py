@@ -21,8 +21,9 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from inbox import store
+from inbox.clock import utcnow
 from inbox.db import Database
-from inbox.models import QuickReply, utcnow
+from inbox.models import QuickReply
 from inbox.refusals import Refused, Why
 from inbox.store import iso
 

@@ -30,9 +30,10 @@ from sqlalchemy import select, update
 
 from inbox import bus as events_bus
 from inbox import metrics, spans, store
+from inbox.clock import utcnow
 from inbox.events import MessageUpdated
 from inbox.inbound import handle_batch
-from inbox.models import Message, MessageStatus, utcnow
+from inbox.models import Message, MessageStatus
 from inbox.twilio.client import ListedMessage, SendError, TwilioSender
 from inbox.twilio.payloads import InboundPayload
 

@@ -28,9 +28,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inbox import bus as events_bus
 from inbox import reports, store
 from inbox.bus import Bus
+from inbox.clock import utcnow
 from inbox.db import Database
 from inbox.events import ConversationUpdated, MessageUpdated
-from inbox.models import Conversation, Customer, Direction, Message, MessageStatus, utcnow
+from inbox.models import Conversation, Customer, Direction, Message, MessageStatus
 from inbox.outbound import ReplyRefused
 from inbox.refusals import Why
 

@@ -15,8 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox import attachments, store
 from inbox import bus as events_bus
+from inbox.clock import utcnow
 from inbox.events import MessageUpdated
-from inbox.models import Message, MessageStatus, PendingStatus, may_move, utcnow
+from inbox.models import Message, MessageStatus, PendingStatus, may_move
 from inbox.twilio.errors import explain
 
 if TYPE_CHECKING:

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, aliased
 
 from inbox import batch_sql, search
+from inbox.clock import utcnow
 from inbox.models import (
     ConsentAction,
     ConsentState,
@@ -30,7 +31,6 @@ from inbox.models import (
     Message,
     Note,
     Staff,
-    utcnow,
 )
 from inbox.phones import time_zone_of
 

@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import update
 
 from inbox import attachments
-from inbox.models import MediaFile, utcnow
+from inbox.clock import utcnow
+from inbox.models import MediaFile
 from tests.support.db import rows, scalar
 from tests.support.media import PDF, png
 from tests.support.sandbox import wait_for, wire

@@ -310,8 +310,9 @@ def test_expired_lease_is_reconciled_then_sent_once(wired) -> None:
 async def _plant_dead_claim(database_url: str, conversation_id: int) -> None:
     from datetime import timedelta
 
+    from inbox.clock import utcnow
     from inbox.db import Database
-    from inbox.models import Message, utcnow
+    from inbox.models import Message
 
     db = Database(database_url)
     async with db.write() as session:

@@ -6,9 +6,10 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from inbox.clock import utcnow
 from inbox.db import Database
 from inbox.export.query import ExportQuery
-from inbox.models import ExportAudit, utcnow
+from inbox.models import ExportAudit
 from inbox.store import iso
 
 

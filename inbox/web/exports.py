@@ -25,7 +25,7 @@ from litestar.response import Redirect, Stream, Template
 
 from inbox import accounts, export
 from inbox.accounts import StaffMember
-from inbox.models import utcnow
+from inbox.clock import utcnow
 from inbox.runtime import Runtime
 from inbox.transcript import transcript
 from inbox.web.api_docs import errors

@@ -27,7 +27,6 @@ from litestar.response import Stream
 from inbox import attachments, message_files
 from inbox.accounts import StaffMember
 from inbox.attachments import MediaStorage
-from inbox.models import MediaFile
 from inbox.settings import Settings
 from inbox.web.api_docs import UPLOAD_BODY, errors
 from inbox.web.auth import runtime_of
@@ -116,7 +115,7 @@ async def message_media(
     """A message's `index`th attachment (0-based) for staff: an inbound one fetched from Twilio with
     the account's credentials and streamed through; a sent one from the inbox's own storage."""
     found = await message_files.attachment(db, message_id, index)
-    if isinstance(found, MediaFile):
+    if isinstance(found, message_files.StoredFile):
         data = await _read(media_storage, found.storage_key)
         return Response(
             data, media_type=found.content_type, headers={"Content-Disposition": _disposition(found, "inline")}
@@ -177,7 +176,7 @@ def _origin(url: str) -> tuple[str, str]:
     return parts.scheme.lower(), parts.netloc.lower()
 
 
-def _disposition(row: MediaFile, kind: str) -> str:
+def _disposition(row: message_files.StoredFile, kind: str) -> str:
     safe = "".join(ch for ch in row.filename if ch.isascii() and (ch.isalnum() or ch in "._- "))[:100].strip()
     return f'{kind}; filename="{safe}"' if safe else kind
 

@@ -22,7 +22,7 @@ from litestar.response import Redirect, Template
 
 from inbox import report_views, reports
 from inbox.accounts import StaffMember
-from inbox.models import utcnow
+from inbox.clock import utcnow
 from inbox.web.api_docs import errors
 from inbox.web.auth import api_staff, page_identity, runtime_of
 from inbox.web.errors import ApiError
