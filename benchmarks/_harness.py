@@ -138,8 +138,9 @@ def signed_requests(public_url: str, count: int, redelivery_ratio: float = 0.1) 
     """`count` signed inbound webhooks; about `redelivery_ratio` of them repeat an earlier one."""
     url = public_url.rstrip("/") + INBOUND_PATH
     requests: list[tuple[bytes, dict[str, str]]] = []
+    every = round(1 / redelivery_ratio) if redelivery_ratio else 0
     for n in range(count):
-        if requests and n % round(1 / redelivery_ratio) == 0:
+        if requests and every and n % every == 0:
             requests.append(requests[secrets.randbelow(len(requests))])
             continue
         form = inbound_form(

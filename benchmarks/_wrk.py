@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import resource
-import secrets
 import shutil
 import signal
 import subprocess
@@ -19,13 +18,11 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlencode
 
 import httpx
-from _harness import ACCOUNT_SID, AUTH_TOKEN, ROOT, Process
+from _harness import ROOT, Process, signed_requests
 
-from inbox.simulate import INBOUND_PATH, inbound_form
-from inbox.twilio.signature import sign
+from inbox.simulate import INBOUND_PATH
 from tests.support.servers import free_port
 
 SCRIPT = Path(__file__).with_name("signed_requests.lua")
@@ -42,20 +39,10 @@ def wrk_binary() -> str:
 def write_requests(path: Path, public_url: str, count: int, redelivery_ratio: float = 0.1) -> int:
     """`count` signed inbound webhooks into `path`, one a line; every round(1/ratio)-th line repeats
     an earlier line of the file (a deliberate redelivery). Returns the number of distinct SIDs."""
-    url = public_url.rstrip("/") + INBOUND_PATH
-    lines: list[str] = []
-    every = round(1 / redelivery_ratio) if redelivery_ratio else 0
-    for n in range(count):
-        if lines and every and n % every == 0:
-            lines.append(lines[secrets.randbelow(len(lines))])
-            continue
-        form = inbound_form(
-            from_=f"+1415{secrets.randbelow(10**7):07d}",
-            to="+15005550006",
-            body=f"Benchmark message {n}: is my order ready?",
-            account_sid=ACCOUNT_SID,
-        )
-        lines.append(f"{sign(AUTH_TOKEN, url, form)}\t{urlencode(form)}")
+    lines = [
+        f"{headers['X-Twilio-Signature']}\t{body.decode()}"
+        for body, headers in signed_requests(public_url, count, redelivery_ratio)
+    ]
     path.write_text("\n".join(lines) + "\n")
     return len(set(lines))
 

@@ -4,7 +4,6 @@ inbox with the account's credentials. Real HTTP, the official client, both datab
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,9 +16,8 @@ from inbox.clock import utcnow
 from inbox.models import MediaFile
 from tests.support.db import rows, scalar
 from tests.support.media import PDF, png
-from tests.support.sandbox import wait_for, wire
+from tests.support.sandbox import CUSTOMER, customer_writes, wait_for, wire
 
-CUSTOMER = "+14155550123"
 UK_CUSTOMER = "+447700900123"
 
 
@@ -33,16 +31,6 @@ def wired(serve, database_url, media_dir):
     with wire(serve, database_url, INBOX_MEDIA_DIR=str(media_dir)) as wired:
         wired.sandbox.config.public_url = wired.sandbox_url  # where its customers' MMS files are served
         yield wired
-
-
-def customer_writes(wired, body: str, *, from_: str = CUSTOMER, to: str = "+15005550007", **extra) -> int:
-    result = asyncio.run(wired.sandbox.receive_from_customer(from_=from_, to=to, body=body, **extra))
-    assert result["webhook_status"] == 200, result
-    return scalar(
-        wired.db,
-        "SELECT c.id FROM conversations c JOIN customers cu ON cu.id = c.customer_id WHERE cu.phone = :phone",
-        phone=from_.removeprefix("whatsapp:"),
-    )
 
 
 def upload(wired, data: bytes, name: str, label: str) -> httpx.Response:

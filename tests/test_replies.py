@@ -9,27 +9,15 @@ import pytest
 
 from tests.support.db import add_template, rows, scalar
 from tests.support.live import open_socket, read_until
-from tests.support.sandbox import SERVICE_SID, wait_for, wire
+from tests.support.sandbox import CUSTOMER, SERVICE_SID, customer_writes, wait_for, wire
 from tests.support.staff import create_staff, issue_token
 from tests.support.twilio import ACCOUNT_SID, AUTH_TOKEN, post_twilio, signature_for
-
-CUSTOMER = "+14155550123"
 
 
 @pytest.fixture
 def wired(serve, database_url):
     with wire(serve, database_url) as wired:
         yield wired
-
-
-def customer_writes(wired, body: str, *, from_: str = CUSTOMER, to: str = "+15005550007", **extra) -> int:
-    result = asyncio.run(wired.sandbox.receive_from_customer(from_=from_, to=to, body=body, **extra))
-    assert result["webhook_status"] == 200, result
-    return scalar(
-        wired.db,
-        "SELECT c.id FROM conversations c JOIN customers cu ON cu.id = c.customer_id WHERE cu.phone = :phone",
-        phone=from_.removeprefix("whatsapp:"),
-    )
 
 
 def reply(wired, conversation_id: int, body: str | None = "Your repair is ready.", **fields) -> httpx.Response:

@@ -12,6 +12,7 @@ import httpx
 
 from inbox.outbox import OutboxConfig
 from inbox.twilio.sandbox import SandboxConfig, TwilioSandbox
+from tests.support.db import scalar
 from tests.support.servers import ThreadServer
 from tests.support.staff import create_staff, issue_token
 from tests.support.twilio import ACCOUNT_SID, AUTH_TOKEN
@@ -91,6 +92,21 @@ def wire(
     finally:
         sandbox_server.stop()
         asyncio.run(sandbox.aclose())
+
+
+CUSTOMER = "+14155550123"
+
+
+def customer_writes(wired: Wired, body: str, *, from_: str = CUSTOMER, to: str = "+15005550007", **extra: str) -> int:
+    """A customer texts the business through the sandbox (a signed webhook to the inbox); returns
+    the id of their conversation."""
+    result = asyncio.run(wired.sandbox.receive_from_customer(from_=from_, to=to, body=body, **extra))
+    assert result["webhook_status"] == 200, result
+    return scalar(
+        wired.db,
+        "SELECT c.id FROM conversations c JOIN customers cu ON cu.id = c.customer_id WHERE cu.phone = :phone",
+        phone=from_.removeprefix("whatsapp:"),
+    )
 
 
 def sandbox_settings(sandbox_url: str, **extra: str) -> dict[str, str]:
