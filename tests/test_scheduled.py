@@ -176,7 +176,9 @@ def test_killed_before_its_time_the_restarted_inbox_sends_it_once(database_url) 
     try:
         assert post_twilio(inbox.url, "inbound_sms", From=CUSTOMER).status_code == 200
         conversation_id = scalar(database_url, "SELECT id FROM conversations")
-        send_at = later(3)
+        # Far enough ahead that the kill lands before its time even on a loaded machine: if the first
+        # process had claimed it, its 60 s lease would have to run out before anyone sent it.
+        send_at = later(15)
         scheduled = httpx.post(
             f"{inbox.url}/api/conversations/{conversation_id}/messages",
             json={"body": "Your table is ready at 8.", "send_at": send_at.isoformat()},
