@@ -49,7 +49,7 @@ from inbox.table_sql import Dialect, DriverRow, MultiRowInsert, RowReader, RowUp
 
 
 class CustomerRow(NamedTuple):
-    """A customer as the batch has it: the fields store.customer_dict reads."""
+    """A customer as the batch has it: the fields store.customer_object reads."""
 
     id: int
     phone: str
@@ -89,7 +89,7 @@ class InboundMessage(NamedTuple):
 class StoredMessage(NamedTuple):
     """An inbound message as stored: its id, then InboundMessage's fields (the same names, in
     the same order: checked below), so `StoredMessage(id, *message)`. It has what
-    store.message_dict reads of a Message; the columns an inbound message leaves empty are None."""
+    store.message_object reads of a Message; the columns an inbound message leaves empty are None."""
 
     id: int
     conversation_id: int

@@ -23,7 +23,8 @@ from inbox import store
 from inbox.accounts import StaffMember
 from inbox.clock import utcnow
 from inbox.events import ConsentChanged
-from inbox.models import ConsentAction, ConsentRecord, ConsentSource, ConsentState, Customer
+from inbox.models import Channel, ConsentAction, ConsentRecord, ConsentSource, ConsentState, Customer
+from inbox.objects import ConsentHistory, ConsentRecordObject
 from inbox.refusals import Refused, Why
 
 if TYPE_CHECKING:
@@ -43,18 +44,18 @@ class ConsentRefused(Refused):
     """A consent change a staff member asked for that the inbox will not record."""
 
 
-def record_dict(record: ConsentRecord) -> dict[str, Any]:
-    return {
-        "id": record.id,
-        "customer_id": record.customer_id,
-        "channel": record.channel,
-        "action": record.action,
-        "source": record.source,
-        "evidence": record.evidence or {},
-        "staff_id": record.staff_id,
-        "occurred_at": store.iso(record.occurred_at),
-        "created_at": store.iso(record.created_at),
-    }
+def record_object(record: ConsentRecord) -> ConsentRecordObject:
+    return ConsentRecordObject(
+        id=record.id,
+        customer_id=record.customer_id,
+        channel=Channel(record.channel),
+        action=record.action,
+        source=record.source,
+        evidence=record.evidence or {},
+        staff_id=record.staff_id,
+        occurred_at=store.iso(record.occurred_at),
+        created_at=store.iso(record.created_at),
+    )
 
 
 async def state(session: AsyncSession, customer_id: int, channel: str) -> ConsentState:
@@ -102,31 +103,31 @@ async def append(
     conversation_id = await store.conversation_id_of(session, customer.id)
     events_bus.record(
         session,
-        ConsentChanged(conversation_id, store.customer_dict(customer, states[customer.id]), record_dict(record)),
+        ConsentChanged(conversation_id, store.customer_object(customer, states[customer.id]), record_object(record)),
     )
     return record
 
 
-async def history(session: AsyncSession, customer_id: int) -> list[dict[str, Any]]:
+async def history(session: AsyncSession, customer_id: int) -> list[ConsentRecordObject]:
     records = await session.execute(
         select(ConsentRecord).where(ConsentRecord.customer_id == customer_id).order_by(ConsentRecord.id)
     )
-    return [record_dict(r) for r in records.scalars()]
+    return [record_object(r) for r in records.scalars()]
 
 
-async def customer_consent(db: Database, customer_id: int) -> dict[str, Any]:
+async def customer_consent(db: Database, customer_id: int) -> ConsentHistory:
     """The customer's records, oldest first, and the state derived from them."""
     async with db.read() as session:
         if await session.get(Customer, customer_id) is None:
             raise _no_such_customer()
         records = await history(session, customer_id)
         states = (await store.consent_states(session, [customer_id]))[customer_id]
-    return {"customer_id": customer_id, "consent": states, "records": records}
+    return ConsentHistory(customer_id=customer_id, consent=states, records=records)
 
 
 async def record_staff_change(
     db: Database, bus: Bus, staff: StaffMember, customer_id: int, *, channel: str, action: str, note: str
-) -> dict[str, Any]:
+) -> ConsentRecordObject:
     """A verbal opt-out or opt-in a staff member records, with their note of how the customer asked.
     Recording what is already so is a conflict; undoing a customer's own STOP needs a manager."""
     note = note.strip()
@@ -163,7 +164,7 @@ async def record_staff_change(
             staff_id=staff.id,
         )
         await events_bus.commit(session, bus)
-    return record_dict(record)
+    return record_object(record)
 
 
 def _no_such_customer() -> ConsentRefused:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from inbox.objects import ConsentRecordObject, ConversationObject, CustomerObject, MessageObject, NoteObject
+
 
 @dataclass(frozen=True)
 class LiveEvent:
@@ -26,7 +28,7 @@ class MessageCreated(LiveEvent):
     data: `{"message": message}`."""
 
     type: ClassVar[str] = "message.created"
-    message: dict[str, Any]
+    message: MessageObject
 
     def data(self) -> dict[str, Any]:
         return {"message": self.message}
@@ -39,7 +41,7 @@ class MessageUpdated(LiveEvent):
     data: `{"message": message}`."""
 
     type: ClassVar[str] = "message.updated"
-    message: dict[str, Any]
+    message: MessageObject
 
     def data(self) -> dict[str, Any]:
         return {"message": self.message}
@@ -54,7 +56,7 @@ class ConversationUpdated(LiveEvent):
     `message.created` events it sees and resets it when it marks the thread read."""
 
     type: ClassVar[str] = "conversation.updated"
-    conversation: dict[str, Any]
+    conversation: ConversationObject
 
     def data(self) -> dict[str, Any]:
         return {"conversation": self.conversation}
@@ -67,8 +69,8 @@ class ConsentChanged(LiveEvent):
     data: `{"customer": customer, "record": consent record}`."""
 
     type: ClassVar[str] = "consent.changed"
-    customer: dict[str, Any]
-    record: dict[str, Any]
+    customer: CustomerObject
+    record: ConsentRecordObject
 
     def data(self) -> dict[str, Any]:
         return {"customer": self.customer, "record": self.record}
@@ -81,7 +83,7 @@ class NoteCreated(LiveEvent):
     data: `{"note": note}`."""
 
     type: ClassVar[str] = "note.created"
-    note: dict[str, Any]
+    note: NoteObject
 
     def data(self) -> dict[str, Any]:
         return {"note": self.note}
@@ -94,7 +96,7 @@ class CustomerUpdated(LiveEvent):
     data: `{"customer": customer}`."""
 
     type: ClassVar[str] = "customer.updated"
-    customer: dict[str, Any]
+    customer: CustomerObject
 
     def data(self) -> dict[str, Any]:
         return {"customer": self.customer}

@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -37,6 +37,7 @@ from inbox.clock import utcnow
 from inbox.events import ConversationUpdated, MessageCreated
 from inbox.keywords import Keyword
 from inbox.models import ConsentState, Conversation, ConversationStatus, Customer, MediaItem, Message
+from inbox.objects import MessageObject
 from inbox.phones import bare, channel_of, to_e164
 from inbox.twilio.payloads import InboundPayload
 
@@ -141,15 +142,15 @@ async def _store(
         return {}
     thread_by_id = {t.id: t for t in threads.values()}
     latest: dict[int, batch_sql.StoredMessage] = {}  # conversation id -> its newest message of this batch
-    message_json: dict[int, dict[str, Any]] = {}
+    message_objects: dict[int, MessageObject] = {}
     for message in inserted:
         thread = thread_by_id[message.conversation_id]
         if store.is_latest(thread, message):
             thread.last_message_id, thread.last_activity_at = message.id, message.created_at
             latest[thread.id] = message
         thread.status = ConversationStatus.OPEN
-        message_json[message.id] = store.message_dict(message)
-        events_bus.record(session, MessageCreated(thread.id, message_json[message.id]))
+        message_objects[message.id] = store.message_object(message)
+        events_bus.record(session, MessageCreated(thread.id, message_objects[message.id]))
     touched = dict.fromkeys(message.conversation_id for message in inserted)  # in message order
     await batch_sql.touch_conversations(
         connection,
@@ -186,15 +187,15 @@ async def _store(
             last = await session.get(Message, conversation.last_message_id)
         if last is None:
             raise LookupError("a conversation this batch touched has no last message")
-        conversation_json = store.conversation_dict(
+        summary = store.conversation_object(
             conversation,
             customer_row,
             consent[conversation.customer_id],
             last,
             None,
-            last_message_json=message_json.get(last.id),
+            last_message_object=message_objects.get(last.id),
         )
-        events_bus.record(session, ConversationUpdated(conversation_id, conversation_json))
+        events_bus.record(session, ConversationUpdated(conversation_id, summary))
     return {m.sid: InboundResult(False, m.id, m.conversation_id, answers.get(m.sid)) for m in inserted}
 
 
@@ -257,7 +258,7 @@ async def _apply_keyword(
         answer, _ = await outbound.queue_reply(runtime, request, session=session)
     except outbound.ReplyRefused:
         return None  # e.g. HELP from someone who opted out: nothing may be sent to them
-    return answer["id"], answer["body"]
+    return answer.id, answer.body
 
 
 # A webhook's payload, and the future its request awaits.

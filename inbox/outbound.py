@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,6 +35,7 @@ from inbox.models import (
     MessageStatus,
     WhatsAppTemplate,
 )
+from inbox.objects import MessageObject
 from inbox.phones import address_for
 from inbox.refusals import Refused, Why
 from inbox.settings import Settings
@@ -226,7 +227,7 @@ async def last_sender(session: AsyncSession, conversation_id: int, channel: str)
 
 async def queue_reply(
     runtime: Runtime, request: ReplyRequest, session: AsyncSession | None = None
-) -> tuple[dict[str, Any], bool]:
+) -> tuple[MessageObject, bool]:
     """Commits a queued reply and its live events; with `session`, joins the caller's transaction."""
     if session is not None:
         return await _queue(runtime.settings, request, session)
@@ -238,7 +239,7 @@ async def queue_reply(
     return result
 
 
-async def _queue(settings: Settings, request: ReplyRequest, session: AsyncSession) -> tuple[dict[str, Any], bool]:
+async def _queue(settings: Settings, request: ReplyRequest, session: AsyncSession) -> tuple[MessageObject, bool]:
     key = _idempotency_key(request)
     if key is not None:
         existing = await session.scalar(_with_key(key))
@@ -334,29 +335,29 @@ async def _queue(settings: Settings, request: ReplyRequest, session: AsyncSessio
     owner = conversation.assignee_id
     if conversation.assignee_id is None and request.staff_id is not None and not request.auto_reply:
         conversation.assignee_id = request.staff_id  # a reply to a conversation nobody owns: the sender owns it
-    consent: dict[str, str] = dict((await store.consent_states(session, [customer.id]))[customer.id])
+    consent = (await store.consent_states(session, [customer.id]))[customer.id]
     await store.learn_authors(session, [message])
     await store.learn_assignees(session, [conversation])
-    message_json = store.message_dict(message)
-    events_bus.record(session, MessageCreated(conversation.id, message_json))
+    queued = store.message_object(message)
+    events_bus.record(session, MessageCreated(conversation.id, queued))
     if scheduled:
         if owner != conversation.assignee_id:
             last = await session.get(Message, conversation.last_message_id) if conversation.last_message_id else None
             events_bus.record(
                 session,
                 ConversationUpdated(
-                    conversation.id, store.conversation_dict(conversation, customer, consent, last, None)
+                    conversation.id, store.conversation_object(conversation, customer, consent, last, None)
                 ),
             )
-        return message_json, True
+        return queued, True
     events_bus.record(
         session,
         ConversationUpdated(
             conversation.id,
-            store.conversation_dict(conversation, customer, consent, message, None, last_message_json=message_json),
+            store.conversation_object(conversation, customer, consent, message, None, last_message_object=queued),
         ),
     )
-    return message_json, True
+    return queued, True
 
 
 async def _check_attachments(session: AsyncSession, request: ReplyRequest, channel: str, phone: str) -> None:
@@ -372,7 +373,7 @@ async def _check_attachments(session: AsyncSession, request: ReplyRequest, chann
         raise ReplyRefused(Why.INVALID, "mms_unsupported_country", reason)
 
 
-def _replayed(existing: Message, request: ReplyRequest) -> dict[str, Any]:
+def _replayed(existing: Message, request: ReplyRequest) -> MessageObject:
     """The first answer for a retried key; 422 `idempotency_key_reused` when the request differs."""
     same = (
         existing.conversation_id == request.conversation_id
@@ -393,7 +394,7 @@ def _replayed(existing: Message, request: ReplyRequest) -> dict[str, Any]:
             "idempotency_key_reused",
             "This Idempotency-Key was already used for a different message; use a new key for a new message.",
         )
-    return store.message_dict(existing)
+    return store.message_object(existing)
 
 
 def _idempotency_key(request: ReplyRequest) -> tuple[int, str] | None:

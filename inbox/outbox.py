@@ -295,7 +295,7 @@ class Outbox:
         await session.flush()
         new_status = status.parse_status(result.status)
         if not (new_status and status.advance(session, message, new_status, None)):
-            events_bus.record(session, MessageUpdated(message.conversation_id, store.message_dict(message)))
+            events_bus.record(session, MessageUpdated(message.conversation_id, store.message_object(message)))
         await status.apply_pending(session, message)
 
     def _fail(self, session: AsyncSession, message: Message, code: int | None, reason: str | None) -> None:
@@ -305,7 +305,7 @@ class Outbox:
         message.next_attempt_at = None
         message.needs_reconcile = False
         message.updated_at = utcnow()
-        events_bus.record(session, MessageUpdated(message.conversation_id, store.message_dict(message)))
+        events_bus.record(session, MessageUpdated(message.conversation_id, store.message_object(message)))
 
     async def _record_twilio_opt_out(self, session: AsyncSession, message: Message, customer: Customer) -> None:
         if await consent.state(session, customer.id, message.channel) == ConsentState.OPTED_OUT:

@@ -16,12 +16,13 @@ replies that follow (outbound.sender_for).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import phonenumbers
 
 from inbox import bus as events_bus
 from inbox import outbound, store
+from inbox.objects import ConversationObject, MessageObject
 from inbox.phones import typed_number
 from inbox.refusals import Why
 
@@ -85,7 +86,9 @@ def invalid_number(text: str, default_country: str) -> outbound.ReplyRefused:
     )
 
 
-async def start_conversation(runtime: Runtime, request: NewConversation) -> tuple[dict[str, Any], dict[str, Any], bool]:
+async def start_conversation(
+    runtime: Runtime, request: NewConversation
+) -> tuple[ConversationObject, MessageObject, bool]:
     """Commits the customer (when new), their conversation and the queued message, with the live events."""
     country = runtime.settings.default_country
     number = parse_typed(request.to, country)

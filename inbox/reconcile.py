@@ -193,6 +193,6 @@ async def _hand_answers_to_outbox(runtime: Runtime, message_ids: list[int]) -> N
         queued = list(result.scalars())
         if queued:
             for message in (await session.execute(select(Message).where(Message.id.in_(queued)))).scalars():
-                events_bus.record(session, MessageUpdated(message.conversation_id, store.message_dict(message)))
+                events_bus.record(session, MessageUpdated(message.conversation_id, store.message_object(message)))
         await events_bus.commit(session, runtime.bus)
     runtime.wake_outbox()

@@ -32,6 +32,7 @@ from inbox.clock import utcnow
 from inbox.db import Database
 from inbox.events import ConversationUpdated, MessageUpdated
 from inbox.models import Conversation, Customer, Direction, Message, MessageStatus
+from inbox.objects import MessageObject
 from inbox.outbound import ReplyRefused
 from inbox.refusals import Why
 
@@ -84,7 +85,7 @@ async def promote_due(db: Database, bus: Bus) -> int:
     return len(promoted)
 
 
-async def send_now(runtime: Runtime, message_id: int) -> dict[str, Any]:
+async def send_now(runtime: Runtime, message_id: int) -> MessageObject:
     """Queues a scheduled reply at once (its `send_at` becomes now)."""
     async with runtime.db.write() as session:
         now = utcnow()
@@ -96,7 +97,7 @@ async def send_now(runtime: Runtime, message_id: int) -> dict[str, Any]:
     return promoted[0]
 
 
-async def cancel(runtime: Runtime, message_id: int) -> dict[str, Any]:
+async def cancel(runtime: Runtime, message_id: int) -> MessageObject:
     """Calls off a scheduled reply; canceling one already canceled answers the same."""
     async with runtime.db.write() as session:
         row = (
@@ -112,11 +113,11 @@ async def cancel(runtime: Runtime, message_id: int) -> dict[str, Any]:
         if message is None or (row is None and message.status != MessageStatus.CANCELED):
             await _refuse(session, message_id, "canceled")
         await store.learn_authors(session, [message])
-        message_json = store.message_dict(message)
+        canceled = store.message_object(message)
         if row is not None:
-            events_bus.record(session, MessageUpdated(message.conversation_id, message_json))
+            events_bus.record(session, MessageUpdated(message.conversation_id, canceled))
             await events_bus.commit(session, runtime.bus)
-    return message_json
+    return canceled
 
 
 # ---- internals --------------------------------------------------------------------------
@@ -129,7 +130,7 @@ SCHEDULED: list[ColumnElement[bool]] = [
 
 async def _promote(
     session: AsyncSession, where: list[ColumnElement[bool]], now: datetime, send_at: datetime | None = None
-) -> list[dict[str, Any]]:
+) -> list[MessageObject]:
     """`scheduled` → `queued` for the rows matching `where`, with their live events; each row moves
     in exactly one transaction (the status condition, and row locks on PostgreSQL)."""
     picked = select(Message.id).where(*where).order_by(Message.id).limit(500)
@@ -172,18 +173,19 @@ async def _promote(
         if message.staff_id is not None and not message.auto_reply:  # the wait it ends, for the reports
             message.wait_started_at = await reports.wait_started(session, conversation.id, now)
         await store.touch_conversation(session, conversation, message)
-        message_json = store.message_dict(message)
-        events_bus.record(session, MessageUpdated(conversation.id, message_json))
+        queued = store.message_object(message)
+        events_bus.record(session, MessageUpdated(conversation.id, queued))
         await store.learn_assignees(session, [conversation])
-        states: dict[str, str] = dict(consent[customer.id])
         events_bus.record(
             session,
             ConversationUpdated(
                 conversation.id,
-                store.conversation_dict(conversation, customer, states, message, None, last_message_json=message_json),
+                store.conversation_object(
+                    conversation, customer, consent[customer.id], message, None, last_message_object=queued
+                ),
             ),
         )
-        out.append(message_json)
+        out.append(queued)
     return out
 
 

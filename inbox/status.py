@@ -54,7 +54,7 @@ def advance(session: AsyncSession, message: Message, status: MessageStatus, erro
     message.updated_at = utcnow()
     if status != MessageStatus.QUEUED:
         message.next_attempt_at = None
-    events_bus.record(session, MessageUpdated(message.conversation_id, store.message_dict(message)))
+    events_bus.record(session, MessageUpdated(message.conversation_id, store.message_object(message)))
     return True
 
 

@@ -1,7 +1,7 @@
 """The SQL of conversations, customers, messages and events: one function per question or command.
 
 Functions take an open session and never commit: the caller owns the transaction (see bus.commit).
-The `*_dict` functions give the JSON shapes the API and the live events use (docs/API.md, "Objects").
+The `*_object` functions build the objects the API and the live events carry (inbox.objects).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from sqlalchemy.orm import DeclarativeBase, aliased
 from inbox import batch_sql, search
 from inbox.clock import utcnow
 from inbox.models import (
+    Channel,
     ConsentAction,
     ConsentState,
     Conversation,
@@ -29,8 +30,22 @@ from inbox.models import (
     Event,
     MediaItem,
     Message,
+    MessageStatus,
     Note,
     Staff,
+)
+from inbox.objects import (
+    AUTOMATIC_AUTHOR,
+    CUSTOMER_AUTHOR,
+    Author,
+    ConversationDetail,
+    ConversationObject,
+    CustomerObject,
+    MessageObject,
+    NamedStaff,
+    NoteObject,
+    StaffAuthor,
+    detail,
 )
 from inbox.phones import time_zone_of
 
@@ -50,7 +65,7 @@ def iso(moment: datetime | None) -> str | None:
 
 
 # ---- shapes -------------------------------------------------------------------------------
-# The `*_dict` functions read these fields, which the models have and so do the inbound batch's
+# The `*_object` functions read these fields, which the models have and so do the inbound batch's
 # rows (inbox.batch_sql's NamedTuples, inbox.inbound's threads): the protocols say which.
 
 
@@ -125,7 +140,7 @@ class CustomerFields(Protocol):
     def notes(self) -> str | None: ...
 
 
-# Display names given to the objects for the dicts: not columns, so the models do not declare them.
+# Display names given to rows for the objects (author, assignee): not columns, so the models do not declare them.
 _AUTHOR_NAME, _ASSIGNEE_NAME = "author_name", "assignee_name"
 
 
@@ -165,90 +180,92 @@ async def learn_assignees(session: AsyncSession, conversations: Iterable[Convers
         setattr(conversation, _ASSIGNEE_NAME, known.get(assignee_id))
 
 
-def assignee_of(conversation: ConversationFields) -> dict[str, Any] | None:
+def assignee_of(conversation: ConversationFields) -> NamedStaff | None:
     if conversation.assignee_id is None:
         return None
-    return {"id": conversation.assignee_id, "name": getattr(conversation, _ASSIGNEE_NAME, None)}
+    return NamedStaff(conversation.assignee_id, getattr(conversation, _ASSIGNEE_NAME, None))
 
 
-def author_of(message: MessageFields) -> dict[str, Any]:
+def author_of(message: MessageFields) -> Author:
     """Who wrote it (docs/API.md, `author`): the customer, a staff member, or the inbox itself."""
     if message.direction == Direction.INBOUND:
-        return {"type": "customer"}
+        return CUSTOMER_AUTHOR
     if message.staff_id is None:  # the inbox's own answers (HELP/STOP/START) and anything without a sender
-        return {"type": "automatic"}
-    return {"type": "staff", "id": message.staff_id, "name": getattr(message, _AUTHOR_NAME, None)}
+        return AUTOMATIC_AUTHOR
+    return StaffAuthor(message.staff_id, getattr(message, _AUTHOR_NAME, None))
 
 
-def message_dict(message: MessageFields) -> dict[str, Any]:
-    return {
-        "id": message.id,
-        "conversation_id": message.conversation_id,
-        "sid": message.sid,
-        "direction": message.direction,
-        "channel": message.channel,
-        "from": message.from_addr,
-        "to": message.to_addr,
-        "body": message.body,
-        "media": message.media or [],
-        "status": message.status,
-        "error_code": message.error_code,
-        "error_message": message.error_message,
-        "staff_id": message.staff_id,
-        "keyword": message.keyword,  # inbound: opt_out | opt_in | help when the whole message was one
-        "probable_opt_out": bool(message.probable_opt_out),  # inbound: reads like "please stop texting me"
-        "auto_reply": message.auto_reply,  # outbound: the inbox's own answer to a keyword
-        "content_sid": message.content_sid,
-        "author": author_of(message),
-        "created_at": iso(message.created_at),
-        "updated_at": iso(message.updated_at),
-        "send_at": iso(message.send_at),  # a scheduled reply: when it was asked to go out
-    }
+def message_object(message: MessageFields) -> MessageObject:
+    return MessageObject(
+        id=message.id,
+        conversation_id=message.conversation_id,
+        sid=message.sid,
+        direction=Direction(message.direction),
+        channel=Channel(message.channel),
+        from_=message.from_addr,
+        to=message.to_addr,
+        body=message.body,
+        media=message.media or [],
+        status=MessageStatus(message.status),
+        error_code=message.error_code,
+        error_message=message.error_message,
+        staff_id=message.staff_id,
+        keyword=message.keyword,
+        probable_opt_out=bool(message.probable_opt_out),
+        auto_reply=message.auto_reply,
+        content_sid=message.content_sid,
+        author=author_of(message),
+        created_at=iso(message.created_at),
+        updated_at=iso(message.updated_at),
+        send_at=iso(message.send_at),
+    )
 
 
-def customer_dict(customer: CustomerFields, consent: Mapping[str, str] | None = None) -> dict[str, Any]:
-    return {
-        "id": customer.id,
-        "name": customer.name or customer.whatsapp_profile_name,
-        "phone": customer.phone,
-        "whatsapp_profile_name": customer.whatsapp_profile_name,
-        "notes": customer.notes or "",
-        "time_zone": time_zone_of(customer.phone),  # IANA, from the number; None when unknown
-        "consent": consent or {"sms": ConsentState.UNKNOWN, "whatsapp": ConsentState.UNKNOWN},
-    }
+_NO_CONSENT = {"sms": ConsentState.UNKNOWN, "whatsapp": ConsentState.UNKNOWN}
 
 
-def note_dict(note: Note, author_name: str | None) -> dict[str, Any]:
-    author = None if note.staff_id is None else {"id": note.staff_id, "name": author_name}
-    return {
-        "id": note.id,
-        "conversation_id": note.conversation_id,
-        "body": note.body,
-        "author": author,
-        "created_at": iso(note.created_at),
-    }
+def customer_object(customer: CustomerFields, consent: Mapping[str, ConsentState] | None = None) -> CustomerObject:
+    return CustomerObject(
+        id=customer.id,
+        name=customer.name or customer.whatsapp_profile_name,
+        phone=customer.phone,
+        whatsapp_profile_name=customer.whatsapp_profile_name,
+        notes=customer.notes or "",
+        time_zone=time_zone_of(customer.phone),
+        consent=dict(consent or _NO_CONSENT),
+    )
 
 
-def conversation_dict(
+def note_object(note: Note, author_name: str | None) -> NoteObject:
+    return NoteObject(
+        id=note.id,
+        conversation_id=note.conversation_id,
+        body=note.body,
+        author=None if note.staff_id is None else NamedStaff(note.staff_id, author_name),
+        created_at=iso(note.created_at),
+    )
+
+
+def conversation_object(
     conversation: ConversationFields,
     customer: CustomerFields,
-    consent: Mapping[str, str] | None,
+    consent: Mapping[str, ConsentState] | None,
     last_message: MessageFields | None,
     unread_count: int | None,
     *,
-    last_message_json: dict[str, Any] | None = None,  # message_dict(last_message), when the caller has it
-) -> dict[str, Any]:
-    if last_message_json is None and last_message is not None:
-        last_message_json = message_dict(last_message)
-    return {
-        "id": conversation.id,
-        "status": conversation.status,
-        "assignee": assignee_of(conversation),
-        "customer": customer_dict(customer, consent),
-        "unread_count": unread_count,
-        "last_message": last_message_json,
-        "last_activity_at": iso(conversation.last_activity_at),
-    }
+    last_message_object: MessageObject | None = None,  # message_object(last_message), when the caller has it
+) -> ConversationObject:
+    if last_message_object is None and last_message is not None:
+        last_message_object = message_object(last_message)
+    return ConversationObject(
+        id=conversation.id,
+        status=ConversationStatus(conversation.status),
+        assignee=assignee_of(conversation),
+        customer=customer_object(customer, consent),
+        unread_count=unread_count,
+        last_message=last_message_object,
+        last_activity_at=iso(conversation.last_activity_at),
+    )
 
 
 # ---- customers and conversations ----------------------------------------------------------
@@ -408,7 +425,7 @@ async def list_conversations(
     limit: int = PAGE_SIZE,
     country: str = "US",
     assignee: int | object | None = ANY_ASSIGNEE,
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[ConversationObject], str | None]:
     """Conversations, newest activity first, with customer, last message and unread count;
     `assignee`: a staff id, None (nobody owns it), or ANY_ASSIGNEE."""
     statement = (
@@ -441,7 +458,7 @@ async def list_conversations(
     rows = rows[:limit]
     consent = await consent_states(session, [customer.id for _, customer, _, _ in rows])
     items = [
-        conversation_dict(conversation, customer, consent[customer.id], message, unread)
+        conversation_object(conversation, customer, consent[customer.id], message, unread)
         for conversation, customer, unread, message in rows
     ]
     next_cursor = None
@@ -453,7 +470,7 @@ async def list_conversations(
 
 async def conversation_summary(
     session: AsyncSession, conversation_id: int, staff_id: int | None = None
-) -> dict[str, Any] | None:
+) -> ConversationObject | None:
     """One conversation without its messages; unread_count only when a staff member asks."""
     found = await conversation_with_customer(session, conversation_id)
     if found is None:
@@ -471,10 +488,10 @@ async def conversation_summary(
             )
         )
     consent = await consent_states(session, [customer.id])
-    return conversation_dict(conversation, customer, consent[customer.id], last, unread)
+    return conversation_object(conversation, customer, consent[customer.id], last, unread)
 
 
-async def get_conversation(session: AsyncSession, conversation_id: int, staff_id: int) -> dict[str, Any] | None:
+async def get_conversation(session: AsyncSession, conversation_id: int, staff_id: int) -> ConversationDetail | None:
     summary = await conversation_summary(session, conversation_id, staff_id)
     if summary is None:
         return None
@@ -486,18 +503,16 @@ async def get_conversation(session: AsyncSession, conversation_id: int, staff_id
         ).scalars()
     )
     await learn_authors(session, messages)
-    summary["messages"] = [message_dict(m) for m in messages]
-    summary["notes"] = await notes_of(session, conversation_id)
-    return summary
+    return detail(summary, [message_object(m) for m in messages], await notes_of(session, conversation_id))
 
 
-async def notes_of(session: AsyncSession, conversation_id: int) -> list[dict[str, Any]]:
+async def notes_of(session: AsyncSession, conversation_id: int) -> list[NoteObject]:
     """The conversation's internal notes, oldest first."""
     notes = list(
         (await session.execute(select(Note).where(Note.conversation_id == conversation_id).order_by(Note.id))).scalars()
     )
     names = await staff_names(session, [n.staff_id for n in notes])
-    return [note_dict(n, None if n.staff_id is None else names.get(n.staff_id)) for n in notes]
+    return [note_object(n, None if n.staff_id is None else names.get(n.staff_id)) for n in notes]
 
 
 async def mark_read(session: AsyncSession, conversation_id: int, staff_id: int) -> int:

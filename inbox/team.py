@@ -16,14 +16,12 @@ nobody owns makes the sender its owner (inbox.outbound).
 
 from __future__ import annotations
 
-from typing import Any
-
 from msgspec import UNSET, UnsetType
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox import bus as events_bus
-from inbox import store
+from inbox import objects, store
 from inbox.bus import Bus
 from inbox.db import Database
 from inbox.events import ConversationUpdated, CustomerUpdated, NoteCreated
@@ -47,7 +45,7 @@ async def update_conversation(
     *,
     status: str | UnsetType = UNSET,
     assignee_id: int | UnsetType | None = UNSET,
-) -> dict[str, Any]:
+) -> objects.ConversationObject:
     """Closes or reopens a conversation and/or gives it an owner (None: nobody)."""
     if status is UNSET and assignee_id is UNSET:
         raise TeamRefused(Why.INVALID, "nothing_to_change", "Give status, assignee_id or both.")
@@ -81,7 +79,7 @@ async def update_conversation(
     return summary
 
 
-async def add_note(db: Database, bus: Bus, conversation_id: int, staff_id: int, body: str) -> dict[str, Any]:
+async def add_note(db: Database, bus: Bus, conversation_id: int, staff_id: int, body: str) -> objects.NoteObject:
     """An internal note in the thread. It is stored and shown to the team; nothing is sent."""
     if not body.strip():
         raise TeamRefused(Why.INVALID, "empty_body", "Write the note before saving it.")
@@ -96,10 +94,10 @@ async def add_note(db: Database, bus: Bus, conversation_id: int, staff_id: int, 
         session.add(note)
         await session.flush()
         names = await store.staff_names(session, [staff_id])
-        note_json = store.note_dict(note, names.get(staff_id))
-        events_bus.record(session, NoteCreated(conversation_id, note_json))
+        written = store.note_object(note, names.get(staff_id))
+        events_bus.record(session, NoteCreated(conversation_id, written))
         await events_bus.commit(session, bus)
-    return note_json
+    return written
 
 
 async def update_customer(
@@ -109,7 +107,7 @@ async def update_customer(
     *,
     name: str | UnsetType | None = UNSET,
     notes: str | UnsetType | None = UNSET,
-) -> dict[str, Any]:
+) -> objects.CustomerObject:
     """Sets the name a person typed (an empty one falls back to the WhatsApp profile name) and
     the team's notes about the customer (None clears either)."""
     if name is UNSET and notes is UNSET:
@@ -131,14 +129,14 @@ async def update_customer(
             customer.notes = (notes or "").strip() or None
         await session.flush()
         consent = (await store.consent_states(session, [customer.id]))[customer.id]
-        customer_json = store.customer_dict(customer, consent)
+        updated = store.customer_object(customer, consent)
         conversation_id = await store.conversation_id_of(session, customer.id)
-        events_bus.record(session, CustomerUpdated(conversation_id, customer_json))
+        events_bus.record(session, CustomerUpdated(conversation_id, updated))
         await events_bus.commit(session, bus)
-    return customer_json
+    return updated
 
 
-async def customer_card(session: AsyncSession, customer_id: int) -> dict[str, Any] | None:
+async def customer_card(session: AsyncSession, customer_id: int) -> objects.CustomerCard | None:
     """The customer with what the card shows beside the name: first and last contact, and how many
     messages their conversation holds (all, and from them). A customer has exactly one
     conversation, so a count of conversations would always say 1: the messages say more."""
@@ -146,7 +144,7 @@ async def customer_card(session: AsyncSession, customer_id: int) -> dict[str, An
     if customer is None:
         return None
     consent = (await store.consent_states(session, [customer.id]))[customer.id]
-    card = store.customer_dict(customer, consent)
+    found = store.customer_object(customer, consent)
     conversation_id = await store.conversation_id_of(session, customer.id)
     first = last = None
     total = inbound = 0
@@ -162,10 +160,10 @@ async def customer_card(session: AsyncSession, customer_id: int) -> dict[str, An
             )
         ).one()
         total, inbound, first, last = row
-    card.update(
+    return objects.card(
+        found,
         first_contact_at=store.iso(first),
         last_contact_at=store.iso(last),
         message_count=total,
         inbound_count=inbound,
     )
-    return card

@@ -113,3 +113,29 @@ def test_the_schema_is_served_to_staff_only(serve, sqlite_url, schema) -> None:
     assert served.json()["paths"].keys() == schema["paths"].keys()
     elsewhere = httpx.get(server.url + "/schema/redoc", headers={"Authorization": f"Bearer {token}"})
     assert elsewhere.status_code == 404 and elsewhere.json()["error"] == "not_found"
+
+
+OBJECTS = {
+    "message": "MessageObject",
+    "customer": "CustomerObject",
+    "conversation": "ConversationObject",
+    "note": "NoteObject",
+    "consent record": "ConsentRecordObject",
+}
+
+
+def _documented_fields(name: str) -> list[str]:
+    """The top-level keys of the `{"id", …}` line under **name** in docs/API.md's Objects."""
+    found = re.search(r"\*\*" + re.escape(name) + r"\*\*[^\n]*\n\n((?:    [^\n]*\n)+)", API_MD)
+    assert found, f"docs/API.md has no **{name}** object"
+    text = " ".join(found.group(1).split())
+    outer = text[text.index("{") + 1 : text.rindex("}")]
+    top = re.sub(r"\{[^{}]*\}", "", outer)  # nested objects' own keys (consent's channels) are not fields
+    return re.findall(r'"(\w+)"', top)
+
+
+@pytest.mark.parametrize("name", OBJECTS)
+def test_every_documented_object_has_the_fields_of_its_schema_in_order(schema, name) -> None:
+    component = schema["components"]["schemas"][OBJECTS[name]]
+    assert _documented_fields(name) == list(component["properties"])
+    assert set(component["required"]) == set(component["properties"])  # always present, null included

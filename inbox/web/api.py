@@ -17,7 +17,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Stream
 from litestar.types import ControllerRouterHandler
 
-from inbox import consent, outbound, preferences, read_marks, schedule, store, team
+from inbox import consent, objects, outbound, preferences, read_marks, schedule, store, team
 from inbox.accounts import StaffMember
 from inbox.csv_cells import csv_line
 from inbox.web.api_docs import errors
@@ -47,7 +47,7 @@ async def list_conversations(
     q: FromQuery[str | None] = None,
     cursor: FromQuery[str | None] = None,
     assignee: FromQuery[str | None] = None,
-) -> dict[str, Any]:
+) -> objects.ConversationPage:
     if status not in ("open", "closed", "all"):
         raise ApiError(422, "invalid_status", "status must be open, closed or all.")
     owner: int | object | None = store.ANY_ASSIGNEE
@@ -74,11 +74,11 @@ async def list_conversations(
             raise ApiError(
                 422, "invalid_cursor", "That page link is not valid any more; start from the first page."
             ) from None
-    return {"conversations": items, "next_cursor": next_cursor}
+    return objects.ConversationPage(conversations=items, next_cursor=next_cursor)
 
 
 @get("/conversations/{conversation_id:int}", responses=errors(401, 404))
-async def get_conversation(db: Db, staff: Staff, conversation_id: FromPath[int]) -> dict[str, Any]:
+async def get_conversation(db: Db, staff: Staff, conversation_id: FromPath[int]) -> objects.ConversationDetail:
     async with db.read() as session:
         conversation = await store.get_conversation(session, conversation_id, staff.id)
     if conversation is None:
@@ -100,7 +100,7 @@ async def update_conversation(
     staff: Staff,
     conversation_id: FromPath[int],
     data: Annotated[ConversationChange, AT_LEAST_ONE_FIELD],
-) -> dict[str, Any]:
+) -> objects.ConversationObject:
     """Close or reopen (`status`) and/or give an owner (`assignee_id`, null for nobody)."""
     return await team.update_conversation(db, bus, conversation_id, status=data.status, assignee_id=data.assignee_id)
 
@@ -108,13 +108,13 @@ async def update_conversation(
 @post("/conversations/{conversation_id:int}/notes", status_code=201, responses=errors(401, 403, 404, 422))
 async def add_note(
     db: Db, bus: EventBus, staff: Staff, conversation_id: FromPath[int], data: JSONBody[NoteBody]
-) -> dict[str, Any]:
+) -> objects.NoteObject:
     """An internal note: stored and shown to the team, never sent to the customer."""
     return await team.add_note(db, bus, conversation_id, staff.id, data.body)
 
 
 @get("/customers/{customer_id:int}", responses=errors(401, 403, 404))
-async def get_customer(db: Db, staff: Staff, customer_id: FromPath[int]) -> dict[str, Any]:
+async def get_customer(db: Db, staff: Staff, customer_id: FromPath[int]) -> objects.CustomerCard:
     """The customer card: the customer with first and last contact and number of conversations."""
     async with db.read() as session:
         card = await team.customer_card(session, customer_id) if customer_id <= store.MAX_ID else None
@@ -126,7 +126,7 @@ async def get_customer(db: Db, staff: Staff, customer_id: FromPath[int]) -> dict
 @patch("/customers/{customer_id:int}", responses=errors(401, 403, 404, 422))
 async def update_customer(
     db: Db, bus: EventBus, staff: Staff, customer_id: FromPath[int], data: Annotated[CustomerChange, AT_LEAST_ONE_FIELD]
-) -> dict[str, Any]:
+) -> objects.CustomerObject:
     """The customer's name and the team's notes about them."""
     return await team.update_customer(db, bus, customer_id, name=data.name, notes=data.notes)
 
@@ -156,7 +156,7 @@ def idempotency_key(request: Request[Any, Any, Any]) -> str | None:
 )
 async def send_reply(
     request: Request[Any, Any, Any], staff: Staff, conversation_id: FromPath[int], data: JSONBody[ReplyBody]
-) -> Response[dict[str, Any]]:
+) -> Response[objects.MessageObject]:
     """Queues a reply (202); the outbox sends it, at `send_at` when given. A repeated Idempotency-Key
     returns the first."""
     reply = outbound.ReplyRequest(
@@ -176,7 +176,7 @@ async def send_reply(
 
 
 @get("/customers/{customer_id:int}/consent", responses=errors(401, 404))
-async def customer_consent(db: Db, staff: Staff, customer_id: FromPath[int]) -> dict[str, Any]:
+async def customer_consent(db: Db, staff: Staff, customer_id: FromPath[int]) -> objects.ConsentHistory:
     """The customer's consent records, oldest first, and the state derived from them."""
     return await consent.customer_consent(db, customer_id)
 
@@ -184,7 +184,7 @@ async def customer_consent(db: Db, staff: Staff, customer_id: FromPath[int]) -> 
 @post("/customers/{customer_id:int}/consent", status_code=201, responses=errors(401, 403, 404, 409, 422))
 async def record_consent(
     db: Db, bus: EventBus, staff: Staff, customer_id: FromPath[int], data: JSONBody[ConsentChange]
-) -> dict[str, Any]:
+) -> objects.ConsentRecordObject:
     """Staff record a verbal opt-out or opt-in, with a note. Undoing a customer's own STOP needs a manager."""
     return await consent.record_staff_change(
         db, bus, staff, customer_id, channel=data.channel, action=data.action, note=data.note

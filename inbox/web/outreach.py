@@ -18,6 +18,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from inbox import known_numbers, outreach, quick_replies
 from inbox.accounts import StaffMember
+from inbox.objects import StartedConversation
 from inbox.web.api import Staff, idempotency_key
 from inbox.web.api_docs import errors
 from inbox.web.auth import runtime_of
@@ -31,7 +32,7 @@ _MANAGERS_ONLY = "Only managers can change the saved replies."
 @post("/conversations", status_code=201, responses=errors(401, 403, 409, 422))
 async def start_conversation(
     request: Request[Any, Any, Any], staff: Staff, data: JSONBody[NewConversationBody]
-) -> Response[dict[str, Any]]:
+) -> Response[StartedConversation]:
     """A message to a number as typed, who may never have written: 201 with the conversation
     (a known customer's own) and the queued message. A repeated Idempotency-Key returns the first."""
     conversation, message, created = await outreach.start_conversation(
@@ -47,7 +48,7 @@ async def start_conversation(
         ),
     )
     return Response(
-        {"conversation": conversation, "message": message},
+        StartedConversation(conversation=conversation, message=message),
         status_code=201,
         headers={"Idempotent-Replayed": "false" if created else "true"},
     )

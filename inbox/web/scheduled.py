@@ -17,6 +17,7 @@ from litestar.params import FromPath
 
 from inbox import schedule
 from inbox.accounts import StaffMember
+from inbox.objects import MessageObject
 from inbox.web.api_docs import errors
 from inbox.web.auth import runtime_of
 
@@ -24,13 +25,13 @@ Staff = NamedDependency[StaffMember]
 
 
 @delete("/messages/{message_id:int}", status_code=200, responses=errors(401, 403, 404, 409))
-async def cancel_message(request: Request[Any, Any, Any], staff: Staff, message_id: FromPath[int]) -> dict[str, Any]:
+async def cancel_message(request: Request[Any, Any, Any], staff: Staff, message_id: FromPath[int]) -> MessageObject:
     """Cancels a scheduled reply that has not gone out; it is never sent."""
     return await schedule.cancel(runtime_of(request), message_id)  # a refusal maps to 404/409 (inbox.web.errors)
 
 
 @post("/messages/{message_id:int}/send-now", status_code=200, responses=errors(401, 403, 404, 409))
-async def send_message_now(request: Request[Any, Any, Any], staff: Staff, message_id: FromPath[int]) -> dict[str, Any]:
+async def send_message_now(request: Request[Any, Any, Any], staff: Staff, message_id: FromPath[int]) -> MessageObject:
     """Sends a scheduled reply at once instead of at its time (consent and the window are checked as it goes)."""
     return await schedule.send_now(runtime_of(request), message_id)  # a refusal maps to 404/409 (inbox.web.errors)
 
