@@ -195,18 +195,26 @@ def author_of(message: MessageFields) -> Author:
     return StaffAuthor(message.staff_id, getattr(message, _AUTHOR_NAME, None))
 
 
+# Stored text to its enum member by a dict lookup: calling the enum class costs more than the rest
+# of a field, and every inbound webhook builds these objects.
+_DIRECTION = {member.value: member for member in Direction}
+_CHANNEL = {member.value: member for member in Channel}
+_MESSAGE_STATUS = {member.value: member for member in MessageStatus}
+_CONVERSATION_STATUS = {member.value: member for member in ConversationStatus}
+
+
 def message_object(message: MessageFields) -> MessageObject:
     return MessageObject(
         id=message.id,
         conversation_id=message.conversation_id,
         sid=message.sid,
-        direction=Direction(message.direction),
-        channel=Channel(message.channel),
+        direction=_DIRECTION[message.direction],
+        channel=_CHANNEL[message.channel],
         from_=message.from_addr,
         to=message.to_addr,
         body=message.body,
         media=message.media or [],
-        status=MessageStatus(message.status),
+        status=_MESSAGE_STATUS[message.status],
         error_code=message.error_code,
         error_message=message.error_message,
         staff_id=message.staff_id,
@@ -259,7 +267,7 @@ def conversation_object(
         last_message_object = message_object(last_message)
     return ConversationObject(
         id=conversation.id,
-        status=ConversationStatus(conversation.status),
+        status=_CONVERSATION_STATUS[conversation.status],
         assignee=assignee_of(conversation),
         customer=customer_object(customer, consent),
         unread_count=unread_count,
