@@ -269,6 +269,12 @@ class StaffRow:
     tokens_last_used_at: datetime | None
 
 
+async def staff_accounts(db: Database) -> list[StaffRow]:
+    """Every account, by email, with its last sign-in and its tokens (the staff page)."""
+    async with db.read() as session:
+        return await list_staff(session)
+
+
 async def list_staff(session: AsyncSession) -> list[StaffRow]:
     tokens = (
         select(
@@ -394,9 +400,16 @@ async def revoke_all_tokens(db: Database, staff_id: int) -> StaffMember:
 
 
 async def valid_credentials(
-    session: AsyncSession, session_hashes: set[str], token_hashes: set[str]
+    db: Database, session_hashes: set[str], token_hashes: set[str]
 ) -> tuple[set[str], set[str]]:
     """Which of these session and token hashes still let someone in (for open websockets)."""
+    async with db.read() as session:
+        return await _valid_credentials(session, session_hashes, token_hashes)
+
+
+async def _valid_credentials(
+    session: AsyncSession, session_hashes: set[str], token_hashes: set[str]
+) -> tuple[set[str], set[str]]:
     sessions: set[str] = set()
     tokens: set[str] = set()
     now = utcnow()

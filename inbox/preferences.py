@@ -1,6 +1,6 @@
 """Each person's own choices, kept server-side so they follow them from browser to browser.
 
-    await preferences_of(session, staff_id)          -> {"desktop_notifications": bool, "sound": bool}
+    await preferences_of(db, staff_id)               -> {"desktop_notifications": bool, "sound": bool}
     await update_preferences(db, staff_id, changes)  -> the same, after the change (or PreferenceRefused)
 
 Stored in `staff.preferences` (a JSON object). Only the keys of DEFAULTS may be written, each with
@@ -16,7 +16,6 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.db import Database
 from inbox.models import Staff
@@ -58,8 +57,9 @@ def check(changes: dict[str, Any]) -> dict[str, bool]:
     return dict(changes)
 
 
-async def preferences_of(session: AsyncSession, staff_id: int) -> dict[str, bool]:
-    stored = await session.scalar(select(Staff.preferences).where(Staff.id == staff_id))
+async def preferences_of(db: Database, staff_id: int) -> dict[str, bool]:
+    async with db.read() as session:
+        stored = await session.scalar(select(Staff.preferences).where(Staff.id == staff_id))
     return with_defaults(stored)
 
 

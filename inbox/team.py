@@ -3,6 +3,7 @@
     await update_conversation(db, bus, conversation_id, status=..., assignee_id=...)  -> conversation (or TeamRefused)
     await add_note(db, bus, conversation_id, staff_id, body)                          -> note
     await update_customer(db, bus, customer_id, name=..., notes=...)                  -> customer
+    await customer_card(db, customer_id)                                              -> customer with contact figures
 
 Each function owns its transaction: the change and its live event commit together
 (`conversation.updated`, `note.created`, `customer.updated`), and the event is published after.
@@ -136,10 +137,18 @@ async def update_customer(
     return updated
 
 
-async def customer_card(session: AsyncSession, customer_id: int) -> objects.CustomerCard | None:
+async def customer_card(db: Database, customer_id: int) -> objects.CustomerCard:
     """The customer with what the card shows beside the name: first and last contact, and how many
     messages their conversation holds (all, and from them). A customer has exactly one
     conversation, so a count of conversations would always say 1: the messages say more."""
+    async with db.read() as session:
+        card = await _card(session, customer_id) if customer_id <= store.MAX_ID else None
+    if card is None:
+        raise TeamRefused(Why.NOT_FOUND, "not_found", "There is no such customer.")
+    return card
+
+
+async def _card(session: AsyncSession, customer_id: int) -> objects.CustomerCard | None:
     customer = await session.get(Customer, customer_id)
     if customer is None:
         return None

@@ -17,7 +17,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Stream
 from litestar.types import ControllerRouterHandler
 
-from inbox import consent, objects, outbound, preferences, read_marks, schedule, store, team
+from inbox import consent, conversations, objects, outbound, preferences, read_marks, schedule, team
 from inbox.accounts import StaffMember
 from inbox.csv_cells import csv_line
 from inbox.web.api_docs import errors
@@ -50,47 +50,35 @@ async def list_conversations(
 ) -> objects.ConversationPage:
     if status not in ("open", "closed", "all"):
         raise ApiError(422, "invalid_status", "status must be open, closed or all.")
-    owner: int | object | None = store.ANY_ASSIGNEE
+    owner: int | object | None = conversations.ANY_ASSIGNEE
     if assignee == "me":
         owner = staff.id
     elif assignee == "none":
         owner = None
     elif assignee is not None:
-        if not (assignee.isascii() and assignee.isdigit() and 0 < int(assignee) <= store.MAX_ID):
+        if not (assignee.isascii() and assignee.isdigit() and 0 < int(assignee) <= conversations.MAX_ID):
             raise ApiError(422, "invalid_assignee", "assignee must be me, none or a staff member's id.")
         owner = int(assignee)
-    async with db.read() as session:
-        try:
-            items, next_cursor = await store.list_conversations(
-                session,
-                staff.id,
-                status=status,
-                query=(q or "")[:200] or None,
-                cursor=cursor,
-                country=settings.default_country,
-                assignee=owner,
-            )
-        except ValueError:
-            raise ApiError(
-                422, "invalid_cursor", "That page link is not valid any more; start from the first page."
-            ) from None
-    return objects.ConversationPage(conversations=items, next_cursor=next_cursor)
+    return await conversations.listed(
+        db,
+        staff.id,
+        status=status,
+        query=(q or "")[:200] or None,
+        cursor=cursor,
+        country=settings.default_country,
+        assignee=owner,
+    )
 
 
 @get("/conversations/{conversation_id:int}", responses=errors(401, 404))
 async def get_conversation(db: Db, staff: Staff, conversation_id: FromPath[int]) -> objects.ConversationDetail:
-    async with db.read() as session:
-        conversation = await store.get_conversation(session, conversation_id, staff.id)
-    if conversation is None:
-        raise ApiError(404, "not_found", "There is no such conversation.")
-    return conversation
+    return await conversations.one(db, conversation_id, staff.id)
 
 
 @get("/conversations/counts", responses=errors(401, 403))
 async def conversation_counts(db: Db, staff: Staff) -> dict[str, int]:
     """How many conversations each view holds for the caller: mine, unassigned, open, closed."""
-    async with db.read() as session:
-        return await store.view_counts(session, staff.id)
+    return await conversations.view_counts(db, staff.id)
 
 
 @patch("/conversations/{conversation_id:int}", responses=errors(401, 403, 404, 422))
@@ -116,11 +104,7 @@ async def add_note(
 @get("/customers/{customer_id:int}", responses=errors(401, 403, 404))
 async def get_customer(db: Db, staff: Staff, customer_id: FromPath[int]) -> objects.CustomerCard:
     """The customer card: the customer with first and last contact and number of conversations."""
-    async with db.read() as session:
-        card = await team.customer_card(session, customer_id) if customer_id <= store.MAX_ID else None
-    if card is None:
-        raise ApiError(404, "not_found", "There is no such customer.")
-    return card
+    return await team.customer_card(db, customer_id)
 
 
 @patch("/customers/{customer_id:int}", responses=errors(401, 403, 404, 422))
@@ -234,8 +218,7 @@ async def consent_export(db: Db, staff: Staff, format: FromQuery[str] = "csv") -
 @get("/me", responses=errors(401))
 async def me(db: Db, staff: Staff) -> dict[str, Any]:
     """The caller, with their own preferences (PATCH /api/me/preferences changes them)."""
-    async with db.read() as session:
-        mine = await preferences.preferences_of(session, staff.id)
+    mine = await preferences.preferences_of(db, staff.id)
     return {"id": staff.id, "email": staff.email, "name": staff.name, "role": staff.role, "preferences": mine}
 
 

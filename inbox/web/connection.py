@@ -17,7 +17,7 @@ from typing import Any
 from litestar import Request, Response, post
 from litestar.di import Provide
 
-from inbox import outreach, store
+from inbox import event_log, outreach
 from inbox.twilio.client import TwilioSender
 from inbox.twilio.connection import check_connection
 from inbox.web.api import Staff
@@ -71,8 +71,7 @@ async def test_sms(request: Request[Any, Any, Any], staff: Staff) -> Response[di
     runtime = runtime_of(request)
     if runtime.outbox is None:
         raise ApiError(409, "twilio_not_configured", "Twilio is not set up, so nothing can be sent yet.")
-    async with runtime.db.read() as session:
-        after = await store.latest_event_id(session)
+    after = await event_log.latest_id(runtime.db)
     body = f"Test message from {runtime.settings.business_name}: the inbox can send SMS through Twilio."
     conversation, message, _ = await outreach.start_conversation(
         runtime, outreach.NewConversation(to=to, staff_id=staff.id, channel="sms", body=body)

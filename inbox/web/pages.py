@@ -9,7 +9,7 @@ from typing import Any
 from litestar import HttpMethod, Request, Response, route
 from litestar.response import Redirect, Template
 
-from inbox import accounts, store
+from inbox import conversations
 from inbox.web.auth import page_identity, refusal
 from inbox.web.services import AppSettings, Db
 
@@ -22,18 +22,11 @@ async def inbox_page(
     identity = await page_identity(request)
     if isinstance(identity, Response):
         return identity
-    wanted = request.query_params.get("c")
-    async with db.read() as session:
-        last_event_id = await store.latest_event_id(session)
-        team = [
-            {"id": row.id, "name": row.name or row.email.split("@")[0]}
-            for row in await accounts.list_staff(session)
-            if row.enabled
-        ]
-        missing = wanted is not None and not (
-            re.fullmatch(r"[0-9]{1,18}", wanted) and await store.conversation_exists(session, int(wanted))
-        )
-    if missing:
+    wanted = request.query_params.get("c")  # the conversation a link opens
+    view = None
+    if wanted is None or re.fullmatch(r"[0-9]{1,18}", wanted):
+        view = await conversations.inbox_view(db, None if wanted is None else int(wanted))
+    if view is None:
         return refusal(
             request, 404, "not_found", "There is no such conversation: the link may be mistyped or out of date."
         )
@@ -44,7 +37,7 @@ async def inbox_page(
             "csrf_token": identity.csrf_token,
             "business_name": settings.business_name,
             "timezone": settings.timezone,  # "Send later" reads its date and time there (schedule.js)
-            "last_event_id": last_event_id,
-            "team": sorted(team, key=lambda member: member["name"].casefold()),
+            "last_event_id": view.last_event_id,
+            "team": view.team,
         },
     )

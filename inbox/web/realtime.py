@@ -22,7 +22,7 @@ import structlog
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
-from inbox import accounts, metrics, store
+from inbox import accounts, conversations, event_log, metrics
 from inbox.bus import Frame, frame_text, publish_ephemeral
 from inbox.web.auth import identify, runtime_of
 from inbox.web.middleware import LiveSockets, live_sockets
@@ -91,8 +91,7 @@ class SessionWatcher:
             return 0
         sessions = {secret for kind, secret in (c for _, c in watched) if kind == "session"}
         tokens = {secret for kind, secret in (c for _, c in watched) if kind == "token"}
-        async with runtime_of_app(self.app).db.read() as session:
-            valid_sessions, valid_tokens = await accounts.valid_credentials(session, sessions, tokens)
+        valid_sessions, valid_tokens = await accounts.valid_credentials(runtime_of_app(self.app).db, sessions, tokens)
         ended = [
             handle
             for handle, (kind, secret) in watched
@@ -178,8 +177,7 @@ async def _replay(socket: LiveSocket, after: int | None) -> int:
     last = after
     db = runtime_of(socket).db
     while True:
-        async with db.read() as session:
-            rows = await store.events_after(session, last, REPLAY_BATCH)
+        rows = await event_log.after(db, last, REPLAY_BATCH)
         for event_id, event_type, conversation_id, data in rows:
             await socket.send_text(frame_text(event_id, event_type, conversation_id, data))
             last = event_id
@@ -213,7 +211,7 @@ async def _read_client(socket: LiveSocket, origin: str) -> None:
         if not isinstance(payload, dict):
             continue
         kind, conversation_id = PRESENCE_TYPES.get(str(payload.get("type"))), payload.get("conversation_id")
-        if kind is None or type(conversation_id) is not int or not 0 < conversation_id <= store.MAX_ID:
+        if kind is None or type(conversation_id) is not int or not 0 < conversation_id <= conversations.MAX_ID:
             continue
         now = time.monotonic()
         if len(recent) > 1000:  # a socket that wandered through many threads: forget the old ones

@@ -35,8 +35,7 @@ async def staff_page(request: Request[Any, Any, Any], db: Db, settings: AppSetti
     identity = await page_identity(request, managers_only=_MANAGERS_ONLY)
     if isinstance(identity, Response):
         return identity
-    async with db.read() as session:
-        members = await accounts.list_staff(session)
+    members = await accounts.staff_accounts(db)
     return Template(
         "staff.html",
         context={
