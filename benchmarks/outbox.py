@@ -78,8 +78,11 @@ async def seed_conversations(runtime: Runtime, customers: int) -> list[int]:
 
 async def queue(runtime: Runtime, conversation_ids: list[int], count: int, tag: str) -> None:
     for n in range(count):
-        await outbound.queue_reply(
-            runtime,
+        await outbound.queue(
+            runtime.db,
+            runtime.bus,
+            runtime.settings,
+            runtime.outbox_waker,
             outbound.ReplyRequest(
                 conversation_id=conversation_ids[n % len(conversation_ids)], staff_id=None, body=f"{tag} reply {n}"
             ),
@@ -125,8 +128,11 @@ async def run(args, sandbox_url: str, database_url: str) -> None:
         runtime.outbox.start()  # steady state: replies arrive at a fixed rate while the worker runs
         interval = 1 / args.rate
         for n in range(args.steady):
-            await outbound.queue_reply(
-                runtime,
+            await outbound.queue(
+                runtime.db,
+                runtime.bus,
+                runtime.settings,
+                runtime.outbox_waker,
                 outbound.ReplyRequest(
                     conversation_id=conversations[n % len(conversations)], staff_id=None, body=f"steady reply {n}"
                 ),

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inbox.clock import utcnow
 from inbox.models import ApiToken, Role, Staff, WebSession
 from inbox.refusals import Refused, Why
+from inbox.throttle import LoginThrottle, Refusal
 
 if TYPE_CHECKING:
     from inbox.db import Database
@@ -127,6 +128,45 @@ def verify_password(password_hash: str, password: str) -> tuple[bool, str | None
     if password_hash == _DUMMY_HASH:
         return False, None
     return True, (_hasher.hash(password) if _hasher.check_needs_rehash(password_hash) else None)
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    cookie: str  # the new session's cookie value
+
+
+async def attempt_sign_in(
+    db: Database,
+    throttle: LoginThrottle,
+    password_checks: anyio.CapacityLimiter,
+    *,
+    address: str,
+    email: str,
+    password: str,
+    key: str | None,
+    replacing: str | None,
+) -> SignedIn | Refusal | None:
+    """One sign-in from the client `address`. Throttled per address and per email (inbox.throttle);
+    the argon2 check runs in a worker thread (`password_checks` at a time, so a flood of sign-ins
+    leaves a core to webhooks and pages) with no transaction open; known and unknown emails
+    answer alike. SignedIn; a Refusal when too many failures came before (the password was not
+    even checked) or this one locked the address or email; None: that email and password do not match.
+    `replacing` is the session cookie the browser came with: it is ended (no fixation)."""
+    account = email.strip().lower()
+    if refusal := throttle.check(address, account):
+        return refusal
+    throttle.begin(address)
+    try:
+        candidate = await login_candidate(db, email)
+        matches, new_hash = await anyio.to_thread.run_sync(
+            verify_password, candidate.password_hash, password, limiter=password_checks
+        )
+    finally:
+        throttle.end(address)
+    if not matches or candidate.staff is None:
+        return throttle.failed(address, account)
+    throttle.succeeded(address, account)
+    return SignedIn(await sign_in(db, candidate.staff.id, new_hash, key, replacing=replacing))
 
 
 async def sign_in(db: Database, staff_id: int, new_hash: str | None, key: str | None, *, replacing: str | None) -> str:

@@ -203,8 +203,11 @@ async def seed(runtime: Runtime, sandbox: TwilioSandbox, base_url: str) -> None:
         conversation_id = await store.conversation_id_of(session, customer_id) if customer_id is not None else None
     if conversation_id is None:
         raise RuntimeError("the demo's first customer message was not stored")
-    await outbound.queue_reply(
-        runtime,
+    await outbound.queue(
+        runtime.db,
+        runtime.bus,
+        runtime.settings,
+        runtime.outbox_waker,
         outbound.ReplyRequest(
             conversation_id=conversation_id,
             staff_id=reception,

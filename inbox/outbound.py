@@ -1,6 +1,7 @@
 """Queue a reply: every check, then one committed `queued` row (the outbox). Never calls Twilio.
 
-    queue_reply(runtime, ReplyRequest) -> (message dict, created?)  or raises ReplyRefused
+    await queue(db, bus, settings, outbox, ReplyRequest) -> (message dict, created?)  or raises ReplyRefused
+    await queue_in(session, settings, ReplyRequest)       the same inside the caller's transaction
 
 Checks, in order: the conversation exists; a body (1–1,600 characters) or an approved template;
 the customer has not opted out of that channel; on WhatsApp a free-form body only within 24 h of
@@ -16,14 +17,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox import attachments, reports, store
 from inbox import bus as events_bus
+from inbox.bus import Bus
 from inbox.clock import utcnow
+from inbox.db import Database
 from inbox.events import ConversationUpdated, MessageCreated
 from inbox.models import (
     Channel,
@@ -225,21 +228,44 @@ async def last_sender(session: AsyncSession, conversation_id: int, channel: str)
     )
 
 
-async def queue_reply(
-    runtime: Runtime, request: ReplyRequest, session: AsyncSession | None = None
+@runtime_checkable  # Litestar checks an injected value against its annotation
+class OutboxWaker(Protocol):
+    """What queueing asks of the outbox (inbox.outbox.Outbox): look for new rows now, not at its next poll."""
+
+    def wake(self) -> None: ...
+
+
+class NoOutbox:
+    """Where no outbox runs (Twilio is not set up): a queued row waits for a process that sends."""
+
+    def wake(self) -> None:
+        pass
+
+
+NO_OUTBOX = NoOutbox()
+
+
+async def queue(
+    db: Database, bus: Bus, settings: Settings, outbox: OutboxWaker, request: ReplyRequest
 ) -> tuple[MessageObject, bool]:
-    """Commits a queued reply and its live events; with `session`, joins the caller's transaction."""
-    if session is not None:
-        return await _queue(runtime.settings, request, session)
-    async with runtime.db.write() as session:
-        result = await _queue(runtime.settings, request, session)
-        await events_bus.commit(session, runtime.bus)
+    """Commits a queued reply and its live events, then wakes the outbox if a row was written."""
+    async with db.write() as session:
+        result = await queue_in(session, settings, request)
+        await events_bus.commit(session, bus)
     if result[1]:
-        runtime.wake_outbox()
+        outbox.wake()
     return result
 
 
-async def _queue(settings: Settings, request: ReplyRequest, session: AsyncSession) -> tuple[MessageObject, bool]:
+async def queue_reply(runtime: Runtime, request: ReplyRequest, session: AsyncSession) -> tuple[MessageObject, bool]:
+    """The older entry, kept only for inbox.inbound's keyword answers (being reworked elsewhere):
+    once it calls `queue_in(session, runtime.settings, request)`, delete this."""
+    return await queue_in(session, runtime.settings, request)
+
+
+async def queue_in(session: AsyncSession, settings: Settings, request: ReplyRequest) -> tuple[MessageObject, bool]:
+    """Queues a reply inside the caller's transaction: the caller commits it with its events and
+    wakes the outbox."""
     key = _idempotency_key(request)
     if key is not None:
         existing = await session.scalar(_with_key(key))

@@ -1,7 +1,7 @@
 """Start a conversation: a message to a number as someone typed it, who may never have written.
 
-    start_conversation(runtime, NewConversation) -> (conversation dict, message dict, created?)
-                                                    or raises outbound.ReplyRefused
+    start_conversation(db, bus, settings, outbox, NewConversation)
+        -> (conversation dict, message dict, created?)  or raises outbound.ReplyRefused
 
 The number is read in any usual format (`(415) 555-0142`, `+44 7700 900123`, `07700 900123`)
 with INBOX_DEFAULT_COUNTRY for numbers without `+country` (422 `invalid_number` otherwise). A
@@ -16,18 +16,17 @@ replies that follow (outbound.sender_for).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import phonenumbers
 
 from inbox import bus as events_bus
 from inbox import outbound, store
+from inbox.bus import Bus
+from inbox.db import Database
 from inbox.objects import ConversationObject, MessageObject
 from inbox.phones import typed_number
 from inbox.refusals import Why
-
-if TYPE_CHECKING:
-    from inbox.runtime import Runtime
+from inbox.settings import Settings
 
 MAX_TYPED = 40  # characters of a typed number worth reading
 # Countries whose numbers keep a leading 0 after the country code (Italy and its neighbours in
@@ -87,10 +86,10 @@ def invalid_number(text: str, default_country: str) -> outbound.ReplyRefused:
 
 
 async def start_conversation(
-    runtime: Runtime, request: NewConversation
+    db: Database, bus: Bus, settings: Settings, outbox: outbound.OutboxWaker, request: NewConversation
 ) -> tuple[ConversationObject, MessageObject, bool]:
     """Commits the customer (when new), their conversation and the queued message, with the live events."""
-    country = runtime.settings.default_country
+    country = settings.default_country
     number = parse_typed(request.to, country)
     if number is None:
         raise invalid_number(request.to, country)
@@ -98,7 +97,7 @@ async def start_conversation(
         raise outbound.ReplyRefused(Why.INVALID, "invalid_channel", "channel must be sms or whatsapp.")
     # Before anything is written: a bad body creates no customer.
     outbound.check_body(request.body, request.content_sid, request.content_variables)
-    async with runtime.db.write() as session:
+    async with db.write() as session:
         customer = await store.upsert_customer(session, number.e164, None)
         conversation = await store.ensure_conversation(session, customer.id)
         reply = outbound.ReplyRequest(
@@ -110,11 +109,11 @@ async def start_conversation(
             content_variables=request.content_variables,
             idempotency_key=request.idempotency_key,
         )
-        message, created = await outbound.queue_reply(runtime, reply, session)
+        message, created = await outbound.queue_in(session, settings, reply)
         summary = await store.conversation_summary(session, conversation.id, request.staff_id)
-        await events_bus.commit(session, runtime.bus)
+        await events_bus.commit(session, bus)
     if created:
-        runtime.wake_outbox()
+        outbox.wake()
     if summary is None:  # written in this very transaction: cannot happen
         raise RuntimeError("the new conversation vanished")
     return summary, message, created

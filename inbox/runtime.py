@@ -14,6 +14,7 @@ from inbox import attachments
 from inbox.bus import Bus, make_bus
 from inbox.db import Database
 from inbox.inbound import InboundWriter
+from inbox.outbound import NO_OUTBOX, OutboxWaker
 from inbox.outbox import Outbox, OutboxConfig
 from inbox.settings import Settings
 from inbox.throttle import LoginThrottle
@@ -89,6 +90,11 @@ class Runtime:
             return False
         self._last_pending_sweep = now
         return True
+
+    @property
+    def outbox_waker(self) -> OutboxWaker:
+        """The outbox to wake after queueing; where none runs (no Twilio), one that does nothing."""
+        return self.outbox or NO_OUTBOX
 
     def wake_outbox(self) -> None:
         if self.outbox is not None:

@@ -2,8 +2,8 @@
 
     parse_send_at(value)          -> aware UTC datetime, or ReplyRefused 422 (naive, past, too far ahead)
     promote_due(db, bus)          the outbox calls it: due `scheduled` rows become `queued`, once each
-    cancel(runtime, message_id)   `scheduled` -> `canceled` (never sent); ReplyRefused 409 once it has gone
-    send_now(runtime, message_id) `scheduled` -> `queued` at once
+    cancel(db, bus, message_id)           `scheduled` -> `canceled` (never sent); ReplyRefused 409 once it has gone
+    send_now(db, bus, outbox, message_id) `scheduled` -> `queued` at once
 
 A scheduled row is stored `scheduled` with `next_attempt_at = send_at`, so the outbox's index
 (status, next_attempt_at) finds the due ones. Promotion is one UPDATE that moves each row only
@@ -20,7 +20,7 @@ latest activity then.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,11 +33,8 @@ from inbox.db import Database
 from inbox.events import ConversationUpdated, MessageUpdated
 from inbox.models import Conversation, Customer, Direction, Message, MessageStatus
 from inbox.objects import MessageObject
-from inbox.outbound import ReplyRefused
+from inbox.outbound import OutboxWaker, ReplyRefused
 from inbox.refusals import Why
-
-if TYPE_CHECKING:
-    from inbox.runtime import Runtime  # which imports this module (through inbox.outbox)
 
 HORIZON = timedelta(days=366)  # how far ahead a reply may be scheduled
 
@@ -85,21 +82,21 @@ async def promote_due(db: Database, bus: Bus) -> int:
     return len(promoted)
 
 
-async def send_now(runtime: Runtime, message_id: int) -> MessageObject:
+async def send_now(db: Database, bus: Bus, outbox: OutboxWaker, message_id: int) -> MessageObject:
     """Queues a scheduled reply at once (its `send_at` becomes now)."""
-    async with runtime.db.write() as session:
+    async with db.write() as session:
         now = utcnow()
         promoted = await _promote(session, [Message.id == message_id, *SCHEDULED], now, send_at=now)
         if not promoted:
             await _refuse(session, message_id, "sent now")
-        await events_bus.commit(session, runtime.bus)
-    runtime.wake_outbox()
+        await events_bus.commit(session, bus)
+    outbox.wake()
     return promoted[0]
 
 
-async def cancel(runtime: Runtime, message_id: int) -> MessageObject:
+async def cancel(db: Database, bus: Bus, message_id: int) -> MessageObject:
     """Calls off a scheduled reply; canceling one already canceled answers the same."""
-    async with runtime.db.write() as session:
+    async with db.write() as session:
         row = (
             await session.execute(
                 update(Message)
@@ -116,7 +113,7 @@ async def cancel(runtime: Runtime, message_id: int) -> MessageObject:
         canceled = store.message_object(message)
         if row is not None:
             events_bus.record(session, MessageUpdated(message.conversation_id, canceled))
-            await events_bus.commit(session, runtime.bus)
+            await events_bus.commit(session, bus)
     return canceled
 
 

@@ -86,8 +86,11 @@ async def _queue_replies(database_url: str, conversation_ids: list[int], staff_i
     runtime = Runtime.build(make_settings(database_url, TWILIO_ACCOUNT_SID="", TWILIO_AUTH_TOKEN=""))
     for n in range(per_conversation):
         for conversation_id in conversation_ids:
-            await outbound.queue_reply(
-                runtime,
+            await outbound.queue(
+                runtime.db,
+                runtime.bus,
+                runtime.settings,
+                runtime.outbox_waker,
                 outbound.ReplyRequest(
                     conversation_id=conversation_id, staff_id=staff_id, body=f"Reply {n} to {conversation_id}"
                 ),

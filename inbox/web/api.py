@@ -21,7 +21,7 @@ from inbox import consent, conversations, objects, outbound, preferences, read_m
 from inbox.accounts import StaffMember
 from inbox.csv_cells import csv_line
 from inbox.web.api_docs import errors
-from inbox.web.auth import api_staff, runtime_of
+from inbox.web.auth import api_staff
 from inbox.web.bodies import (
     AT_LEAST_ONE_FIELD,
     ConsentChange,
@@ -33,7 +33,7 @@ from inbox.web.bodies import (
 from inbox.web.errors import ApiError
 from inbox.web.media import media_ids
 from inbox.web.request_body import ApiRequest
-from inbox.web.services import AppSettings, Db, EventBus
+from inbox.web.services import AppSettings, Db, EventBus, Outbox
 
 Staff = NamedDependency[StaffMember]
 
@@ -139,7 +139,14 @@ def idempotency_key(request: Request[Any, Any, Any]) -> str | None:
     responses=errors(401, 403, 404, 409, 422),
 )
 async def send_reply(
-    request: Request[Any, Any, Any], staff: Staff, conversation_id: FromPath[int], data: JSONBody[ReplyBody]
+    request: Request[Any, Any, Any],
+    db: Db,
+    bus: EventBus,
+    settings: AppSettings,
+    outbox: Outbox,
+    staff: Staff,
+    conversation_id: FromPath[int],
+    data: JSONBody[ReplyBody],
 ) -> Response[objects.MessageObject]:
     """Queues a reply (202); the outbox sends it, at `send_at` when given. A repeated Idempotency-Key
     returns the first."""
@@ -154,7 +161,7 @@ async def send_reply(
         send_at=schedule.parse_send_at(data.send_at),  # a scheduled reply (inbox.schedule)
         media_ids=media_ids(data.media_ids),
     )
-    message, created = await outbound.queue_reply(runtime_of(request), reply)
+    message, created = await outbound.queue(db, bus, settings, outbox, reply)
     # The message itself (docs/API.md); a replayed key is marked in a header.
     return Response(message, status_code=202, headers={"Idempotent-Replayed": "false" if created else "true"})
 

@@ -21,9 +21,10 @@ from inbox import event_log, outreach
 from inbox.twilio.client import TwilioSender
 from inbox.twilio.connection import check_connection
 from inbox.web.api import Staff
-from inbox.web.auth import api_staff, runtime_of
+from inbox.web.auth import api_staff
 from inbox.web.errors import ApiError
 from inbox.web.request_body import json_object
+from inbox.web.services import AppSettings, Db, EventBus, Outbox
 
 _MANAGERS_ONLY = "Only managers can test the Twilio connection."
 _STAFF = {"staff": Provide(api_staff)}
@@ -35,10 +36,9 @@ def _managers_only(staff: Any) -> None:
 
 
 @post("/settings/connection/check", status_code=200, include_in_schema=False, dependencies=_STAFF)
-async def check(request: Request[Any, Any, Any], staff: Staff) -> dict[str, Any]:
+async def check(settings: AppSettings, staff: Staff) -> dict[str, Any]:
     """Whether the credentials work and the Messaging Service and its senders exist, in words."""
     _managers_only(staff)
-    settings = runtime_of(request).settings
     if not settings.twilio_configured:
         text = "Twilio is not set up: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (or an API key) and restart."
         return {"ok": False, "checks": [{"name": "credentials", "ok": False, "text": text}], "senders": []}
@@ -61,20 +61,21 @@ async def check(request: Request[Any, Any, Any], staff: Staff) -> dict[str, Any]
 
 
 @post("/settings/connection/test-sms", status_code=202, include_in_schema=False, dependencies=_STAFF)
-async def test_sms(request: Request[Any, Any, Any], staff: Staff) -> Response[dict[str, Any]]:
+async def test_sms(
+    request: Request[Any, Any, Any], db: Db, bus: EventBus, settings: AppSettings, outbox: Outbox, staff: Staff
+) -> Response[dict[str, Any]]:
     """A test SMS to a typed number, through the outbox like any message."""
     _managers_only(staff)
     payload = await json_object(request)
     to = payload.get("to")
     if not isinstance(to, str):
         raise ApiError(422, "invalid_number", "Type the number to send the test SMS to.")
-    runtime = runtime_of(request)
-    if runtime.outbox is None:
+    if not settings.twilio_configured:  # then no outbox runs (inbox.runtime)
         raise ApiError(409, "twilio_not_configured", "Twilio is not set up, so nothing can be sent yet.")
-    after = await event_log.latest_id(runtime.db)
-    body = f"Test message from {runtime.settings.business_name}: the inbox can send SMS through Twilio."
+    after = await event_log.latest_id(db)
+    body = f"Test message from {settings.business_name}: the inbox can send SMS through Twilio."
     conversation, message, _ = await outreach.start_conversation(
-        runtime, outreach.NewConversation(to=to, staff_id=staff.id, channel="sms", body=body)
+        db, bus, settings, outbox, outreach.NewConversation(to=to, staff_id=staff.id, channel="sms", body=body)
     )
     return Response({"message": message, "conversation": conversation, "after": after}, status_code=202)
 

@@ -21,22 +21,30 @@ from inbox.accounts import StaffMember
 from inbox.objects import StartedConversation
 from inbox.web.api import Staff, idempotency_key
 from inbox.web.api_docs import errors
-from inbox.web.auth import runtime_of
 from inbox.web.bodies import NewConversationBody, QuickReplyBody
 from inbox.web.errors import ApiError
-from inbox.web.services import AppSettings, Db
+from inbox.web.services import AppSettings, Db, EventBus, Outbox
 
 _MANAGERS_ONLY = "Only managers can change the saved replies."
 
 
 @post("/conversations", status_code=201, responses=errors(401, 403, 409, 422))
 async def start_conversation(
-    request: Request[Any, Any, Any], staff: Staff, data: JSONBody[NewConversationBody]
+    request: Request[Any, Any, Any],
+    db: Db,
+    bus: EventBus,
+    settings: AppSettings,
+    outbox: Outbox,
+    staff: Staff,
+    data: JSONBody[NewConversationBody],
 ) -> Response[StartedConversation]:
     """A message to a number as typed, who may never have written: 201 with the conversation
     (a known customer's own) and the queued message. A repeated Idempotency-Key returns the first."""
     conversation, message, created = await outreach.start_conversation(
-        runtime_of(request),
+        db,
+        bus,
+        settings,
+        outbox,
         outreach.NewConversation(
             to=data.to,
             staff_id=staff.id,

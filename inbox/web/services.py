@@ -1,6 +1,6 @@
 """The typed services a handler can ask for by parameter name, through Litestar's dependency injection.
 
-    async def handler(db: Db, bus: EventBus, settings: AppSettings) -> ...
+    async def handler(db: Db, bus: EventBus, settings: AppSettings, outbox: Outbox) -> ...
 
 Handlers name what they use instead of reaching into the runtime, and pass those same typed
 things on to the domain functions they call. Registered once, on the app (inbox.app).
@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency, Provide
 
 from inbox.attachments import MediaStorage
 from inbox.bus import Bus
 from inbox.db import Database
+from inbox.outbound import OutboxWaker
 from inbox.settings import Settings
+from inbox.throttle import LoginThrottle
 from inbox.web.auth import runtime_of
 
 Connection = ASGIConnection[Any, Any, Any, Any]
@@ -26,6 +29,9 @@ Db = NamedDependency[Database]
 EventBus = NamedDependency[Bus]
 AppSettings = NamedDependency[Settings]
 Media = NamedDependency[MediaStorage]
+Outbox = NamedDependency[OutboxWaker]  # this process's outbox, to wake after queueing
+Throttle = NamedDependency[LoginThrottle]  # this process's sign-in counts (`login_throttle`)
+PasswordChecks = NamedDependency[anyio.CapacityLimiter]  # argon2 checks at once in this process
 
 
 def _db(request: Connection) -> Database:
@@ -44,9 +50,24 @@ def _media_storage(request: Connection) -> MediaStorage:
     return runtime_of(request).media_storage
 
 
+def _outbox(request: Connection) -> OutboxWaker:
+    return runtime_of(request).outbox_waker
+
+
+def _login_throttle(request: Connection) -> LoginThrottle:
+    return runtime_of(request).login_throttle
+
+
+def _password_checks(request: Connection) -> anyio.CapacityLimiter:
+    return runtime_of(request).password_checks
+
+
 SERVICES = {
     "db": Provide(_db, sync_to_thread=False),
     "bus": Provide(_bus, sync_to_thread=False),
     "settings": Provide(_settings, sync_to_thread=False),
     "media_storage": Provide(_media_storage, sync_to_thread=False),
+    "outbox": Provide(_outbox, sync_to_thread=False),
+    "login_throttle": Provide(_login_throttle, sync_to_thread=False),
+    "password_checks": Provide(_password_checks, sync_to_thread=False),
 }

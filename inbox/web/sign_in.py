@@ -11,7 +11,6 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
-import anyio
 from litestar import Request, Response, get, post
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie
@@ -21,8 +20,8 @@ from litestar.response import Redirect, Template
 from inbox import accounts
 from inbox.settings import Settings
 from inbox.throttle import Refusal
-from inbox.web.auth import SESSION_COOKIE, identify, runtime_of, safe_next, sessions_ended
-from inbox.web.services import AppSettings, Db
+from inbox.web.auth import SESSION_COOKIE, identify, safe_next, sessions_ended
+from inbox.web.services import AppSettings, Db, PasswordChecks, Throttle
 
 LOGIN_CSRF_COOKIE = "inbox_login_csrf"
 
@@ -99,46 +98,38 @@ def _too_many(request: Request[Any, Any, Any], settings: Settings, email: str, r
 
 
 @post("/login", status_code=303, include_in_schema=False)
-async def login(request: Request[Any, Any, Any], db: Db, settings: AppSettings) -> Response[Any]:
-    """Throttled per client address and per email (inbox/throttle.py); the argon2 check runs in a
-    worker thread, one at a time, with no transaction open; known and unknown emails answer alike."""
-    runtime = runtime_of(request)  # the process's throttle and its one-at-a-time password checks
+async def login(
+    request: Request[Any, Any, Any],
+    db: Db,
+    settings: AppSettings,
+    login_throttle: Throttle,
+    password_checks: PasswordChecks,
+) -> Response[Any]:
+    """The form's CSRF cookie, then the attempt (accounts.attempt_sign_in: throttled, the password
+    checked off the event loop), then the new session's cookie or the page again with why."""
     form = await request.form()
     email = str(form.get("email", ""))[:320]
     token = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not token or not secrets.compare_digest(str(form.get("csrf_token", "")), token):
         return _login_page(request, settings, error="The form expired. Please sign in again.", email=email, status=403)
-    address, key = client_address(request, settings), email.strip().lower()
-    throttle = runtime.login_throttle
-    if refusal := throttle.check(address, key):
-        return _too_many(request, settings, email, refusal)
-    throttle.begin(address)
-    try:
-        candidate = await accounts.login_candidate(db, email)
-        matches, new_hash = await anyio.to_thread.run_sync(
-            accounts.verify_password,
-            candidate.password_hash,
-            str(form.get("password", "")),
-            limiter=runtime.password_checks,
-        )
-    finally:
-        throttle.end(address)
-    if not matches or candidate.staff is None:
-        if refusal := throttle.failed(address, key):
-            return _too_many(request, settings, email, refusal)
-        return _login_page(request, settings, error="That email and password do not match.", email=email, status=401)
-    throttle.succeeded(address, key)
-    cookie = await accounts.sign_in(
+    outcome = await accounts.attempt_sign_in(
         db,
-        candidate.staff.id,
-        new_hash,
-        settings.secret_key,
+        login_throttle,
+        password_checks,
+        address=client_address(request, settings),
+        email=email,
+        password=str(form.get("password", "")),
+        key=settings.secret_key,
         replacing=request.cookies.get(SESSION_COOKIE),  # no fixation
     )
+    if isinstance(outcome, Refusal):
+        return _too_many(request, settings, email, outcome)
+    if outcome is None:
+        return _login_page(request, settings, error="That email and password do not match.", email=email, status=401)
     response = Redirect(safe_next(str(form.get("next", "/"))), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
-        cookie,
+        outcome.cookie,
         httponly=True,
         samesite="lax",
         secure=_cookie_secure(settings),
