@@ -18,6 +18,7 @@ The bytes stay in storage so staff still see what they sent (through a signed-in
 from __future__ import annotations
 
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -382,6 +383,20 @@ async def settle(session: AsyncSession, message: Message) -> None:
 
 ORPHAN_AGE = timedelta(hours=24)  # an upload nobody sent within a day was abandoned
 SWEEP_EVERY = 3600.0  # seconds between sweeps, per process
+
+
+class OrphanSweeps:
+    """When this process next sweeps abandoned uploads: after an upload, at most once per SWEEP_EVERY."""
+
+    def __init__(self, every: float = SWEEP_EVERY) -> None:
+        self.every = every
+        self.next_at = 0.0  # monotonic time
+
+    async def now_and_then(self, db: Any, storage: MediaStorage) -> None:
+        if time.monotonic() < self.next_at:
+            return
+        self.next_at = time.monotonic() + self.every
+        await sweep_orphans(db, storage)
 
 
 async def sweep_orphans(db: Any, storage: MediaStorage, *, older_than: timedelta = ORPHAN_AGE, limit: int = 500) -> int:

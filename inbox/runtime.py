@@ -13,6 +13,7 @@ import anyio
 from inbox import attachments
 from inbox.bus import Bus, make_bus
 from inbox.db import Database
+from inbox.export import ExportSlots
 from inbox.inbound import InboundWriter
 from inbox.outbound import NO_OUTBOX, OutboxWaker
 from inbox.outbox import Outbox, OutboxConfig
@@ -37,8 +38,6 @@ class Runtime:
     outbox: Outbox | None = None
     # Started with the runtime, kept until it stops (the demo seeds its conversations this way).
     on_start: Callable[[], Coroutine[Any, Any, None]] | None = None
-    open_exports: int = 0  # exports streaming now, in this process (inbox.web.exports caps them)
-    media_sweep_at: float = 0.0  # monotonic time this process next deletes abandoned uploads (inbox.web.media)
 
     @classmethod
     def build(cls, settings: Settings, **options: Any) -> Runtime:
@@ -53,6 +52,8 @@ class Runtime:
     def __post_init__(self) -> None:
         self.ingest = InboundWriter(self)
         self.media_storage = attachments.storage_for(self.settings)
+        self.media_sweeps = attachments.OrphanSweeps()  # deletes abandoned uploads now and then
+        self.export_slots = ExportSlots()  # exports streaming now, in this process, and their cap
         self.login_throttle = LoginThrottle()
         self._last_pending_sweep = float("-inf")
         # One password check at a time per process: argon2 takes a core for ~0.1 s, and a flood of

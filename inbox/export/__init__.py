@@ -66,15 +66,18 @@ from inbox.export.query import (
     parse_query,
     resolve_staff,
 )
+from inbox.export.slots import MAX_CONCURRENT_EXPORTS, ExportSlots
 from inbox.export.streaming import ExportFailed, describe_failure, stream
 
 __all__ = [
     "COLUMNS",
     "FORMATS",
+    "MAX_CONCURRENT_EXPORTS",
     "MEDIA_TYPES",
     "ExportFailed",
     "ExportInputError",
     "ExportQuery",
+    "ExportSlots",
     "audit_dict",
     "audit_entries",
     "describe_failure",

@@ -26,16 +26,14 @@ from litestar.response import Redirect, Stream, Template
 from inbox import accounts, export
 from inbox.accounts import StaffMember
 from inbox.clock import utcnow
-from inbox.runtime import Runtime
 from inbox.transcript import transcript
 from inbox.web.api_docs import errors
-from inbox.web.auth import api_staff, identify, login_redirect, page_identity, refusal, runtime_of
+from inbox.web.auth import api_staff, identify, login_redirect, page_identity, refusal
 from inbox.web.errors import ApiError
-from inbox.web.services import AppSettings, Db
+from inbox.web.services import AppSettings, Db, ExportSlots
 
 log = structlog.get_logger(__name__)
 Staff = NamedDependency[StaffMember]
-MAX_CONCURRENT_EXPORTS = 4  # per process: each open export holds a database connection
 _NOT_A_MANAGER = "Only managers can export the conversation history."
 
 
@@ -54,10 +52,10 @@ class AuditPage(TypedDict):
 
 
 async def _counted(
-    runtime: Runtime, chunks: AsyncIterator[bytes], audit_id: int, query: export.ExportQuery
+    slots: export.ExportSlots, chunks: AsyncIterator[bytes], audit_id: int, query: export.ExportQuery
 ) -> AsyncIterator[bytes]:
     """The chunks, counted against the process's concurrent exports, logged by ids and sizes only."""
-    runtime.open_exports += 1
+    slots.open += 1
     size = 0
     try:
         # export.stream is an async generator (it says AsyncIterator): closable.
@@ -74,13 +72,14 @@ async def _counted(
         log.warning("export.aborted", audit_id=audit_id, format=query.format, bytes=size)
         raise
     finally:
-        runtime.open_exports -= 1
+        slots.open -= 1
 
 
 @get("/api/export", dependencies={"staff": Provide(api_staff)}, responses=errors(401, 403, 422, 429))
-async def export_history(request: Request[Any, Any, Any], staff: Staff) -> Stream:
+async def export_history(
+    request: Request[Any, Any, Any], db: Db, settings: AppSettings, export_slots: ExportSlots, staff: Staff
+) -> Stream:
     _require_manager(staff)
-    runtime = runtime_of(request)
     params = request.query_params
     try:
         query = export.parse_query(
@@ -92,16 +91,16 @@ async def export_history(request: Request[Any, Any, Any], staff: Staff) -> Strea
             direction=params.get("direction"),
             staff=params.get("staff"),
             bom=params.get("bom"),
-            country=runtime.settings.default_country,
+            country=settings.default_country,
         )
-        query = await export.resolve_staff(runtime.db, query)
+        query = await export.resolve_staff(db, query)
     except export.ExportInputError as exc:
         raise ApiError(422, f"invalid_{exc.name}", str(exc)) from None
-    if runtime.open_exports >= MAX_CONCURRENT_EXPORTS:
+    if export_slots.full:
         raise ApiError(429, "too_many_exports", "Other exports are running; try again when one has finished.")
-    audit_id = await export.start_audit(runtime.db, query, staff_id=staff.id, actor=staff.email)
+    audit_id = await export.start_audit(db, query, staff_id=staff.id, actor=staff.email)
     return Stream(
-        _counted(runtime, export.stream(runtime.db, query, audit_id=audit_id), audit_id, query),
+        _counted(export_slots, export.stream(db, query, audit_id=audit_id), audit_id, query),
         media_type=export.MEDIA_TYPES[query.format],
         headers={
             "content-disposition": f'attachment; filename="{_filename(query)}"',

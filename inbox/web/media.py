@@ -12,7 +12,6 @@ asks the inbox, which asks Twilio. Credentials go only to the configured Twilio 
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,9 +28,8 @@ from inbox.accounts import StaffMember
 from inbox.attachments import MediaStorage
 from inbox.settings import Settings
 from inbox.web.api_docs import UPLOAD_BODY, errors
-from inbox.web.auth import runtime_of
 from inbox.web.errors import ApiError
-from inbox.web.services import AppSettings, Db, Media
+from inbox.web.services import AppSettings, Db, Media, MediaSweeps
 
 Staff = NamedDependency[StaffMember]
 
@@ -65,7 +63,9 @@ def media_ids(raw: Any) -> list[int]:
     request_max_body_size=attachments.MAX_FILE + ENVELOPE,
     operation_class=UPLOAD_BODY,
 )
-async def upload_media(request: Request[Any, Any, Any], db: Db, staff: Staff) -> dict[str, Any]:
+async def upload_media(
+    request: Request[Any, Any, Any], db: Db, media_storage: Media, media_sweeps: MediaSweeps, staff: Staff
+) -> dict[str, Any]:
     """One attachment (multipart/form-data, field `file`): JPEG, PNG, GIF or PDF judged by its bytes, up to 5 MB."""
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > attachments.MAX_FILE + ENVELOPE:
@@ -77,16 +77,11 @@ async def upload_media(request: Request[Any, Any, Any], db: Db, staff: Staff) ->
     if upload is None or isinstance(upload, str) or not hasattr(upload, "read"):
         raise ApiError(422, "invalid_upload", "Send the file as multipart/form-data in the field `file`.")
     data = await upload.read(attachments.MAX_FILE + 1)
-    runtime = runtime_of(request)  # its media storage, and when this process last swept
     try:
-        saved = await attachments.save_upload(
-            db, runtime.media_storage, staff.id, upload.filename, upload.content_type, data
-        )
+        saved = await attachments.save_upload(db, media_storage, staff.id, upload.filename, upload.content_type, data)
     finally:
         await upload.close()
-    if time.monotonic() >= runtime.media_sweep_at:  # now and then: abandoned uploads
-        runtime.media_sweep_at = time.monotonic() + attachments.SWEEP_EVERY
-        await attachments.sweep_orphans(db, runtime.media_storage)
+    await media_sweeps.now_and_then(db, media_storage)  # abandoned uploads
     return saved.as_dict()
 
 

@@ -24,8 +24,9 @@ from inbox import report_views, reports
 from inbox.accounts import StaffMember
 from inbox.clock import utcnow
 from inbox.web.api_docs import errors
-from inbox.web.auth import api_staff, page_identity, runtime_of
+from inbox.web.auth import api_staff, page_identity
 from inbox.web.errors import ApiError
+from inbox.web.services import AppSettings, Db
 
 Staff = NamedDependency[StaffMember]
 _NOT_A_MANAGER = "Only managers can see the reports."
@@ -33,17 +34,16 @@ PERIODS = {"30d": "Last 30 days", "week": "This week", "custom": "Dates"}
 
 
 @get("/api/reports", dependencies={"staff": Provide(api_staff)}, responses=errors(401, 403, 422))
-async def reports_api(request: Request[Any, Any, Any], staff: Staff) -> reports.Report:
+async def reports_api(request: Request[Any, Any, Any], db: Db, settings: AppSettings, staff: Staff) -> reports.Report:
     if not staff.is_manager:
         raise ApiError(403, "forbidden", _NOT_A_MANAGER)
-    runtime = runtime_of(request)
     now = utcnow()
     params = request.query_params
     try:
-        period = reports.parse_period(params.get("since"), params.get("until"), runtime.settings.zone, now)
+        period = reports.parse_period(params.get("since"), params.get("until"), settings.zone, now)
     except reports.ReportInputError as exc:
         raise ApiError(422, f"invalid_{exc.name}", str(exc)) from None
-    return await reports.report(runtime.db, period, now)
+    return await reports.report(db, period, now)
 
 
 def _page_period(request: Request[Any, Any, Any], zone: ZoneInfo, now: datetime) -> tuple[str, reports.Period]:
@@ -58,15 +58,16 @@ def _page_period(request: Request[Any, Any, Any], zone: ZoneInfo, now: datetime)
 
 
 @get("/reports", include_in_schema=False)
-async def reports_page(request: Request[Any, Any, Any]) -> Template | Redirect | Response[Any]:
+async def reports_page(
+    request: Request[Any, Any, Any], db: Db, settings: AppSettings
+) -> Template | Redirect | Response[Any]:
     identity = await page_identity(request, managers_only=_NOT_A_MANAGER)
     if isinstance(identity, Response):
         return identity
-    runtime = runtime_of(request)
-    zone, now = runtime.settings.zone, utcnow()
+    zone, now = settings.zone, utcnow()
     context: dict[str, Any] = {
         "staff": identity.staff,
-        "business_name": runtime.settings.business_name,
+        "business_name": settings.business_name,
         "periods": PERIODS,
         "zone": zone.key,
         "since": request.query_params.get("since", ""),
@@ -77,7 +78,7 @@ async def reports_page(request: Request[Any, Any, Any]) -> Template | Redirect |
         choice, period = _page_period(request, zone, now)
     except reports.ReportInputError as exc:
         return Template("reports.html", context={**context, "error": str(exc)}, status_code=422)
-    figures = await reports.report(runtime.db, period, now)
+    figures = await reports.report(db, period, now)
     first_day, last_day = period.days[0][0].isoformat(), period.days[-1][0].isoformat()
     tables = report_views.tables(figures, zone)
     return Template(
@@ -100,17 +101,18 @@ async def reports_page(request: Request[Any, Any, Any]) -> Template | Redirect |
 
 
 @get("/reports/csv/{chart:str}", include_in_schema=False)
-async def report_csv(request: Request[Any, Any, Any], chart: FromPath[str]) -> Response[Any] | Redirect:
+async def report_csv(
+    request: Request[Any, Any, Any], db: Db, settings: AppSettings, chart: FromPath[str]
+) -> Response[Any] | Redirect:
     identity = await page_identity(request, managers_only=_NOT_A_MANAGER)
     if isinstance(identity, Response):
         return identity
-    runtime = runtime_of(request)
-    zone, now = runtime.settings.zone, utcnow()
+    zone, now = settings.zone, utcnow()
     try:
         _, period = _page_period(request, zone, now)
     except reports.ReportInputError as exc:
         return Response(str(exc) + "\n", status_code=422, media_type="text/plain")
-    figures = await reports.report(runtime.db, period, now)
+    figures = await reports.report(db, period, now)
     table = report_views.tables(figures, zone).get(chart)
     if table is None:
         return Response("There is no such chart.\n", status_code=404, media_type="text/plain")

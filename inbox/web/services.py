@@ -14,9 +14,10 @@ import anyio
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency, Provide
 
-from inbox.attachments import MediaStorage
+from inbox.attachments import MediaStorage, OrphanSweeps
 from inbox.bus import Bus
 from inbox.db import Database
+from inbox.export import ExportSlots as Slots
 from inbox.outbound import OutboxWaker
 from inbox.settings import Settings
 from inbox.throttle import LoginThrottle
@@ -29,6 +30,8 @@ Db = NamedDependency[Database]
 EventBus = NamedDependency[Bus]
 AppSettings = NamedDependency[Settings]
 Media = NamedDependency[MediaStorage]
+MediaSweeps = NamedDependency[OrphanSweeps]  # when this process next deletes abandoned uploads
+ExportSlots = NamedDependency[Slots]  # exports streaming now in this process, and their cap
 Outbox = NamedDependency[OutboxWaker]  # this process's outbox, to wake after queueing
 Throttle = NamedDependency[LoginThrottle]  # this process's sign-in counts (`login_throttle`)
 PasswordChecks = NamedDependency[anyio.CapacityLimiter]  # argon2 checks at once in this process
@@ -50,6 +53,14 @@ def _media_storage(request: Connection) -> MediaStorage:
     return runtime_of(request).media_storage
 
 
+def _media_sweeps(request: Connection) -> OrphanSweeps:
+    return runtime_of(request).media_sweeps
+
+
+def _export_slots(request: Connection) -> Slots:
+    return runtime_of(request).export_slots
+
+
 def _outbox(request: Connection) -> OutboxWaker:
     return runtime_of(request).outbox_waker
 
@@ -67,6 +78,8 @@ SERVICES = {
     "bus": Provide(_bus, sync_to_thread=False),
     "settings": Provide(_settings, sync_to_thread=False),
     "media_storage": Provide(_media_storage, sync_to_thread=False),
+    "media_sweeps": Provide(_media_sweeps, sync_to_thread=False),
+    "export_slots": Provide(_export_slots, sync_to_thread=False),
     "outbox": Provide(_outbox, sync_to_thread=False),
     "login_throttle": Provide(_login_throttle, sync_to_thread=False),
     "password_checks": Provide(_password_checks, sync_to_thread=False),
