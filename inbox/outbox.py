@@ -22,7 +22,6 @@ import contextlib
 import random
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 import structlog
 from sqlalchemy import select, update
@@ -30,16 +29,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox import attachments, consent, metrics, outbound, schedule, status, store
 from inbox import bus as events_bus
+from inbox.bus import Bus
 from inbox.clock import utcnow
+from inbox.db import Database
 from inbox.events import MessageUpdated
 from inbox.models import ConsentState, Conversation, Customer, Direction, Message, MessageStatus
 from inbox.paths import STATUS_WEBHOOK
 from inbox.phones import mask
+from inbox.settings import Settings
 from inbox.twilio.client import Failure, ListedMessage, OutgoingMessage, SendError, SendResult, TwilioSender
 from inbox.twilio.errors import explain
-
-if TYPE_CHECKING:
-    from inbox.runtime import Runtime  # which builds the outbox
 
 log = structlog.get_logger(__name__)
 STATUS_PATH = STATUS_WEBHOOK
@@ -58,8 +57,10 @@ class OutboxConfig:
 
 
 class Outbox:
-    def __init__(self, runtime: Runtime, sender: TwilioSender, config: OutboxConfig | None = None) -> None:
-        self.runtime = runtime
+    def __init__(
+        self, db: Database, bus: Bus, settings: Settings, sender: TwilioSender, config: OutboxConfig | None = None
+    ) -> None:
+        self.db, self.bus, self.settings = db, bus, settings
         self.sender = sender
         self.config = config or OutboxConfig()
         self._wake = asyncio.Event()
@@ -120,7 +121,7 @@ class Outbox:
             self._next_sweep = now + self.config.sweep_interval
             await self._expire_leases()
             handled = await self._reconcile_batch()
-            handled += await schedule.promote_due(self.runtime.db, self.runtime.bus)
+            handled += await schedule.promote_due(self.db, self.bus)
         ids = await self._claim(needs_reconcile=False)
         if ids:
             await self._send_batch(ids)
@@ -130,7 +131,7 @@ class Outbox:
         """(queued replies, age in seconds of the oldest) for metrics."""
         from sqlalchemy import func
 
-        async with self.runtime.db.read() as session:
+        async with self.db.read() as session:
             count, oldest = (
                 await session.execute(
                     select(func.count(Message.id), func.min(Message.created_at)).where(
@@ -160,7 +161,7 @@ class Outbox:
             .order_by(Message.id)
             .limit(self.config.batch)
         )
-        async with self.runtime.db.write() as session:
+        async with self.db.write() as session:
             if session.get_bind().dialect.name == "postgresql":
                 due = due.with_for_update(skip_locked=True)
             claimed = await session.execute(
@@ -176,7 +177,7 @@ class Outbox:
 
     async def _expire_leases(self) -> None:
         """A lease that ran out means its worker died mid-send: the fate of that send is unknown."""
-        async with self.runtime.db.write() as session:
+        async with self.db.write() as session:
             await session.execute(
                 update(Message)
                 .where(Message.claimed_until < utcnow(), Message.status == MessageStatus.QUEUED)
@@ -188,7 +189,7 @@ class Outbox:
     # ---- sending ------------------------------------------------------------------------
 
     async def _load(self, ids: list[int]) -> list[tuple[Message, Customer]]:
-        async with self.runtime.db.read() as session:
+        async with self.db.read() as session:
             rows = await session.execute(
                 select(Message, Customer)
                 .join(Conversation, Conversation.id == Message.conversation_id)
@@ -201,7 +202,7 @@ class Outbox:
     async def _send_batch(self, ids: list[int]) -> None:
         rows = await self._load(ids)
         refusals: dict[int, outbound.ReplyRefused] = {}
-        async with self.runtime.db.read() as session:
+        async with self.db.read() as session:
             consent = await store.consent_states(session, list({c.id for _, c in rows}))
             for message, customer in rows:  # consent and window again, just before sending
                 refusal = await outbound.refusal_for(
@@ -220,7 +221,7 @@ class Outbox:
         await self._record(rows, refusals, dict(zip([m.id for m, _ in to_send], outcomes, strict=True)))
 
     def _outgoing(self, message: Message) -> OutgoingMessage:
-        settings = self.runtime.settings
+        settings = self.settings
         return OutgoingMessage(
             to=message.to_addr,
             from_=message.from_addr or None,
@@ -251,7 +252,7 @@ class Outbox:
         refusals: dict[int, outbound.ReplyRefused],
         outcomes: dict[int, SendResult | SendError],
     ) -> None:
-        async with self.runtime.db.write() as session:
+        async with self.db.write() as session:
             fresh = {
                 m.id: m
                 for m in (
@@ -282,7 +283,7 @@ class Outbox:
                     if outcome.code == 21610:
                         await self._record_twilio_opt_out(session, message, customer)
                 await attachments.settle(session, message)  # a final status: its files stop being served
-            await events_bus.commit(session, self.runtime.bus)
+            await events_bus.commit(session, self.bus)
 
     async def _accepted(self, session: AsyncSession, message: Message, result: SendResult) -> None:
         await store.learn_authors(session, [message])
@@ -331,7 +332,7 @@ class Outbox:
         if not ids:
             return 0
         rows = await self._load(ids)
-        async with self.runtime.db.write() as session:
+        async with self.db.write() as session:
             for claimed, _customer in rows:
                 message = await session.get_one(Message, claimed.id)  # just claimed: it is there
                 message.claimed_until = None
@@ -347,7 +348,7 @@ class Outbox:
                 else:
                     message.needs_reconcile = False  # Twilio never got it: send it again
                     message.next_attempt_at = utcnow()
-            await events_bus.commit(session, self.runtime.bus)
+            await events_bus.commit(session, self.bus)
         self._next_sweep = 0.0  # more may be waiting: look again on the next pass
         self.wake()
         return len(ids)

@@ -68,7 +68,7 @@ class Runtime:
         if self.settings.twilio_configured:
             self.sender = TwilioSender.from_settings(self.settings)
             await self.sender.start()
-            self.outbox = Outbox(self, self.sender, self.outbox_config)
+            self.outbox = Outbox(self.db, self.bus, self.settings, self.sender, self.outbox_config)
             if self.run_outbox:
                 self.outbox.start()
         if self.on_start is not None:
