@@ -255,7 +255,8 @@ async def _apply_keyword(
         in_twiml=True,
     )
     try:
-        answer, _ = await outbound.queue_reply(runtime, request, session=session)
+        # An answer given in the webhook's TwiML: the outbox never claims it, so it is not woken.
+        answer, _ = await outbound.queue_in(session, runtime.settings, request)
     except outbound.ReplyRefused:
         return None  # e.g. HELP from someone who opted out: nothing may be sent to them
     return answer.id, answer.body

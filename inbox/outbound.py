@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -43,9 +43,6 @@ from inbox.phones import address_for
 from inbox.refusals import Refused, Why
 from inbox.settings import Settings
 from inbox.twilio.payloads import CONTENT_SID
-
-if TYPE_CHECKING:
-    from inbox.runtime import Runtime  # which imports this module (through inbox.inbound)
 
 MAX_BODY = 1600
 MAX_TEMPLATE_VARIABLES = 20  # more than any approved template we have seen uses
@@ -255,12 +252,6 @@ async def queue(
     if result[1]:
         outbox.wake()
     return result
-
-
-async def queue_reply(runtime: Runtime, request: ReplyRequest, session: AsyncSession) -> tuple[MessageObject, bool]:
-    """The older entry, kept only for inbox.inbound's keyword answers (being reworked elsewhere):
-    once it calls `queue_in(session, runtime.settings, request)`, delete this."""
-    return await queue_in(session, runtime.settings, request)
 
 
 async def queue_in(session: AsyncSession, settings: Settings, request: ReplyRequest) -> tuple[MessageObject, bool]:
