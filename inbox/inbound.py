@@ -1,7 +1,7 @@
 """The one entry for inbound messages: customer, thread, message and live events, in one commit.
 
-    await handle_batch(runtime, [payload, ...]) -> [InboundResult, ...]
-    await InboundWriter(runtime).submit(payload) -> InboundResult   (group commit)
+    await handle_batch(db, bus, settings, [payload, ...]) -> [InboundResult, ...]
+    await InboundWriter(db, bus, settings).submit(payload) -> InboundResult   (group commit)
 
 Keywords (the whole message, as Twilio reads them): STOP and its synonyms opt the customer out of
 that channel, START and its synonyms back in, each kept in the consent ledger with the message
@@ -26,23 +26,23 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from inbox import app_settings, batch_sql, consent, keywords, outbound, store
 from inbox import bus as events_bus
+from inbox.bus import Bus
 from inbox.clock import utcnow
+from inbox.db import Database
 from inbox.events import ConversationUpdated, MessageCreated
 from inbox.keywords import Keyword
 from inbox.models import ConsentState, Conversation, ConversationStatus, Customer, MediaItem, Message
 from inbox.objects import MessageObject
 from inbox.phones import bare, channel_of, to_e164
+from inbox.settings import Settings
 from inbox.twilio.payloads import InboundPayload
-
-if TYPE_CHECKING:
-    from inbox.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 MAX_BATCH = 128
@@ -59,23 +59,25 @@ class InboundResult:
 DUPLICATE = InboundResult(duplicate=True)
 
 
-async def handle(runtime: Runtime, payload: InboundPayload) -> InboundResult:
-    return (await handle_batch(runtime, [payload]))[0]
+async def handle(db: Database, bus: Bus, settings: Settings, payload: InboundPayload) -> InboundResult:
+    return (await handle_batch(db, bus, settings, [payload]))[0]
 
 
-async def handle_batch(runtime: Runtime, payloads: list[InboundPayload]) -> list[InboundResult]:
+async def handle_batch(
+    db: Database, bus: Bus, settings: Settings, payloads: list[InboundPayload]
+) -> list[InboundResult]:
     """Stores every new message of `payloads` in one transaction; results in the same order."""
     first_by_sid: dict[str, InboundPayload] = {}
     for payload in payloads:
         first_by_sid.setdefault(payload.sid, payload)
     results: dict[str, InboundResult] = {}
-    async with runtime.db.write() as session:
+    async with db.write() as session:
         connection = await session.connection()
         known = await batch_sql.known_sids(connection, list(first_by_sid))
         fresh = [p for sid, p in first_by_sid.items() if sid not in known]
         if fresh:
-            results = await _store(runtime, session, connection, fresh)
-            await events_bus.commit(session, runtime.bus)
+            results = await _store(settings, session, connection, fresh)
+            await events_bus.commit(session, bus)
     # Later copies of a SID within the batch, and SIDs stored before, are duplicates.
     answered: set[str] = set()
     ordered: list[InboundResult] = []
@@ -99,12 +101,12 @@ class _Thread:
 
 
 async def _store(
-    runtime: Runtime, session: AsyncSession, connection: AsyncConnection, payloads: list[InboundPayload]
+    settings: Settings, session: AsyncSession, connection: AsyncConnection, payloads: list[InboundPayload]
 ) -> dict[str, InboundResult]:
     """Customers, conversations, messages and their events in a handful of multi-row statements
     (`inbox.batch_sql`: this is the webhook's hot path). Keyword messages, which are rare, then
     go through the consent ledger and the outbox like any other write."""
-    policy = await app_settings.cached_keyword_policy(session, runtime.settings)
+    policy = await app_settings.cached_keyword_policy(session, settings)
     now = utcnow()
     phones = {p.sid: to_e164(p.from_addr) for p in payloads}
     profile_by_phone: dict[str, str | None] = {}
@@ -168,7 +170,7 @@ async def _store(
             continue
         customer = _found(await session.get(Customer, thread_by_id[message.conversation_id].customer_id))
         answer = await _apply_keyword(
-            runtime, session, policy, _found(await session.get(Message, message.id)), customer, keyword
+            settings, session, policy, _found(await session.get(Message, message.id)), customer, keyword
         )
         answered_threads.add(message.conversation_id)
         if answer is not None:
@@ -220,7 +222,7 @@ def _keyword_of(payload: InboundPayload, policy: app_settings.KeywordPolicy) -> 
 
 
 async def _apply_keyword(
-    runtime: Runtime,
+    settings: Settings,
     session: AsyncSession,
     policy: app_settings.KeywordPolicy,
     message: Message,
@@ -256,7 +258,7 @@ async def _apply_keyword(
     )
     try:
         # An answer given in the webhook's TwiML: the outbox never claims it, so it is not woken.
-        answer, _ = await outbound.queue_in(session, runtime.settings, request)
+        answer, _ = await outbound.queue_in(session, settings, request)
     except outbound.ReplyRefused:
         return None  # e.g. HELP from someone who opted out: nothing may be sent to them
     return answer.id, answer.body
@@ -269,8 +271,8 @@ _Waiting = tuple[InboundPayload, asyncio.Future[InboundResult]]
 class InboundWriter:
     """Group commit for the webhook: whoever arrives while a transaction is open joins the next one."""
 
-    def __init__(self, runtime: Runtime, max_batch: int = MAX_BATCH) -> None:
-        self.runtime, self.max_batch = runtime, max_batch
+    def __init__(self, db: Database, bus: Bus, settings: Settings, max_batch: int = MAX_BATCH) -> None:
+        self.db, self.bus, self.settings, self.max_batch = db, bus, settings, max_batch
         self._queue: asyncio.Queue[_Waiting] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
@@ -289,7 +291,7 @@ class InboundWriter:
 
     async def submit(self, payload: InboundPayload) -> InboundResult:
         if self._task is None:  # not started (a script, a test): no batching
-            return await handle(self.runtime, payload)
+            return await handle(self.db, self.bus, self.settings, payload)
         future: asyncio.Future[InboundResult] = asyncio.get_running_loop().create_future()
         await self._queue.put((payload, future))
         return await future
@@ -301,7 +303,7 @@ class InboundWriter:
             while len(batch) < self.max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
-                results = await handle_batch(self.runtime, [payload for payload, _ in batch])
+                results = await handle_batch(self.db, self.bus, self.settings, [payload for payload, _ in batch])
             except Exception:
                 log.exception("inbound batch failed; retrying its webhooks one by one", size=len(batch))
                 await self._one_by_one(batch)
@@ -314,7 +316,7 @@ class InboundWriter:
         """One bad webhook must not fail the others that shared its transaction."""
         for payload, future in batch:
             try:
-                result = await handle(self.runtime, payload)
+                result = await handle(self.db, self.bus, self.settings, payload)
             except Exception as exc:
                 if not future.done():
                     future.set_exception(exc)

@@ -135,7 +135,7 @@ async def reconcile(runtime: Runtime, since: datetime | None = None) -> Reconcil
     for start in range(0, len(missing), BATCH):
         chunk = missing[start : start + BATCH]
         payloads = [payload_of(m, await _media(sender, m)) for m in chunk]
-        results = await handle_batch(runtime, payloads)
+        results = await handle_batch(runtime.db, runtime.bus, runtime.settings, payloads)
         fresh = [r for r in results if not r.duplicate]
         ingested += len(fresh)
         answers = [r.answer[0] for r in fresh if r.answer is not None]

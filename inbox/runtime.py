@@ -50,7 +50,7 @@ class Runtime:
         )
 
     def __post_init__(self) -> None:
-        self.ingest = InboundWriter(self)
+        self.ingest = InboundWriter(self.db, self.bus, self.settings)
         self.media_storage = attachments.storage_for(self.settings)
         self.media_sweeps = attachments.OrphanSweeps()  # deletes abandoned uploads now and then
         self.export_slots = ExportSlots()  # exports streaming now, in this process, and their cap
