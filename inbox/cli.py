@@ -213,7 +213,7 @@ def cmd_reconcile(args: argparse.Namespace) -> None:
         runtime = Runtime.build(settings, run_outbox=False)  # the serving instances send any answers
         await runtime.start()
         try:
-            return await reconcile(runtime, since)
+            return await reconcile(runtime.db, runtime.bus, settings, runtime.sender, runtime.outbox_waker, since)
         finally:
             await runtime.stop()
 

@@ -1,6 +1,6 @@
 """No message left behind: ingest every inbound message Twilio has that the inbox never received.
 
-    report = await reconcile(runtime, since)       # runtime started, Twilio configured
+    report = await reconcile(db, bus, settings, sender, outbox, since)   # a started sender (Twilio configured)
     report.found, report.present, report.ingested
 
 Twilio's message list (`direction == "inbound"`, `DateSent >= since`) is compared with the
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING
 
 import structlog
 from prometheus_client import Counter
@@ -30,15 +29,16 @@ from sqlalchemy import select, update
 
 from inbox import bus as events_bus
 from inbox import metrics, spans, store
+from inbox.bus import Bus
 from inbox.clock import utcnow
+from inbox.db import Database
 from inbox.events import MessageUpdated
 from inbox.inbound import handle_batch
 from inbox.models import Message, MessageStatus
+from inbox.outbound import OutboxWaker
+from inbox.settings import Settings
 from inbox.twilio.client import ListedMessage, SendError, TwilioSender
 from inbox.twilio.payloads import InboundPayload
-
-if TYPE_CHECKING:
-    from inbox.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 
@@ -112,10 +112,17 @@ def payload_of(listed: ListedMessage, media: list[dict[str, str]] | None = None)
     )
 
 
-async def reconcile(runtime: Runtime, since: datetime | None = None) -> ReconcileReport:
-    """Lists Twilio's inbound messages since `since` and ingests the missing ones, once each."""
+async def reconcile(
+    db: Database,
+    bus: Bus,
+    settings: Settings,
+    sender: TwilioSender | None,
+    outbox: OutboxWaker,
+    since: datetime | None = None,
+) -> ReconcileReport:
+    """Lists Twilio's inbound messages since `since` and ingests the missing ones, once each;
+    keyword answers among them go to the outbox (they were never given in a webhook's TwiML)."""
     since = since or datetime.now(UTC) - DEFAULT_WINDOW
-    sender = runtime.sender
     if sender is None:
         raise ReconcileError("Twilio is not configured: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
     try:
@@ -126,7 +133,7 @@ async def reconcile(runtime: Runtime, since: datetime | None = None) -> Reconcil
     inbound.reverse()  # Twilio lists newest first; ingest in the order they arrived
     sids = [m["sid"] for m in inbound]
     known: set[str | None] = set()  # Message.sid is nullable; these are the listed SIDs found
-    async with runtime.db.read() as session:
+    async with db.read() as session:
         for start in range(0, len(sids), 500):
             chunk = sids[start : start + 500]
             known |= set((await session.execute(select(Message.sid).where(Message.sid.in_(chunk)))).scalars())
@@ -135,12 +142,12 @@ async def reconcile(runtime: Runtime, since: datetime | None = None) -> Reconcil
     for start in range(0, len(missing), BATCH):
         chunk = missing[start : start + BATCH]
         payloads = [payload_of(m, await _media(sender, m)) for m in chunk]
-        results = await handle_batch(runtime.db, runtime.bus, runtime.settings, payloads)
+        results = await handle_batch(db, bus, settings, payloads)
         fresh = [r for r in results if not r.duplicate]
         ingested += len(fresh)
         answers = [r.answer[0] for r in fresh if r.answer is not None]
         if answers:
-            await _hand_answers_to_outbox(runtime, answers)
+            await _hand_answers_to_outbox(db, bus, outbox, answers)
     report = ReconcileReport(since=since, found=len(inbound), present=len(inbound) - ingested, ingested=ingested)
     reconciled.labels("present").inc(report.present)
     reconciled.labels("ingested").inc(report.ingested)
@@ -180,9 +187,9 @@ async def _media(sender: TwilioSender, listed: ListedMessage) -> list[dict[str, 
     return media
 
 
-async def _hand_answers_to_outbox(runtime: Runtime, message_ids: list[int]) -> None:
+async def _hand_answers_to_outbox(db: Database, bus: Bus, outbox: OutboxWaker, message_ids: list[int]) -> None:
     """Keyword answers stored for a TwiML response that will never be sent: queue them instead."""
-    async with runtime.db.write() as session:
+    async with db.write() as session:
         result = await session.execute(
             update(Message)
             .where(Message.id.in_(message_ids), Message.status == MessageStatus.ACCEPTED, Message.sid.is_(None))
@@ -194,5 +201,5 @@ async def _hand_answers_to_outbox(runtime: Runtime, message_ids: list[int]) -> N
         if queued:
             for message in (await session.execute(select(Message).where(Message.id.in_(queued)))).scalars():
                 events_bus.record(session, MessageUpdated(message.conversation_id, store.message_object(message)))
-        await events_bus.commit(session, runtime.bus)
-    runtime.wake_outbox()
+        await events_bus.commit(session, bus)
+    outbox.wake()

@@ -157,7 +157,8 @@ async def reconcile_now(request: Request[Any, Any, Any]) -> Response[Any]:
         return identity
     try:
         since = parse_since(str(form.get("since") or "") or None)
-        report = await reconcile(runtime_of(request), since)
+        runtime = runtime_of(request)  # its Twilio sender: started with the app when Twilio is configured
+        report = await reconcile(runtime.db, runtime.bus, runtime.settings, runtime.sender, runtime.outbox_waker, since)
     except ReconcileError as exc:
         return _failed("reconcile", str(exc))
     return Redirect(
