@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
 import msgspec
@@ -148,7 +149,9 @@ def configure_logging(level: int = logging.INFO, stream: TextIO | None = None) -
     (one access line per request is on the webhook's hot path: the stdlib round trip tripled its
     cost); stdlib loggers' records (uvicorn, Litestar, …) go through a handler that renders them
     the same way."""
+    global _access_stream
     stream = stream or sys.stderr
+    _access_stream = stream if level <= logging.INFO else None
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -235,3 +238,32 @@ def litestar_logging_config() -> LoggingConfig:
     """For `Litestar(logging_config=...)`: every unhandled error is logged with its traceback;
     routine refusals (4xx) are not (see _log_exception)."""
     return _ThroughRoot(log_exceptions="always", exception_logging_handler=_log_exception)
+
+
+# ---- the access line ------------------------------------------------------------------------
+
+_access_stream: TextIO | None = None  # where configure_logging sends lines, while INFO is logged
+
+
+def access_line(request_id: str, method: str, path: str, status: int, duration_ms: float) -> None:
+    """The one line per HTTP request (logger `inbox.access`), exactly as structlog would write
+    `get_logger("inbox.access").info("request", method=…, path=…, status=…, duration_ms=…)` with
+    the request id bound: the same keys in the same order, through the same redaction. Built here
+    because it is on every webhook's path, where structlog's generic processor chain cost several
+    times more than the line itself (a test holds the two equal)."""
+    stream = _access_stream
+    if stream is None:
+        return
+    line = {
+        "method": scrub_text(method),
+        "path": scrub_text(path),
+        "status": status,
+        "duration_ms": duration_ms,
+        "event": "request",
+        "request_id": scrub_text(request_id),
+        "level": "info",
+        "logger": "inbox.access",
+        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+    }
+    stream.write(_encoder.encode(line).decode() + "\n")
+    stream.flush()

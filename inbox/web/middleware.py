@@ -47,6 +47,8 @@ from litestar.types import (
     WebSocketScope,
 )
 
+from inbox.logs import access_line
+
 if TYPE_CHECKING:
     import socket
 
@@ -177,13 +179,8 @@ class RequestContext:
             if path.startswith("/media/"):
                 path = "/media/…"  # the token is the only key to the file: not for the logs
             if status >= 500 or not path.startswith(_QUIET_PATHS):
-                access_log.info(
-                    "request",
-                    method=scope.get("method"),
-                    path=path,
-                    status=status,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                )
+                duration_ms = round((time.perf_counter() - started) * 1000, 2)
+                access_line(request_id, scope.get("method", ""), path, status, duration_ms)
 
     async def _websocket(self, scope: WebSocketScope, receive: Receive, send: Send) -> None:
         registry = live_sockets(scope["litestar_app"])
