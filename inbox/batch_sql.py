@@ -13,7 +13,8 @@ This is the webhook's hottest code, and here SQLAlchemy's per-row work (building
 parameters, running each value through its type) cost three times what SQLite did: a batch
 of 12 took 4.2 ms through Core and 1.0 ms as the same statements on the driver. So each
 statement is plain SQL, one multi-row statement per call, its VALUES list rendered for the
-batch's size (and kept), executed with `exec_driver_sql` inside the caller's transaction.
+batch's size (and kept), executed on the driver inside the caller's transaction (`_execute`: SQLite's writer connection
+is called directly, PostgreSQL through `exec_driver_sql`).
 
 The statements are derived from the models' tables (`inbox.table_sql`): each row type below is a
 NamedTuple whose fields are named as its table's columns, and the INSERTs write those columns
@@ -43,6 +44,7 @@ from inbox.models import (
     Message,
     MessageStatus,
 )
+from inbox.sqlite_inline import InlineConnection
 from inbox.table_sql import Dialect, DriverRow, MultiRowInsert, RowReader, RowUpdate, dialect_named
 
 # ---- the rows: each field is the column of that name -----------------------------------------
@@ -192,6 +194,18 @@ def _list_sql(template: str, dialect: Dialect, items: int) -> str:
     return template.replace("{list}", ", ".join(dialect.placeholder(n + 1) for n in range(items)))
 
 
+async def _execute(
+    connection: AsyncConnection, sql: str, parameters: Sequence[Any], *, many: bool = False
+) -> Sequence[DriverRow]:
+    """`sql` inside the caller's transaction: on SQLite's writer connection straight on the driver
+    (inbox.sqlite_inline), elsewhere through exec_driver_sql. The rows are the driver's either way."""
+    driver = (await connection.get_raw_connection()).driver_connection
+    if isinstance(driver, InlineConnection):
+        return driver.run_now(sql, parameters, many=many)
+    result = await connection.exec_driver_sql(sql, parameters)
+    return [] if many else result.all()
+
+
 async def _insert(
     connection: AsyncConnection, statement: MultiRowInsert, rows: Sequence[tuple[Any, ...]], now: datetime
 ) -> list[DriverRow]:
@@ -201,20 +215,20 @@ async def _insert(
     returned: list[DriverRow] = []
     for start in range(0, len(values), MAX_ROWS * width):
         chunk = tuple(values[start : start + MAX_ROWS * width])
-        returned += await connection.exec_driver_sql(statement.sql(dialect, len(chunk) // width), chunk)
+        returned += await _execute(connection, statement.sql(dialect, len(chunk) // width), chunk)
     return returned
 
 
 async def known_sids(connection: AsyncConnection, sids: list[str]) -> set[str]:
     """Which of these Twilio SIDs are stored already."""
     sql = _list_sql(_KNOWN_SIDS, _dialect(connection), len(sids))
-    return {sid for (sid,) in await connection.exec_driver_sql(sql, tuple(sids))}
+    return {sid for (sid,) in await _execute(connection, sql, tuple(sids))}
 
 
 async def latest_consent(connection: AsyncConnection, customer_ids: list[int]) -> list[tuple[int, str, str]]:
     """(customer id, channel, action) of each customer's latest consent record per channel."""
     sql = _list_sql(_LATEST_CONSENT, _dialect(connection), len(customer_ids))
-    return [tuple(row) for row in await connection.exec_driver_sql(sql, tuple(customer_ids))]
+    return [tuple(row) for row in await _execute(connection, sql, tuple(customer_ids))]
 
 
 async def upsert_customers(
@@ -252,7 +266,9 @@ async def touch_conversations(connection: AsyncConnection, touches: list[Convers
     if not touches:
         return
     dialect = _dialect(connection)
-    await connection.exec_driver_sql(TOUCH_CONVERSATIONS.sql(dialect), TOUCH_CONVERSATIONS.parameters(dialect, touches))
+    await _execute(
+        connection, TOUCH_CONVERSATIONS.sql(dialect), TOUCH_CONVERSATIONS.parameters(dialect, touches), many=True
+    )
 
 
 async def insert_events(

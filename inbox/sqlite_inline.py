@@ -31,7 +31,7 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from typing import Any, TypeVar
 
 import aiosqlite
@@ -93,6 +93,19 @@ class InlineConnection(aiosqlite.Connection):
                     raise
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 0.02)
+
+    def run_now(self, sql: str, parameters: Sequence[Any], *, many: bool = False) -> list[Any]:
+        """One statement of a transaction already begun on this connection, run at once: the
+        inbound batch's (inbox.batch_sql), where SQLAlchemy's execution machinery (a greenlet
+        switch, an execution context and a result object per statement) cost more than SQLite's
+        own work. Rows come back as the driver gives them, as exec_driver_sql would."""
+        connection = self._conn
+        if not connection.in_transaction:  # the batch's BEGIN IMMEDIATE holds the write lock
+            raise RuntimeError("run_now is for statements inside a transaction already begun")
+        if many:
+            connection.executemany(sql, parameters)
+            return []
+        return connection.execute(sql, parameters).fetchall()
 
     async def commit(self) -> None:
         await self._execute(self._conn.commit)

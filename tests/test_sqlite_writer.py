@@ -8,6 +8,7 @@ import sqlite3
 import threading
 import time
 
+import pytest
 from sqlalchemy import text
 
 from inbox.db import Database
@@ -168,3 +169,30 @@ async def test_the_wal_starts_over_while_writes_go_on(sqlite_url, monkeypatch) -
         await db.dispose()
     # Started over at least three times while every checkpoint ran beside a write.
     assert len(generations) >= 4, (gate.cycles, generations)
+
+
+async def test_batch_statements_run_on_the_writer_inside_its_transaction_only(sqlite_url) -> None:
+    """batch_sql runs its statements straight on the writer connection (run_now): inside the
+    write transaction they see and make its changes, which a rollback undoes; outside one, run_now
+    refuses rather than write without the lock."""
+    from inbox import batch_sql
+    from inbox.clock import utcnow
+    from inbox.sqlite_inline import InlineConnection
+
+    db = Database(sqlite_url)
+    try:
+        async with db.write() as session:
+            connection = await session.connection()
+            customers = await batch_sql.upsert_customers(connection, {"+14155550123": None}, utcnow())
+            assert [c.phone for c in customers] == ["+14155550123"]
+            assert (await session.execute(text("SELECT count(*) FROM customers"))).scalar() == 1  # same transaction
+            await session.rollback()
+        async with db.write() as session:
+            assert (await session.execute(text("SELECT count(*) FROM customers"))).scalar() == 0
+            driver = (await (await session.connection()).get_raw_connection()).driver_connection
+            assert isinstance(driver, InlineConnection)
+            await session.commit()
+        with pytest.raises(RuntimeError, match="inside a transaction"):
+            driver.run_now("DELETE FROM customers", ())
+    finally:
+        await db.dispose()
