@@ -6,7 +6,6 @@ tests that need them skip with the reason (CI sets both and fails on any skip).
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import sys
@@ -19,6 +18,7 @@ import pytest
 
 from inbox.db import migrate
 from inbox.settings import Settings, load_settings
+from tests.support import loop
 from tests.support.servers import ThreadServer
 from tests.support.twilio import ACCOUNT_SID, AUTH_TOKEN
 
@@ -79,7 +79,7 @@ def requires_redis() -> str:
 def sqlite_template(tmp_path_factory) -> Path:
     """One migrated SQLite file; each test gets a copy (migrating per test would be slow)."""
     path = tmp_path_factory.mktemp("template") / "inbox.db"
-    migrate(f"sqlite+aiosqlite:///{path}")
+    loop.call(migrate, f"sqlite+aiosqlite:///{path}")
     return path
 
 
@@ -99,11 +99,11 @@ def postgres_database() -> Iterator[str]:
     """A database of its own for this test session, migrated once; dropped at the end."""
     admin = requires_postgres()
     name = f"inbox_test_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_pg_execute(admin, f'CREATE DATABASE "{name}"'))
+    loop.run(_pg_execute(admin, f'CREATE DATABASE "{name}"'))
     url = admin.rsplit("/", 1)[0] + f"/{name}"
-    migrate(url)
+    loop.call(migrate, url)
     yield url
-    asyncio.run(_pg_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    loop.run(_pg_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -114,14 +114,14 @@ def database_url(request, tmp_path) -> str:
         shutil.copy(request.getfixturevalue("sqlite_template"), target)
         return f"sqlite+aiosqlite:///{target}"
     url = request.getfixturevalue("postgres_database")
-    asyncio.run(_pg_execute(url, f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    loop.run(_pg_execute(url, f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
     return url
 
 
 @pytest.fixture
 def postgres_url(postgres_database) -> str:
     """A fresh PostgreSQL database for tests that are about a PostgreSQL deployment."""
-    asyncio.run(_pg_execute(postgres_database, f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    loop.run(_pg_execute(postgres_database, f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
     return postgres_database
 
 
@@ -130,6 +130,22 @@ def sqlite_url(tmp_path, sqlite_template) -> str:
     target = tmp_path / "inbox.db"
     shutil.copy(sqlite_template, target)
     return f"sqlite+aiosqlite:///{target}"
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """One headless Chromium per browser test module (starting Playwright and Chromium takes
+    seconds); each test opens its own contexts through tests.support.browser.fresh_contexts.
+    While it is open Playwright's event loop runs on this thread: test code reaches asyncio.run
+    through tests.support.loop."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.support.browser import launch
+
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        yield browser
+        browser.close()
 
 
 def make_settings(database_url: str, **overrides) -> Settings:
