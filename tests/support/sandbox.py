@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -122,7 +121,3 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02, message: 
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out waiting for {message}")
-
-
-def run_in(loop: asyncio.AbstractEventLoop | None, coroutine):
-    return run(coroutine) if loop is None else asyncio.run_coroutine_threadsafe(coroutine, loop).result(15)
