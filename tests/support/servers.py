@@ -12,6 +12,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -153,3 +154,16 @@ class ProcessServer:
         if getattr(self, "log", None) is not None:
             self.log.close()
             self.log = None
+
+
+def start_together(*servers: ProcessServer) -> list[ProcessServer]:
+    """Starts `inbox serve` processes side by side (each start is seconds of imports); if one does
+    not come up, every one is stopped and its error raised."""
+    with ThreadPoolExecutor(len(servers)) as pool:
+        futures = [pool.submit(server.start) for server in servers]
+    failed = [future.exception() for future in futures if future.exception() is not None]
+    if failed:
+        for server in servers:
+            server.stop()
+        raise failed[0]
+    return list(servers)
