@@ -6,6 +6,7 @@ tests that need them skip with the reason (CI sets both and fails on any skip).
 
 from __future__ import annotations
 
+import graphlib
 import os
 import shutil
 import sys
@@ -24,7 +25,6 @@ from tests.support.twilio import ACCOUNT_SID, AUTH_TOKEN
 
 POSTGRES_URL = os.environ.get("INBOX_TEST_POSTGRES_URL")
 REDIS_URL = os.environ.get("INBOX_TEST_REDIS_URL")
-TABLES = "notes, events, consent_records, conversation_reads, messages, conversations, customers, web_sessions, api_tokens, pending_statuses, whatsapp_templates, quick_replies, app_settings, export_audit, staff"
 
 
 class _TestLogStream:
@@ -120,6 +120,47 @@ def postgres_database() -> Iterator[str]:
     loop.run(_pg_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+async def _pg_emptying(url: str) -> str:
+    """SQL that empties every table (referencing ones first) and restarts every sequence, as
+    TRUNCATE … RESTART IDENTITY CASCADE would: a DELETE of a few rows takes milliseconds where a
+    TRUNCATE of the lot takes a tenth of a second, and it runs before every PostgreSQL test."""
+    import asyncpg
+
+    connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        tables = [
+            row["relname"]
+            for row in await connection.fetch(
+                "SELECT relname FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace "
+                "AND relname <> 'alembic_version'"
+            )
+        ]
+        references = await connection.fetch(
+            "SELECT conrelid::regclass::text AS child, confrelid::regclass::text AS parent "
+            "FROM pg_constraint WHERE contype = 'f' AND conrelid <> confrelid"
+        )
+        sequences = [
+            row["relname"]
+            for row in await connection.fetch(
+                "SELECT relname FROM pg_class WHERE relkind = 'S' AND relnamespace = 'public'::regnamespace"
+            )
+        ]
+    finally:
+        await connection.close()
+    children: dict[str, set[str]] = {table: set() for table in tables}
+    for reference in references:
+        children.setdefault(reference["parent"].strip('"'), set()).add(reference["child"].strip('"'))
+    order = [table for table in graphlib.TopologicalSorter(children).static_order() if table in tables]
+    return "; ".join(
+        [f'DELETE FROM "{table}"' for table in order] + [f'ALTER SEQUENCE "{s}" RESTART' for s in sequences]
+    )
+
+
+@pytest.fixture(scope="session")
+def postgres_emptying(postgres_database) -> str:
+    return loop.run(_pg_emptying(postgres_database))
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request, tmp_path) -> str:
     """A fresh, migrated database per test, on each backend."""
@@ -128,14 +169,14 @@ def database_url(request, tmp_path) -> str:
         shutil.copy(request.getfixturevalue("sqlite_template"), target)
         return f"sqlite+aiosqlite:///{target}"
     url = request.getfixturevalue("postgres_database")
-    loop.run(_pg_execute(url, f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    loop.run(_pg_execute(url, request.getfixturevalue("postgres_emptying")))
     return url
 
 
 @pytest.fixture
-def postgres_url(postgres_database) -> str:
+def postgres_url(postgres_database, postgres_emptying) -> str:
     """A fresh PostgreSQL database for tests that are about a PostgreSQL deployment."""
-    loop.run(_pg_execute(postgres_database, f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    loop.run(_pg_execute(postgres_database, postgres_emptying))
     return postgres_database
 
 
