@@ -57,8 +57,14 @@ class _WakeableServer(uvicorn.Server):
                 await asyncio.wait_for(self.wake.wait(), timeout=1.0)
 
     async def shutdown(self, sockets=None) -> None:
+        # A page closed just before stop() leaves its websocket closing, and uvicorn's shutdown
+        # would send that one a second close frame and fail (InvalidState): let such connections
+        # finish first, for at most the tick uvicorn's own loop used to give them.
+        deadline = time.monotonic() + 0.25
+        while self.server_state.connections and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
         if self.server_state.connections or self.server_state.tasks or sockets:
-            return await super().shutdown(sockets)  # connections open: uvicorn's graceful path
+            return await super().shutdown(sockets)  # connections still open: uvicorn's graceful path
         # Nothing open: uvicorn's shutdown without its fixed 0.1 s grace for connections to close.
         for server in self.servers:
             server.close()
