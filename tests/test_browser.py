@@ -10,9 +10,9 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from tests.support.browser import PHONE, WIDE, launch, log_in, sid, wait_until
+from tests.support.browser import PHONE, WIDE, fresh_contexts, log_in, sid, wait_until
 from tests.support.staff import create_staff
 from tests.support.twilio import post_twilio
 
@@ -31,13 +31,10 @@ def inbox(serve, sqlite_url):
 
 
 @pytest.fixture
-def browser(inbox):
-    """One Chromium per test, started after the server and staff exist: Playwright's sync API
-    keeps an event loop running on this thread, so no fixture after it may call asyncio.run."""
-    with sync_playwright() as playwright:
-        browser = launch(playwright)
+def browser(inbox, chromium):
+    """The module's Chromium; this test's contexts close before its server stops."""
+    with fresh_contexts(chromium) as browser:
         yield browser
-        browser.close()
 
 
 class Tab:

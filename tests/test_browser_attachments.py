@@ -3,13 +3,13 @@ Twilio's URL), and a picture attached in the composer, previewed, sent and fetch
 
 from __future__ import annotations
 
-import asyncio
 import re
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from tests.support.browser import WIDE, launch, log_in, wait_until
+from tests.support import loop
+from tests.support.browser import WIDE, fresh_contexts, log_in, wait_until
 from tests.support.db import scalar
 from tests.support.media import PDF, png
 from tests.support.sandbox import wait_for, wire
@@ -25,10 +25,10 @@ def wired(serve, sqlite_url, tmp_path):
         yield wired.inbox, wired.sandbox, sqlite_url
 
 
-def test_an_inbound_picture_shows_through_the_inbox_and_a_picture_attached_is_sent(wired, tmp_path) -> None:
+def test_an_inbound_picture_shows_through_the_inbox_and_a_picture_attached_is_sent(wired, tmp_path, chromium) -> None:
     inbox, sandbox, database = wired
     picture = png(8, 6)
-    result = asyncio.run(
+    result = loop.run(
         sandbox.receive_from_customer(from_=ANA, to="+15005550007", body="The crack", files=[(picture, "image/png")])
     )
     assert result["webhook_status"] == 200
@@ -37,8 +37,7 @@ def test_an_inbound_picture_shows_through_the_inbox_and_a_picture_attached_is_se
     fake = tmp_path / "invoice.png"
     fake.write_bytes(b"<!DOCTYPE html><html><body>not a picture</body></html>")
 
-    with sync_playwright() as playwright:
-        browser = launch(playwright)
+    with fresh_contexts(chromium) as browser:
         page = browser.new_context(viewport=WIDE).new_page()
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
@@ -94,7 +93,6 @@ def test_an_inbound_picture_shows_through_the_inbox_and_a_picture_attached_is_se
         expect(preview).to_have_count(0)
         expect(send).to_be_disabled()  # nothing left to send
         assert errors == []
-        browser.close()
 
     [sent] = [m for m in sandbox.conversation_with(ANA) if m["direction"] == "outbound-api"]
     assert [item["data"] for item in sandbox.media_of(sent["sid"])] == [photo.read_bytes()]

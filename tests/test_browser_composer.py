@@ -4,9 +4,9 @@ after STOP. Headless Chromium against the app wired to the Twilio sandbox."""
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from tests.support.browser import WIDE, launch, log_in, sid
+from tests.support.browser import WIDE, fresh_contexts, log_in, sid
 from tests.support.sandbox import wire
 from tests.support.twilio import post_twilio
 
@@ -22,10 +22,9 @@ def wired(serve, sqlite_url):
 
 
 @pytest.fixture
-def page(wired):
+def page(wired, chromium):
     inbox = wired.inbox
-    with sync_playwright() as playwright:
-        browser = launch(playwright)
+    with fresh_contexts(chromium) as browser:
         context = browser.new_context(viewport=WIDE)
         page = context.new_page()
         errors: list[str] = []
@@ -35,7 +34,6 @@ def page(wired):
         expect(page.locator("#composer-body")).to_be_visible()
         yield page
         assert errors == []
-        browser.close()
 
 
 def test_emoji_switches_the_counter_to_ucs2_and_the_reply_reaches_delivered(wired, page) -> None:

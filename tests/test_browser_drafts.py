@@ -5,16 +5,12 @@ the wrong-recipient bug. Headless Chromium against the app wired to the Twilio s
 
 from __future__ import annotations
 
-import asyncio
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
-from playwright.sync_api import expect, sync_playwright
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
+from playwright.sync_api import expect
 
 from tests.support import db
-from tests.support.browser import WIDE, launch, log_in, sid
+from tests.support.browser import WIDE, fresh_contexts, log_in, sid
+from tests.support.db import execute, rows, scalar
 from tests.support.sandbox import wire
 from tests.support.twilio import post_twilio
 
@@ -35,43 +31,15 @@ def wired(serve, sqlite_url):
 
 
 @pytest.fixture
-def page(wired):
+def page(wired, chromium):
     inbox = wired.inbox
-    with sync_playwright() as playwright:
-        browser = launch(playwright)
+    with fresh_contexts(chromium) as browser:
         page = browser.new_context(viewport=WIDE).new_page()
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
         log_in(page, inbox.url, "reception@example.com")
         yield page
         assert errors == []
-        browser.close()
-
-
-def rows(database_url: str, sql: str, **params) -> list[tuple]:
-    """SQL from a thread of its own: Playwright's sync API runs an event loop in this one."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(db.rows, database_url, sql, **params).result()
-
-
-def execute(database_url: str, sql: str, **params) -> None:
-    """A committed write, as an operator's script would make it."""
-
-    async def run() -> None:
-        engine = create_async_engine(database_url)
-        try:
-            async with engine.begin() as connection:
-                await connection.execute(text(sql), params)
-        finally:
-            await engine.dispose()
-
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, run()).result()
-
-
-def scalar(database_url: str, sql: str, **params):
-    result = rows(database_url, sql, **params)
-    return result[0][0] if result else None
 
 
 def conversation_of(database_url: str, phone: str) -> int:

@@ -13,9 +13,9 @@ import re
 
 import httpx
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from tests.support.browser import WIDE, launch, log_in, sid
+from tests.support.browser import WIDE, fresh_contexts, log_in, sid
 from tests.support.staff import create_staff, issue_token
 from tests.support.twilio import post_twilio
 
@@ -73,11 +73,9 @@ def inbox(serve, database_url):
 
 
 @pytest.fixture
-def browser():
-    with sync_playwright() as playwright:
-        browser = launch(playwright)
+def browser(inbox, chromium):
+    with fresh_contexts(chromium) as browser:
         yield browser
-        browser.close()
 
 
 def open_page(browser, inbox, email: str, errors: list[str]):

@@ -4,14 +4,14 @@ wired to the Twilio sandbox."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 
 import httpx
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from tests.support.browser import WIDE, launch, log_in, sid
+from tests.support import loop
+from tests.support.browser import WIDE, fresh_contexts, log_in, sid
 from tests.support.sandbox import FAST_OUTBOX, sandbox_settings, start_sandbox
 from tests.support.staff import create_staff, issue_token
 from tests.support.twilio import post_twilio
@@ -30,24 +30,22 @@ def wired(serve, sqlite_url):
         **sandbox_settings(sandbox_server.url),
     )
     create_staff(sqlite_url, "maria@example.com", role="manager", name="Maria")
-    inbox.token = issue_token(sqlite_url, "maria@example.com")  # here: no event loop may run under asyncio.run
+    inbox.token = issue_token(sqlite_url, "maria@example.com")
     yield inbox, sandbox, sqlite_url
     sandbox_server.stop()
-    asyncio.run(sandbox.aclose())
+    loop.run(sandbox.aclose())
 
 
 @pytest.fixture
-def page(wired):
+def page(wired, chromium):
     inbox, _, _ = wired
-    with sync_playwright() as playwright:
-        browser = launch(playwright)
+    with fresh_contexts(chromium) as browser:
         page = browser.new_context(viewport=WIDE).new_page()
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
         log_in(page, inbox.url, "maria@example.com")
         yield page
         assert errors == []
-        browser.close()
 
 
 def test_new_message_shows_the_number_as_dialled_and_opens_the_conversation(wired, page) -> None:

@@ -4,15 +4,15 @@ Cancel and Send now act on it. Headless Chromium against the app wired to the Tw
 
 from __future__ import annotations
 
-import asyncio
 import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from tests.support.browser import WIDE, launch, log_in, sid
+from tests.support import loop
+from tests.support.browser import WIDE, fresh_contexts, log_in, sid
 from tests.support.db import scalar
 from tests.support.sandbox import FAST_OUTBOX, sandbox_settings, start_sandbox
 from tests.support.staff import create_staff
@@ -23,7 +23,7 @@ LONDON_CUSTOMER = "+447700900123"
 BUSINESS = ZoneInfo("America/New_York")
 
 
-def test_schedule_from_the_composer_see_it_listed_cancel_it_and_send_another_now(serve, sqlite_url) -> None:
+def test_schedule_from_the_composer_see_it_listed_cancel_it_and_send_another_now(serve, sqlite_url, chromium) -> None:
     sandbox, sandbox_server = start_sandbox()
     inbox = serve(
         sqlite_url,
@@ -34,8 +34,7 @@ def test_schedule_from_the_composer_see_it_listed_cancel_it_and_send_another_now
     create_staff(sqlite_url, "reception@example.com", name="Rosa Reyes")
     post_twilio(inbox.url, "inbound_sms", From=LONDON_CUSTOMER, Body="Remind me tomorrow?", MessageSid=sid(1))
     try:
-        with sync_playwright() as playwright:
-            browser = launch(playwright)
+        with fresh_contexts(chromium) as browser:
             # The browser is in Tokyo: the time picked must still be read in New York.
             page = browser.new_context(viewport=WIDE, timezone_id="Asia/Tokyo", locale="en-US").new_page()
             errors: list[str] = []
@@ -80,10 +79,9 @@ def test_schedule_from_the_composer_see_it_listed_cancel_it_and_send_another_now
             sent = [m["body"] for m in sandbox.conversation_with(LONDON_CUSTOMER) if m["direction"] == "outbound-api"]
             assert sent == ["Your parcel is here."]  # never the canceled one
             assert errors == []
-            browser.close()
         # 09:00 in New York, whatever the browser's zone (SQLite keeps UTC without its offset)
         stored = scalar(sqlite_url, "SELECT send_at FROM messages WHERE direction = 'outbound' ORDER BY id LIMIT 1")
         assert str(stored).startswith(wanted.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%d %H:%M:00"))
     finally:
         sandbox_server.stop()
-        asyncio.run(sandbox.aclose())
+        loop.run(sandbox.aclose())

@@ -7,9 +7,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from tests.support.browser import WIDE, launch, log_in
+from tests.support.browser import WIDE, fresh_contexts, log_in
 from tests.support.staff import create_staff
 
 pytestmark = pytest.mark.browser
@@ -27,11 +27,9 @@ def inbox(serve, database_url):
 
 
 @pytest.fixture
-def browser(inbox):
-    with sync_playwright() as playwright:
-        browser = launch(playwright)
+def browser(inbox, chromium):
+    with fresh_contexts(chromium) as browser:
         yield browser
-        browser.close()
 
 
 def on_sign_in_page(page, base_url: str) -> None:

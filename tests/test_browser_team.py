@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from tests.support.browser import WIDE, launch, log_in, sid
+from tests.support.browser import WIDE, fresh_contexts, log_in, sid
 from tests.support.staff import create_staff
 from tests.support.twilio import post_twilio
 
@@ -32,9 +32,8 @@ def inbox(serve, database_url):
 
 
 @pytest.fixture
-def pages(inbox):
-    with sync_playwright() as playwright:
-        browser = launch(playwright)
+def pages(inbox, chromium):
+    with fresh_contexts(chromium) as browser:
         opened = []
         errors: list[str] = []
         for email in ("alice@example.com", "bruno@example.com"):
@@ -45,7 +44,6 @@ def pages(inbox):
             opened.append(page)
         yield opened
         assert errors == []
-        browser.close()
 
 
 def view_option(page, view: str):

@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import make_settings
 from tests.support.db import scalar
-from tests.support.servers import ProcessServer
+from tests.support.servers import ProcessServer, start_together
 from tests.support.twilio import ACCOUNT_SID, AUTH_TOKEN, post_twilio
 
 
@@ -34,7 +34,7 @@ def two_processes(database_url):
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
     }
     make_settings(database_url)  # the same values validate
-    servers = [ProcessServer(env).start(), ProcessServer(env).start()]
+    servers = start_together(ProcessServer(env), ProcessServer(env))
     yield servers, public_url
     for server in servers:
         server.stop()

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.browser import PHONE, launch, log_in, sid
+from tests.support.browser import PHONE, fresh_contexts, log_in, sid
 from tests.support.staff import PASSWORD, create_staff
 from tests.support.twilio import post_twilio
 
@@ -162,16 +162,15 @@ def check(page, label: str, failures: list[str]) -> None:
 
 @pytest.mark.browser
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_every_page_fits_a_phone_and_passes_axe(serve, sqlite_url, scheme) -> None:
-    from playwright.sync_api import expect, sync_playwright
+def test_every_page_fits_a_phone_and_passes_axe(serve, sqlite_url, scheme, chromium) -> None:
+    from playwright.sync_api import expect
 
     inbox = serve(sqlite_url)
     create_staff(sqlite_url, "maria@example.com", role="manager", name="Maria Lopez")
     create_staff(sqlite_url, "rosa@example.com", name="Rosa Reyes")
     post_twilio(inbox.url, "inbound_sms", From=ANA, Body="Is my phone ready? " + "long-" * 40, MessageSid=sid(1))
     failures: list[str] = []
-    with sync_playwright() as playwright:
-        browser = launch(playwright)
+    with fresh_contexts(chromium) as browser:
         # bypass_csp: only so the test can inject axe-core; the pages themselves run under the CSP.
         context = browser.new_context(viewport=PHONE, color_scheme=scheme, bypass_csp=True)
         page = context.new_page()
@@ -209,5 +208,4 @@ def test_every_page_fits_a_phone_and_passes_axe(serve, sqlite_url, scheme) -> No
             check(page, label, failures)
         page.goto(inbox.url + "/?c=424242")
         expect(page.get_by_role("heading", name="Not found")).to_be_visible()
-        browser.close()
     assert failures == []

@@ -12,7 +12,7 @@ from inbox.runtime import Runtime
 from tests.conftest import make_settings
 from tests.support.db import scalar
 from tests.support.sandbox import SERVICE_SID, start_sandbox, wait_for
-from tests.support.servers import ProcessServer, free_port
+from tests.support.servers import ProcessServer, free_port, start_together
 from tests.support.staff import create_staff, issue_token
 from tests.support.twilio import ACCOUNT_SID, AUTH_TOKEN, post_twilio
 
@@ -111,7 +111,7 @@ def test_two_processes_drain_200_queued_replies_without_a_double_send(postgres_u
     conversation_ids = list(range(1, 21))
     asyncio.run(_queue_replies(database_url, conversation_ids, staff.id, per_conversation=10))
     assert scalar(database_url, "SELECT count(*) FROM messages WHERE status = 'queued'") == 200
-    workers = [ProcessServer(env, port=ports[0]).start(), ProcessServer(env, port=ports[1]).start()]
+    workers = start_together(ProcessServer(env, port=ports[0]), ProcessServer(env, port=ports[1]))
     try:
         wait_for(
             lambda: (

@@ -9,7 +9,7 @@ import json
 from tests.conftest import requires_redis
 from tests.support.db import scalar
 from tests.support.live import open_socket, read_events, read_until
-from tests.support.servers import ProcessServer
+from tests.support.servers import ProcessServer, start_together
 from tests.support.staff import create_staff, issue_token
 from tests.support.twilio import ACCOUNT_SID, AUTH_TOKEN, post_twilio
 
@@ -84,7 +84,7 @@ def test_presence_crosses_processes_through_redis(postgres_url) -> None:
         issue_token(postgres_url, "maria@example.com"),
         issue_token(postgres_url, "joao@example.com"),
     )
-    first, second = ProcessServer(env).start(), ProcessServer(env).start()
+    first, second = start_together(ProcessServer(env), ProcessServer(env))
     try:
         with open_socket(first.url, token=maria_token) as mine, open_socket(second.url, token=joao_token) as theirs:
             mine.send(json.dumps({"type": "typing", "conversation_id": 3}))

@@ -35,7 +35,7 @@ from tests.conftest import requires_redis
 from tests.support.db import rows, scalar
 from tests.support.live import open_socket, read_until
 from tests.support.sandbox import SERVICE_SID, start_sandbox, wait_for
-from tests.support.servers import ROOT, ProcessServer, free_port
+from tests.support.servers import ROOT, ProcessServer, free_port, start_together
 from tests.support.staff import PASSWORD, create_staff, issue_token, login_form_token, signed_in_client
 from tests.support.twilio import ACCOUNT_SID, AUTH_TOKEN, fixture_pairs, post_twilio, signature_for
 
@@ -103,7 +103,7 @@ def test_two_processes_store_a_redelivered_storm_once_and_every_socket_sees_each
     env = process_env(database_url, LB_URL, INBOX_REDIS_URL=redis_url)
     create_staff(database_url, "reception@example.com")
     token = issue_token(database_url, "reception@example.com")
-    servers = [ProcessServer(env).start(), ProcessServer(env).start()]
+    servers = start_together(ProcessServer(env), ProcessServer(env))
     stack = contextlib.ExitStack()
     sockets = [
         SocketLog(stack.enter_context(open_socket(server.url, token=token))) for server in servers for _ in range(2)

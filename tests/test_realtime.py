@@ -8,7 +8,7 @@ from websockets.exceptions import InvalidStatus
 from tests.conftest import requires_redis
 from tests.support.db import scalar
 from tests.support.live import open_socket, read_events, read_until
-from tests.support.servers import ProcessServer
+from tests.support.servers import ProcessServer, start_together
 from tests.support.staff import create_staff, issue_token, signed_in_client
 from tests.support.twilio import ACCOUNT_SID, AUTH_TOKEN, post_twilio
 
@@ -88,7 +88,7 @@ def test_two_processes_on_postgres_and_redis_share_events(postgres_url) -> None:
     }
     create_staff(database_url, "reception@example.com")
     token = issue_token(database_url, "reception@example.com")
-    first, second = ProcessServer(env).start(), ProcessServer(env).start()
+    first, second = start_together(ProcessServer(env), ProcessServer(env))
     try:
         with open_socket(second.url, token=token) as socket:
             assert (

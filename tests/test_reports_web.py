@@ -4,17 +4,17 @@ equal to its table, the refused page for a receptionist, the link in the manager
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 
 import httpx
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.support.browser import CHROMIUM, PHONE, WIDE, launch, log_in, sid
+from tests.support import loop
+from tests.support.browser import CHROMIUM, PHONE, WIDE, fresh_contexts, log_in, sid
 from tests.support.db import rows
 from tests.support.staff import create_staff, issue_token
 from tests.support.twilio import post_twilio
@@ -27,7 +27,7 @@ PERIOD = {"since": "2024-03-28", "until": "2024-04-02"}
 
 @pytest.fixture
 def app(serve, database_url):
-    asyncio.run(_seed(database_url))  # staff 1 and 2, the history of tests/test_reports.py
+    loop.run(_seed(database_url))  # staff 1 and 2, the history of tests/test_reports.py
     create_staff(database_url, MANAGER, "manager", name="Maria Manager")
     create_staff(database_url, RECEPTION, "receptionist", name="Rita Reception")
     server = serve(database_url, INBOX_TIMEZONE="Europe/London")
@@ -115,21 +115,18 @@ async def _execute(database_url: str, sql: str) -> None:
 
 @pytest.fixture
 def page_app(serve, sqlite_url):
-    asyncio.run(_seed(sqlite_url))
-    asyncio.run(_execute(sqlite_url, "UPDATE customers SET name = '=SUM(A1)' WHERE id = 4"))  # Dev, waiting
+    loop.run(_seed(sqlite_url))
+    loop.run(_execute(sqlite_url, "UPDATE customers SET name = '=SUM(A1)' WHERE id = 4"))  # Dev, waiting
     create_staff(sqlite_url, MANAGER, "manager", name="Maria Manager")
     create_staff(sqlite_url, RECEPTION, "receptionist", name="Rita Reception")
     return serve(sqlite_url, INBOX_TIMEZONE="Europe/London")
 
 
 @pytest.fixture
-def chromium():
-    with sync_playwright() as playwright:
-        browser = launch(playwright)
-        try:
-            yield browser
-        finally:
-            browser.close()
+def browser(page_app, chromium):
+    """The module's Chromium; this test's contexts close before its server stops."""
+    with fresh_contexts(chromium) as browser:
+        yield browser
 
 
 def cells(table) -> list[list[str]]:
@@ -142,9 +139,9 @@ def unquote(cell: str) -> str:
     return cell[1:] if cell.startswith("'") else cell
 
 
-def test_page_draws_every_chart_and_each_csv_matches_its_table(page_app, chromium, tmp_path) -> None:
+def test_page_draws_every_chart_and_each_csv_matches_its_table(page_app, browser, tmp_path) -> None:
     assert CHROMIUM
-    context = chromium.new_context(viewport=WIDE)
+    context = browser.new_context(viewport=WIDE)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
@@ -199,8 +196,8 @@ def test_page_draws_every_chart_and_each_csv_matches_its_table(page_app, chromiu
     context.close()
 
 
-def test_receptionists_get_the_refused_page(page_app, chromium) -> None:
-    context = chromium.new_context(viewport=WIDE)
+def test_receptionists_get_the_refused_page(page_app, browser) -> None:
+    context = browser.new_context(viewport=WIDE)
     page = context.new_page()
     log_in(page, page_app.url, RECEPTION)
     expect(page.locator(".topnav a[href='/reports']")).to_have_count(0)
@@ -211,8 +208,8 @@ def test_receptionists_get_the_refused_page(page_app, chromium) -> None:
     context.close()
 
 
-def test_bad_dates_on_the_page_say_what_is_wrong(page_app, chromium) -> None:
-    context = chromium.new_context(viewport=WIDE)
+def test_bad_dates_on_the_page_say_what_is_wrong(page_app, browser) -> None:
+    context = browser.new_context(viewport=WIDE)
     page = context.new_page()
     log_in(page, page_app.url, MANAGER)
     response = page.goto(page_app.url + "/reports?period=custom&since=2024-04-02&until=2024-04-01")

@@ -163,7 +163,7 @@ def test_the_migration_indexes_what_is_already_stored(old_database) -> None:  # 
         try:
             async with db.read() as session:
                 items, _ = await list_conversations(session, 1, query=query, status="all")
-                return [item["customer"]["phone"] for item in items]
+                return [item.customer.phone for item in items]
         finally:
             await db.dispose()
 

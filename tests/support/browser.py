@@ -1,6 +1,7 @@
 """Headless Chromium for browser tests: Debian's /usr/bin/chromium driven by Playwright (sync API).
 
-    launch(playwright) -> Browser
+    launch(playwright) -> Browser         (the `chromium` fixture: one per test module)
+    fresh_contexts(chromium)             what one test sees of it: its contexts closed when it ends
     log_in(page, base_url, email)        through the real login form; lands on the inbox
     sid(n)                               a distinct Twilio MessageSid per test message
     wait_until(locator, js)              polls `js` (a function of the element) until truthy
@@ -14,6 +15,8 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -38,6 +41,33 @@ def launch(playwright):
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install -y chromium)")
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+class Contexts:
+    """The module's Chromium as one test uses it: new_context() as on a Browser, and every context
+    opened is closed when the test ends. Contexts share no cookies, storage, cache or permissions,
+    so each test starts as in a browser of its own."""
+
+    def __init__(self, browser) -> None:
+        self.browser = browser
+        self.opened: list = []
+
+    def new_context(self, **options):
+        context = self.browser.new_context(**options)
+        self.opened.append(context)
+        return context
+
+
+@contextmanager
+def fresh_contexts(chromium) -> Iterator[Contexts]:
+    """Use inside the fixture that starts the test's server, so its pages (and their sockets) are
+    closed before the server stops."""
+    contexts = Contexts(chromium)
+    try:
+        yield contexts
+    finally:
+        for context in contexts.opened:
+            context.close()
 
 
 def log_in(page, base_url: str, email: str, password: str = PASSWORD) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
+
+from tests.support import loop
 
 
 def rows(database_url: str, sql: str, **params) -> list[tuple]:
@@ -17,7 +17,7 @@ def rows(database_url: str, sql: str, **params) -> list[tuple]:
         finally:
             await engine.dispose()
 
-    return asyncio.run(run())
+    return loop.run(run())
 
 
 def scalar(database_url: str, sql: str, **params):
@@ -36,7 +36,7 @@ def execute(database_url: str, sql: str, **params) -> None:
         finally:
             await engine.dispose()
 
-    asyncio.run(run())
+    loop.run(run())
 
 
 def add_template(database_url: str, name: str, content_sid: str, body: str, variables: list[str]) -> None:

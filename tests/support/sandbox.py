@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,6 +12,7 @@ import httpx
 from inbox.outbox import OutboxConfig
 from inbox.twilio.sandbox import SandboxConfig, TwilioSandbox
 from tests.support.db import scalar
+from tests.support.loop import run
 from tests.support.servers import ThreadServer
 from tests.support.staff import create_staff, issue_token
 from tests.support.twilio import ACCOUNT_SID, AUTH_TOKEN
@@ -91,7 +91,7 @@ def wire(
             yield Wired(inbox, sandbox, sandbox_server.url, database_url, token, api, seen)
     finally:
         sandbox_server.stop()
-        asyncio.run(sandbox.aclose())
+        run(sandbox.aclose())
 
 
 CUSTOMER = "+14155550123"
@@ -100,7 +100,7 @@ CUSTOMER = "+14155550123"
 def customer_writes(wired: Wired, body: str, *, from_: str = CUSTOMER, to: str = "+15005550007", **extra: str) -> int:
     """A customer texts the business through the sandbox (a signed webhook to the inbox); returns
     the id of their conversation."""
-    result = asyncio.run(wired.sandbox.receive_from_customer(from_=from_, to=to, body=body, **extra))
+    result = run(wired.sandbox.receive_from_customer(from_=from_, to=to, body=body, **extra))
     assert result["webhook_status"] == 200, result
     return scalar(
         wired.db,
@@ -121,7 +121,3 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02, message: 
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out waiting for {message}")
-
-
-def run_in(loop: asyncio.AbstractEventLoop | None, coroutine):
-    return asyncio.run(coroutine) if loop is None else asyncio.run_coroutine_threadsafe(coroutine, loop).result(15)

@@ -3,6 +3,8 @@ process), reached over real HTTP and websockets. Every server started here is st
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import socket
 import subprocess
@@ -10,6 +12,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +42,37 @@ def wait_until_up(url: str, timeout: float = 60.0, process: subprocess.Popen | N
     raise TimeoutError(f"{url} did not come up in {timeout}s")
 
 
+class _WakeableServer(uvicorn.Server):
+    """uvicorn's Server, stopped at once by ThreadServer.stop() rather than on its next 0.1 s look
+    at should_exit: a few hundred servers start and stop in a test run."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.wake = asyncio.Event()  # bound to the server's loop when first awaited there
+
+    async def main_loop(self) -> None:
+        # on_tick(0) also refreshes the Date header, as uvicorn's own loop does once a second.
+        while not await self.on_tick(0):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), timeout=1.0)
+
+    async def shutdown(self, sockets=None) -> None:
+        # A page closed just before stop() leaves its websocket closing, and uvicorn's shutdown
+        # would send that one a second close frame and fail (InvalidState): let such connections
+        # finish first, for at most the tick uvicorn's own loop used to give them.
+        deadline = time.monotonic() + 0.25
+        while self.server_state.connections and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        if self.server_state.connections or self.server_state.tasks or sockets:
+            return await super().shutdown(sockets)  # connections still open: uvicorn's graceful path
+        # Nothing open: uvicorn's shutdown without its fixed 0.1 s grace for connections to close.
+        for server in self.servers:
+            server.close()
+        for server in self.servers:
+            await server.wait_closed()
+        await self.lifespan.shutdown()
+
+
 class ThreadServer:
     """An ASGI app under uvicorn in a background thread with its own event loop."""
 
@@ -48,18 +82,14 @@ class ThreadServer:
         config = uvicorn.Config(
             app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on", ws="websockets-sansio"
         )
-        self.server = uvicorn.Server(config)
+        self.server = _WakeableServer(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def call(self, coroutine, timeout: float = 30):
         """Runs a coroutine on the server's own event loop (where its database pool lives)."""
-        import asyncio
-
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
 
     def start(self) -> ThreadServer:
-        import asyncio
-
         original_startup = self.server.startup
 
         async def startup(*args, **kwargs):
@@ -77,6 +107,9 @@ class ThreadServer:
 
     def stop(self) -> None:
         self.server.should_exit = True
+        if getattr(self, "loop", None) is not None and not self.loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: the server is gone
+                self.loop.call_soon_threadsafe(self.server.wake.set)
         self.thread.join(timeout=15)
 
 
@@ -127,3 +160,16 @@ class ProcessServer:
         if getattr(self, "log", None) is not None:
             self.log.close()
             self.log = None
+
+
+def start_together(*servers: ProcessServer) -> list[ProcessServer]:
+    """Starts `inbox serve` processes side by side (each start is seconds of imports); if one does
+    not come up, every one is stopped and its error raised."""
+    with ThreadPoolExecutor(len(servers)) as pool:
+        futures = [pool.submit(server.start) for server in servers]
+    failed = [future.exception() for future in futures if future.exception() is not None]
+    if failed:
+        for server in servers:
+            server.stop()
+        raise failed[0]
+    return list(servers)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import re
 
 import httpx
 
 from inbox import accounts
 from inbox.db import Database
+from inbox.models import Role, Staff
+from tests.support import loop
 
 PASSWORD = "correct horse battery staple"
 
@@ -16,17 +18,35 @@ PASSWORD = "correct horse battery staple"
 def create_staff(
     database_url: str, email: str, role: str = "receptionist", password: str = PASSWORD, name: str | None = None
 ) -> accounts.StaffMember:
+    """The account accounts.add_staff would make, with the password hashed once per test process
+    (password_hash): what a test with staff checks is rarely the hashing, and argon2 takes a core
+    for a tenth of a second or more. `inbox staff add` (test_settings_and_cli) goes through add_staff."""
+    email = accounts.normalise_email(email)
+    if role not in (Role.RECEPTIONIST, Role.MANAGER):
+        raise ValueError(f"no such role: {role}")
+
     async def run() -> accounts.StaffMember:
         db = Database(database_url)
         try:
             async with db.write() as session:
-                member = await accounts.add_staff(session, email, password, role, name)
+                staff = Staff(
+                    email=email, name=name or email.split("@")[0], role=role, password_hash=password_hash(password)
+                )
+                session.add(staff)
+                await session.flush()
+                member = accounts.StaffMember.of(staff)
                 await session.commit()
                 return member
         finally:
             await db.dispose()
 
-    return asyncio.run(run())
+    return loop.run(run())
+
+
+@functools.cache
+def password_hash(password: str) -> str:
+    """The inbox's own argon2 hash of `password` (same parameters, so signing in never rehashes it)."""
+    return accounts.hash_password(password)
 
 
 def issue_token(database_url: str, email: str) -> str:
@@ -40,7 +60,7 @@ def issue_token(database_url: str, email: str) -> str:
         finally:
             await db.dispose()
 
-    return asyncio.run(run())
+    return loop.run(run())
 
 
 def login_form_token(client: httpx.Client) -> str:
