@@ -3,7 +3,7 @@
     await listed(db, staff_id, status=..., query=..., cursor=..., country=..., assignee=...)
                                            -> {"conversations": [...], "next_cursor": str | None}
     await one(db, conversation_id, staff_id)  -> the conversation with its messages and notes
-    await view_counts(db, staff_id)           -> {"mine", "unassigned", "open", "closed"}
+    await view_counts(db, staff_id)           -> ViewCounts {mine, unassigned, open, closed}
     await inbox_view(db, opened)              -> InboxView, or None when `opened` names no conversation
 
 Each call owns one read session; the SQL is inbox.store's. A cursor that no longer reads and a
@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from inbox import accounts, objects, store
 from inbox.db import Database
@@ -58,9 +60,18 @@ async def one(db: Database, conversation_id: int, staff_id: int) -> objects.Conv
     return conversation
 
 
-async def view_counts(db: Database, staff_id: int) -> dict[str, int]:
+class ViewCounts(msgspec.Struct, kw_only=True):
+    """How many conversations each view of the list holds for one staff member."""
+
+    mine: int  # open ones they own
+    unassigned: int  # open ones nobody owns
+    open: int
+    closed: int
+
+
+async def view_counts(db: Database, staff_id: int) -> ViewCounts:
     async with db.read() as session:
-        return await store.view_counts(session, staff_id)
+        return ViewCounts(**await store.view_counts(session, staff_id))
 
 
 @dataclass(frozen=True)

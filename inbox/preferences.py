@@ -1,6 +1,6 @@
 """Each person's own choices, kept server-side so they follow them from browser to browser.
 
-    await preferences_of(db, staff_id)               -> {"desktop_notifications": bool, "sound": bool}
+    await preferences_of(db, staff_id)               -> Preferences {desktop_notifications, sound}
     await update_preferences(db, staff_id, changes)  -> the same, after the change (or PreferenceRefused)
 
 Stored in `staff.preferences` (a JSON object). Only the keys of DEFAULTS may be written, each with
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from sqlalchemy import select
 
 from inbox.db import Database
@@ -25,6 +26,13 @@ from inbox.refusals import Refused, Why
 # nobody's, while the inbox's tab is in the background. Both off until the person turns them on:
 # a notification needs the browser's permission, asked for only on their click.
 DEFAULTS: dict[str, bool] = {"desktop_notifications": False, "sound": False}
+
+
+class Preferences(msgspec.Struct, kw_only=True):
+    """Every known preference (the keys of DEFAULTS, in their order)."""
+
+    desktop_notifications: bool
+    sound: bool
 
 
 class PreferenceRefused(Refused):
@@ -57,13 +65,13 @@ def check(changes: dict[str, Any]) -> dict[str, bool]:
     return dict(changes)
 
 
-async def preferences_of(db: Database, staff_id: int) -> dict[str, bool]:
+async def preferences_of(db: Database, staff_id: int) -> Preferences:
     async with db.read() as session:
         stored = await session.scalar(select(Staff.preferences).where(Staff.id == staff_id))
-    return with_defaults(stored)
+    return Preferences(**with_defaults(stored))
 
 
-async def update_preferences(db: Database, staff_id: int, changes: dict[str, Any]) -> dict[str, bool]:
+async def update_preferences(db: Database, staff_id: int, changes: dict[str, Any]) -> Preferences:
     """Merges the changes into the stored preferences, in one transaction; the row is locked
     (PostgreSQL) so two tabs saving different keys at once both keep their change."""
     checked = check(changes)
@@ -75,4 +83,4 @@ async def update_preferences(db: Database, staff_id: int, changes: dict[str, Any
             raise LookupError(f"staff {staff_id} vanished")
         staff.preferences = merged  # a new dict: SQLAlchemy sees the JSON column change
         await session.commit()
-    return with_defaults(merged)
+    return Preferences(**with_defaults(merged))

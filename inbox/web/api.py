@@ -76,7 +76,7 @@ async def get_conversation(db: Db, staff: Staff, conversation_id: FromPath[int])
 
 
 @get("/conversations/counts", responses=errors(401, 403))
-async def conversation_counts(db: Db, staff: Staff) -> dict[str, int]:
+async def conversation_counts(db: Db, staff: Staff) -> conversations.ViewCounts:
     """How many conversations each view holds for the caller: mine, unassigned, open, closed."""
     return await conversations.view_counts(db, staff.id)
 
@@ -116,12 +116,12 @@ async def update_customer(
 
 
 @post("/conversations/{conversation_id:int}/read", status_code=200, responses=errors(401, 403, 404))
-async def mark_read(db: Db, staff: Staff, conversation_id: FromPath[int]) -> dict[str, Any]:
+async def mark_read(db: Db, staff: Staff, conversation_id: FromPath[int]) -> read_marks.ReadMark:
     return await read_marks.mark_read(db, conversation_id, staff.id)
 
 
 @post("/conversations/{conversation_id:int}/unread", status_code=200, responses=errors(401, 403, 404))
-async def mark_unread(db: Db, staff: Staff, conversation_id: FromPath[int]) -> dict[str, Any]:
+async def mark_unread(db: Db, staff: Staff, conversation_id: FromPath[int]) -> read_marks.UnreadMark:
     """Marks the customer's latest message unread again for this staff member only."""
     return await read_marks.mark_unread(db, conversation_id, staff.id)
 
@@ -222,11 +222,19 @@ async def consent_export(db: Db, staff: Staff, format: FromQuery[str] = "csv") -
     )
 
 
+class Me(msgspec.Struct, kw_only=True):
+    id: int
+    email: str
+    name: str
+    role: str  # receptionist | manager
+    preferences: preferences.Preferences
+
+
 @get("/me", responses=errors(401))
-async def me(db: Db, staff: Staff) -> dict[str, Any]:
+async def me(db: Db, staff: Staff) -> Me:
     """The caller, with their own preferences (PATCH /api/me/preferences changes them)."""
     mine = await preferences.preferences_of(db, staff.id)
-    return {"id": staff.id, "email": staff.email, "name": staff.name, "role": staff.role, "preferences": mine}
+    return Me(id=staff.id, email=staff.email, name=staff.name, role=staff.role, preferences=mine)
 
 
 def api_router(extra_handlers: list[ControllerRouterHandler] | None = None) -> Router:

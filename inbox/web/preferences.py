@@ -33,7 +33,7 @@ Staff = NamedDependency[StaffMember]
 )
 async def update_my_preferences(
     db: Db, staff: Staff, data: Annotated[PreferencesChange, ONLY_ITS_FIELDS]
-) -> dict[str, bool]:
+) -> preferences.Preferences:
     """Change your own preferences: desktop notifications and sound for new messages."""
     return await preferences.update_preferences(db, staff.id, data.changes())
 
