@@ -20,12 +20,12 @@ from __future__ import annotations
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import anyio
+import msgspec
 import phonenumbers
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -244,15 +244,13 @@ def storage_for(settings: Any) -> MediaStorage:
 # --- uploads, replies, serving ----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Upload:
+class Upload(msgspec.Struct, frozen=True, kw_only=True):
+    """A stored upload, as POST /api/media answers it: a reply names it by `id`."""
+
     id: int
     content_type: str
     size: int
     filename: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "content_type": self.content_type, "size": self.size, "filename": self.filename}
 
 
 def clean_filename(name: str | None) -> str:
@@ -284,7 +282,7 @@ async def save_upload(
     async with db.write() as session:
         session.add(row)
         await session.flush()
-        upload = Upload(row.id, content_type, len(data), row.filename)
+        upload = Upload(id=row.id, content_type=content_type, size=len(data), filename=row.filename)
         await session.commit()
     return upload
 

@@ -1,7 +1,7 @@
 """Saved replies: answers managers keep (title and body) and everyone uses from the composer.
 
-    await listed(db, conversation_id=None, business_name=...) -> [reply dict, ...]  (filled in when given)
-    await add(db, title, body, staff_id) / change(db, id, title, body) / remove(db, id)
+    await listed(db, conversation_id=None, business_name=...) -> [QuickReplyObject, ...]  (filled in when given)
+    await add(db, title, body, staff_id) / change(db, id, title, body) -> QuickReplyObject; remove(db, id)
     fill(body, customer_name, business_name) -> Filled(text, unfilled)
 
 Each call owns its transaction; a refusal (QuickReplyRefused) changes nothing.
@@ -15,9 +15,8 @@ in braces is left alone: only these three names are fields.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import Any
 
+import msgspec
 from sqlalchemy import delete, select
 
 from inbox import store
@@ -37,10 +36,20 @@ class QuickReplyRefused(Refused):
     """A saved reply the inbox will not store (or cannot find)."""
 
 
-@dataclass(frozen=True)
-class Filled:
+class Filled(msgspec.Struct, frozen=True, kw_only=True):
     text: str
-    unfilled: list[str] = field(default_factory=list)  # field names left in the text, in order, once each
+    unfilled: list[str]  # field names left in the text, in order, once each
+
+
+class QuickReplyObject(msgspec.Struct, kw_only=True):
+    id: int
+    title: str
+    body: str
+    created_by: int | None
+    created_at: str | None
+    updated_at: str | None
+    # Only when the list was asked for one conversation: absent (not null) otherwise.
+    filled: Filled | msgspec.UnsetType = msgspec.UNSET
 
 
 def fill(body: str, customer_name: str | None, business_name: str) -> Filled:
@@ -56,7 +65,7 @@ def fill(body: str, customer_name: str | None, business_name: str) -> Filled:
             unfilled.append(key)
         return match.group(0)
 
-    return Filled(FIELD.sub(put, body), unfilled)
+    return Filled(text=FIELD.sub(put, body), unfilled=unfilled)
 
 
 def checked(title: object, body: object) -> tuple[str, str]:
@@ -76,18 +85,19 @@ def checked(title: object, body: object) -> tuple[str, str]:
     return title.strip(), body.strip()
 
 
-def as_dict(reply: QuickReply) -> dict[str, Any]:
-    return {
-        "id": reply.id,
-        "title": reply.title,
-        "body": reply.body,
-        "created_by": reply.created_by,
-        "created_at": iso(reply.created_at),
-        "updated_at": iso(reply.updated_at),
-    }
+def reply_object(reply: QuickReply, filled: Filled | msgspec.UnsetType = msgspec.UNSET) -> QuickReplyObject:
+    return QuickReplyObject(
+        id=reply.id,
+        title=reply.title,
+        body=reply.body,
+        created_by=reply.created_by,
+        created_at=iso(reply.created_at),
+        updated_at=iso(reply.updated_at),
+        filled=filled,
+    )
 
 
-async def listed(db: Database, *, conversation_id: int | None, business_name: str) -> list[dict[str, Any]]:
+async def listed(db: Database, *, conversation_id: int | None, business_name: str) -> list[QuickReplyObject]:
     """Every saved reply, by title; with a conversation, each also `filled` in for its customer."""
     async with db.read() as session:
         customer_name: str | None = None
@@ -101,29 +111,29 @@ async def listed(db: Database, *, conversation_id: int | None, business_name: st
                 raise QuickReplyRefused(Why.NOT_FOUND, "not_found", "There is no such conversation.")
             customer_name = found[1].name or found[1].whatsapp_profile_name
         replies = (await session.execute(select(QuickReply).order_by(QuickReply.title, QuickReply.id))).scalars()
-        items = []
-        for reply in replies:
-            item = as_dict(reply)
-            if conversation_id is not None:
-                filled = fill(reply.body, customer_name, business_name)
-                item["filled"] = {"text": filled.text, "unfilled": filled.unfilled}
-            items.append(item)
+        items = [
+            reply_object(
+                reply,
+                msgspec.UNSET if conversation_id is None else fill(reply.body, customer_name, business_name),
+            )
+            for reply in replies
+        ]
     return items
 
 
-async def add(db: Database, title: object, body: object, staff_id: int) -> dict[str, Any]:
+async def add(db: Database, title: object, body: object, staff_id: int) -> QuickReplyObject:
     title, body = checked(title, body)
     now = utcnow()
     async with db.write() as session:
         reply = QuickReply(title=title, body=body, created_by=staff_id, created_at=now, updated_at=now)
         session.add(reply)
         await session.flush()
-        result = as_dict(reply)
+        result = reply_object(reply)
         await session.commit()
     return result
 
 
-async def change(db: Database, reply_id: int, title: object, body: object) -> dict[str, Any]:
+async def change(db: Database, reply_id: int, title: object, body: object) -> QuickReplyObject:
     title, body = checked(title, body)
     async with db.write() as session:
         reply = await session.get(QuickReply, reply_id) if 0 < reply_id <= store.MAX_ID else None
@@ -132,7 +142,7 @@ async def change(db: Database, reply_id: int, title: object, body: object) -> di
         reply.title, reply.body = title, body
         reply.updated_at = utcnow()
         await session.flush()
-        result = as_dict(reply)
+        result = reply_object(reply)
         await session.commit()
     return result
 

@@ -55,7 +55,7 @@ Customer text never reaches logs: this module logs nothing (its callers log ids 
 a database error leaves the stream as ExportFailed, without the SQL statement or its parameters.
 """
 
-from inbox.export.audit import audit_dict, audit_entries, finish_audit, start_audit
+from inbox.export.audit import AuditEntry, audit_entries, audit_entry, finish_audit, start_audit
 from inbox.export.formats import COLUMNS, formatter
 from inbox.export.query import (
     FORMATS,
@@ -74,12 +74,13 @@ __all__ = [
     "FORMATS",
     "MAX_CONCURRENT_EXPORTS",
     "MEDIA_TYPES",
+    "AuditEntry",
     "ExportFailed",
     "ExportInputError",
     "ExportQuery",
     "ExportSlots",
-    "audit_dict",
     "audit_entries",
+    "audit_entry",
     "describe_failure",
     "finish_audit",
     "formatter",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from sqlalchemy import select, update
 
 from inbox.clock import utcnow
@@ -34,23 +35,36 @@ async def finish_audit(db: Database, audit_id: int, row_count: int) -> None:
         await session.commit()
 
 
-def audit_dict(entry: ExportAudit) -> dict[str, Any]:
-    return {
-        "id": entry.id,
-        "staff_id": entry.staff_id,
-        "actor": entry.actor,
-        "format": entry.format,
-        "filters": entry.filters or {},
-        "row_count": entry.row_count,
-        "created_at": iso(entry.created_at),
-        "finished_at": iso(entry.finished_at),
-    }
+class AuditEntry(msgspec.Struct, kw_only=True):
+    """One export in the audit log; `row_count` and `finished_at` stay null for one that did not finish."""
+
+    id: int
+    staff_id: int | None  # null: the command line
+    actor: str  # the staff member's email, or "cli:<user>"
+    format: str
+    filters: dict[str, Any]
+    row_count: int | None
+    created_at: str | None
+    finished_at: str | None
 
 
-async def audit_entries(db: Database, *, limit: int = 50, before: int | None = None) -> list[dict[str, Any]]:
+def audit_entry(entry: ExportAudit) -> AuditEntry:
+    return AuditEntry(
+        id=entry.id,
+        staff_id=entry.staff_id,
+        actor=entry.actor,
+        format=entry.format,
+        filters=entry.filters or {},
+        row_count=entry.row_count,
+        created_at=iso(entry.created_at),
+        finished_at=iso(entry.finished_at),
+    )
+
+
+async def audit_entries(db: Database, *, limit: int = 50, before: int | None = None) -> list[AuditEntry]:
     """The newest exports first; `before` is an audit id to page back from."""
     statement = select(ExportAudit).order_by(ExportAudit.id.desc()).limit(limit)
     if before is not None:
         statement = statement.where(ExportAudit.id < before)
     async with db.read() as session:
-        return [audit_dict(entry) for entry in (await session.execute(statement)).scalars()]
+        return [audit_entry(entry) for entry in (await session.execute(statement)).scalars()]

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
-from typing import Any, TypedDict, cast
+from typing import Any, cast
 
+import msgspec
 import structlog
 from litestar import Request, Response, get
 from litestar.di import NamedDependency, Provide
@@ -46,8 +47,10 @@ def _filename(query: export.ExportQuery) -> str:
     return f"inbox-export-{utcnow().strftime('%Y%m%dT%H%M%SZ')}.{query.format}"
 
 
-class AuditPage(TypedDict):
-    exports: list[dict[str, Any]]  # export.audit_dict's rows
+class AuditPage(msgspec.Struct, kw_only=True):
+    """A page of the export audit log, newest first; `next_before` asks for the older ones."""
+
+    exports: list[export.AuditEntry]
     next_before: int | None
 
 
@@ -127,7 +130,7 @@ async def export_audit(request: Request[Any, Any, Any], staff: Staff, db: Db) ->
     entries = await export.audit_entries(db, limit=limit + 1, before=before)
     more = len(entries) > limit
     entries = entries[:limit]
-    return {"exports": entries, "next_before": entries[-1]["id"] if more and entries else None}
+    return AuditPage(exports=entries, next_before=entries[-1].id if more and entries else None)
 
 
 @get("/export", include_in_schema=False)

@@ -6,6 +6,7 @@ import asyncio
 import secrets
 from typing import Any
 
+import msgspec
 import structlog
 from litestar import Request, Response, get
 
@@ -18,13 +19,22 @@ from inbox.web.services import AppSettings, Db, EventBus
 log = structlog.get_logger(__name__)
 
 
+class Health(msgspec.Struct, kw_only=True):
+    status: str  # ok
+
+
+class Readiness(msgspec.Struct, kw_only=True):
+    status: str  # ready | unavailable
+    checks: dict[str, str]  # database, redis (where configured) -> "ok" | "unavailable: <error type>"
+
+
 @get("/healthz", security=OPEN)
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+async def healthz() -> Health:
+    return Health(status="ok")
 
 
 @get("/readyz", security=OPEN)
-async def readyz(db: Db, bus: EventBus, settings: AppSettings) -> Response[Any]:
+async def readyz(db: Db, bus: EventBus, settings: AppSettings) -> Response[Readiness]:
     checks: dict[str, str] = {}
     for name, probe in (
         ("database", db.ping),
@@ -39,7 +49,7 @@ async def readyz(db: Db, bus: EventBus, settings: AppSettings) -> Response[Any]:
             checks[name] = f"unavailable: {type(exc).__name__}"
     ready = all(value == "ok" for value in checks.values())
     return Response(
-        {"status": "ready" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503
+        Readiness(status="ready" if ready else "unavailable", checks=checks), status_code=200 if ready else 503
     )
 
 

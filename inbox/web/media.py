@@ -65,7 +65,7 @@ def media_ids(raw: Any) -> list[int]:
 )
 async def upload_media(
     request: Request[Any, Any, Any], db: Db, media_storage: Media, media_sweeps: MediaSweeps, staff: Staff
-) -> dict[str, Any]:
+) -> attachments.Upload:
     """One attachment (multipart/form-data, field `file`): JPEG, PNG, GIF or PDF judged by its bytes, up to 5 MB."""
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > attachments.MAX_FILE + ENVELOPE:
@@ -82,7 +82,7 @@ async def upload_media(
     finally:
         await upload.close()
     await media_sweeps.now_and_then(db, media_storage)  # abandoned uploads
-    return saved.as_dict()
+    return saved
 
 
 @get("/media/{token:str}", include_in_schema=False)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from litestar import Request, Response, delete, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
 
@@ -26,6 +27,26 @@ from inbox.web.errors import ApiError
 from inbox.web.services import AppSettings, Db, EventBus, Outbox
 
 _MANAGERS_ONLY = "Only managers can change the saved replies."
+
+
+class NumberReading(msgspec.Struct, kw_only=True):
+    """A typed number as the inbox will dial it, and the conversation of the customer who has it."""
+
+    e164: str
+    international: str
+    country: str | None
+    default_country: str
+    conversation_id: int | None
+
+
+class QuickReplyList(msgspec.Struct, kw_only=True):
+    quick_replies: list[quick_replies.QuickReplyObject]
+    fields: list[str]  # the fields a body may hold
+
+
+class Deleted(msgspec.Struct, kw_only=True):
+    id: int
+    deleted: bool  # always true
 
 
 @post("/conversations", status_code=201, responses=errors(401, 403, 409, 422))
@@ -63,7 +84,7 @@ async def start_conversation(
 
 
 @get("/phone-numbers/parse", responses=errors(401, 422))
-async def parse_phone_number(db: Db, settings: AppSettings, staff: Staff, number: FromQuery[str]) -> dict[str, Any]:
+async def parse_phone_number(db: Db, settings: AppSettings, staff: Staff, number: FromQuery[str]) -> NumberReading:
     """How the inbox reads a typed number (INBOX_DEFAULT_COUNTRY for one without +country): its
     E.164 form, the international way of writing it, its country, and whether it is a known customer."""
     country = settings.default_country
@@ -71,23 +92,23 @@ async def parse_phone_number(db: Db, settings: AppSettings, staff: Staff, number
     if parsed is None:
         raise outreach.invalid_number(number, country)
     conversation_id = await known_numbers.conversation_of_phone(db, parsed.e164)
-    return {
-        "e164": parsed.e164,
-        "international": parsed.international,
-        "country": parsed.country,
-        "default_country": country,
-        "conversation_id": conversation_id,
-    }
+    return NumberReading(
+        e164=parsed.e164,
+        international=parsed.international,
+        country=parsed.country,
+        default_country=country,
+        conversation_id=conversation_id,
+    )
 
 
 @get("/quick-replies", responses=errors(401, 404, 422))
 async def list_quick_replies(
     db: Db, settings: AppSettings, staff: Staff, conversation_id: FromQuery[int | None] = None
-) -> dict[str, Any]:
+) -> QuickReplyList:
     """Every saved reply, by title. With `conversation_id`, each also comes `filled` in for that
     conversation's customer: `{"text", "unfilled": [field names nobody could fill]}`."""
     items = await quick_replies.listed(db, conversation_id=conversation_id, business_name=settings.business_name)
-    return {"quick_replies": items, "fields": list(quick_replies.FIELDS)}
+    return QuickReplyList(quick_replies=items, fields=list(quick_replies.FIELDS))
 
 
 def _managers_only(staff: StaffMember) -> None:
@@ -96,7 +117,7 @@ def _managers_only(staff: StaffMember) -> None:
 
 
 @post("/quick-replies", status_code=201, responses=errors(401, 403, 422))
-async def add_quick_reply(db: Db, staff: Staff, data: JSONBody[QuickReplyBody]) -> dict[str, Any]:
+async def add_quick_reply(db: Db, staff: Staff, data: JSONBody[QuickReplyBody]) -> quick_replies.QuickReplyObject:
     """Managers only: a new saved reply."""
     _managers_only(staff)
     return await quick_replies.add(db, data.title, data.body, staff.id)
@@ -105,18 +126,18 @@ async def add_quick_reply(db: Db, staff: Staff, data: JSONBody[QuickReplyBody]) 
 @put("/quick-replies/{reply_id:int}", responses=errors(401, 403, 404, 422))
 async def change_quick_reply(
     db: Db, staff: Staff, reply_id: FromPath[int], data: JSONBody[QuickReplyBody]
-) -> dict[str, Any]:
+) -> quick_replies.QuickReplyObject:
     """Managers only: a saved reply's new title and body."""
     _managers_only(staff)
     return await quick_replies.change(db, reply_id, data.title, data.body)
 
 
 @delete("/quick-replies/{reply_id:int}", status_code=200, responses=errors(401, 403, 404))
-async def delete_quick_reply(db: Db, staff: Staff, reply_id: FromPath[int]) -> dict[str, Any]:
+async def delete_quick_reply(db: Db, staff: Staff, reply_id: FromPath[int]) -> Deleted:
     """Managers only: the saved reply is gone for everyone."""
     _managers_only(staff)
     await quick_replies.remove(db, reply_id)
-    return {"id": reply_id, "deleted": True}
+    return Deleted(id=reply_id, deleted=True)
 
 
 route_handlers = [
