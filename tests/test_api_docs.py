@@ -139,3 +139,52 @@ def test_every_documented_object_has_the_fields_of_its_schema_in_order(schema, n
     component = schema["components"]["schemas"][OBJECTS[name]]
     assert _documented_fields(name) == list(component["properties"])
     assert set(component["required"]) == set(component["properties"])  # always present, null included
+
+
+# Answers that are not objects of their own: the keys docs/API.md gives in the operation's section.
+ANSWERS = {
+    "GET /api/me": ["Me", "Preferences"],
+    "PATCH /api/me/preferences": ["Preferences"],
+    "GET /api/conversations/counts": ["ViewCounts"],
+    "POST /api/conversations/{conversation_id}/read": ["ReadMark"],
+    "POST /api/conversations/{conversation_id}/unread": ["UnreadMark"],
+    "POST /api/media": ["Upload"],
+    "GET /api/phone-numbers/parse": ["NumberReading"],
+    "GET /api/quick-replies": ["QuickReplyList", "QuickReplyObject", "Filled"],
+    "DELETE /api/quick-replies/{reply_id}": ["Deleted"],
+    "GET /api/export/audit": ["AuditPage", "AuditEntry"],
+    "GET /healthz": ["Health"],
+    "GET /readyz": ["Readiness"],
+}
+
+
+def _section(operation: str) -> str:
+    start = API_MD.index(f"### `{operation}`")
+    end = API_MD.find("\n#", start + 1)
+    return " ".join(API_MD[start : end if end != -1 else None].split())
+
+
+def _key_lists(text: str) -> list[list[str]]:
+    """The keys of every `{…}` in the text, nested ones too, each without its nested objects' keys."""
+    found, opened = [], []
+    for at, char in enumerate(text):
+        if char == "{":
+            opened.append(at)
+        elif char == "}" and opened:
+            inner = text[opened.pop() + 1 : at]
+            while re.search(r"\{[^{}]*\}|\[[^\[\]]*\]", inner):  # nested objects, and lists' values
+                inner = re.sub(r"\{[^{}]*\}|\[[^\[\]]*\]", "", inner)
+            found.append(re.findall(r'(?:^|[,\[]\s*)"(\w+)"', inner))  # a key, not a value after `:` or `|`
+    return found
+
+
+@pytest.mark.parametrize("operation", ANSWERS)
+def test_every_documented_answer_has_the_fields_of_its_schema_in_order(schema, operation) -> None:
+    """Keys always present are listed in order; a key present only sometimes is at least named."""
+    text = _section(operation)
+    for name in ANSWERS[operation]:
+        component = schema["components"]["schemas"][name]
+        always = [key for key in component["properties"] if key in component.get("required", ())]
+        assert always in _key_lists(text), (operation, name, always, _key_lists(text))
+        for sometimes in set(component["properties"]) - set(always):
+            assert f'"{sometimes}"' in text, (operation, name, sometimes)

@@ -33,7 +33,7 @@ _STAFF = {"staff": Provide(api_staff)}
 
 
 class CheckLine(msgspec.Struct, kw_only=True):
-    name: str  # credentials | messaging_service | senders
+    name: str  # credentials | messaging_service | senders | twilio
     ok: bool
     text: str
 
