@@ -1,7 +1,7 @@
 """What staff read of the conversations: the list and its views, one conversation, the inbox page.
 
     await listed(db, staff_id, status=..., query=..., cursor=..., country=..., assignee=...)
-                                           -> {"conversations": [...], "next_cursor": str | None}
+                                           -> ConversationPage {conversations, next_cursor}
     await one(db, conversation_id, staff_id)  -> the conversation with its messages and notes
     await view_counts(db, staff_id)           -> ViewCounts {mine, unassigned, open, closed}
     await inbox_view(db, opened)              -> InboxView, or None when `opened` names no conversation
