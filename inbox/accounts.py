@@ -89,7 +89,7 @@ async def add_staff(
     password_hash = hash_password(password)
     if await session.scalar(select(Staff.id).where(Staff.email == email)):
         raise AccountError(f"{email} already has an account")
-    staff = Staff(email=email, name=name or email.split("@")[0], role=role, password_hash=password_hash)
+    staff = Staff(email=email, name=display_name(name, email), role=role, password_hash=password_hash)
     session.add(staff)
     await session.flush()
     return StaffMember.of(staff)
@@ -133,6 +133,11 @@ def verify_password(password_hash: str, password: str) -> tuple[bool, str | None
 @dataclass(frozen=True)
 class SignedIn:
     cookie: str  # the new session's cookie value
+
+
+def display_name(name: str | None, email: str) -> str:
+    """What the team sees for a staff member: their name, else their email before the @."""
+    return name or email.split("@")[0]
 
 
 async def attempt_sign_in(

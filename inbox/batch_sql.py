@@ -199,7 +199,10 @@ async def _execute(
 ) -> Sequence[DriverRow]:
     """`sql` inside the caller's transaction: on SQLite's writer connection straight on the driver
     (inbox.sqlite_inline), elsewhere through exec_driver_sql. The rows are the driver's either way."""
-    driver = (await connection.get_raw_connection()).driver_connection
+    # The connection the transaction already holds, read without a round trip through the
+    # greenlet bridge that get_raw_connection() makes: this runs for every statement of a batch.
+    begun = connection.sync_connection
+    driver = begun.connection.driver_connection if begun is not None else None
     if isinstance(driver, InlineConnection):
         return driver.run_now(sql, parameters, many=many)
     result = await connection.exec_driver_sql(sql, parameters)

@@ -87,7 +87,7 @@ async def inbox_view(db: Database, opened: int | None = None) -> InboxView | Non
     async with db.read() as session:
         last_event_id = await store.latest_event_id(session)
         team = [
-            {"id": row.id, "name": row.name or row.email.split("@")[0]}
+            {"id": row.id, "name": accounts.display_name(row.name, row.email)}
             for row in await accounts.list_staff(session)
             if row.enabled
         ]

@@ -96,7 +96,3 @@ class Runtime:
     def outbox_waker(self) -> OutboxWaker:
         """The outbox to wake after queueing; where none runs (no Twilio), one that does nothing."""
         return self.outbox or NO_OUTBOX
-
-    def wake_outbox(self) -> None:
-        if self.outbox is not None:
-            self.outbox.wake()

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, aliased
 
 from inbox import batch_sql, search
+from inbox.accounts import display_name
 from inbox.clock import utcnow
 from inbox.models import (
     Channel,
@@ -166,7 +167,7 @@ async def staff_names(session: AsyncSession, staff_ids: Iterable[int | None]) ->
         for staff_id, name, email in await session.execute(
             select(Staff.id, Staff.name, Staff.email).where(Staff.id.in_(wanted))
         ):
-            known[staff_id] = name or email.split("@")[0]
+            known[staff_id] = display_name(name, email)
     return known
 
 

@@ -287,7 +287,7 @@ def test_expired_lease_is_reconciled_then_sent_once(wired) -> None:
     """A worker died mid-send (its lease ran out): Twilio's list is asked first, then it is sent once."""
     conversation_id = customer_writes(wired, "Hello")
     asyncio.run(_plant_dead_claim(wired.db, conversation_id))
-    wired.inbox.runtime.wake_outbox()
+    wired.inbox.runtime.outbox_waker.wake()
     wait_for(
         lambda: scalar(wired.db, "SELECT status FROM messages WHERE body = 'From a dead worker'") == "delivered",
         message="delivered after the lease expired",

@@ -194,7 +194,7 @@ async def _read_client(socket: LiveSocket, origin: str) -> None:
     if identity is None:  # the handshake identified it; only an ended session gets here
         return
     staff = identity.staff
-    who = {"id": staff.id, "name": staff.name or staff.email.split("@")[0]}
+    who = {"id": staff.id, "name": accounts.display_name(staff.name, staff.email)}
     recent: dict[tuple[str, int], list[float]] = {}
     bus = runtime_of(socket).bus
     while True:
