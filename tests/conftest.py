@@ -9,6 +9,7 @@ from __future__ import annotations
 import graphlib
 import os
 import shutil
+import socket
 import sys
 import tempfile
 import uuid
@@ -220,14 +221,17 @@ def make_settings(database_url: str, **overrides) -> Settings:
 
 @pytest.fixture
 def serve():
-    """serve(settings) -> a started ThreadServer; INBOX_PUBLIC_URL defaults to its own address."""
+    """serve(settings) -> a started ThreadServer; INBOX_PUBLIC_URL defaults to its own address.
+    `listener=`: a bound socket to serve on (see ThreadServer)."""
     from inbox.app import create_app
     from tests.support.servers import free_port
 
     started: list[ThreadServer] = []
 
-    def start(settings_or_url, runtime_options: dict | None = None, **overrides) -> ThreadServer:
-        port = free_port()
+    def start(
+        settings_or_url, runtime_options: dict | None = None, listener: socket.socket | None = None, **overrides
+    ) -> ThreadServer:
+        port = listener.getsockname()[1] if listener else free_port()
         if isinstance(settings_or_url, str):
             overrides.setdefault("INBOX_PUBLIC_URL", f"http://127.0.0.1:{port}")
             settings = make_settings(settings_or_url, **overrides)
@@ -236,7 +240,7 @@ def serve():
         from inbox.runtime import Runtime
 
         runtime = Runtime.build(settings, **(runtime_options or {}))
-        server = ThreadServer(create_app(settings, runtime=runtime), port=port)
+        server = ThreadServer(create_app(settings, runtime=runtime), port=port, listener=listener)
         server.runtime = runtime
         server.settings = settings
         started.append(server.start())

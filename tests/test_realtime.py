@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-import pytest
-from websockets.exceptions import InvalidStatus
+import contextlib
+import json
+import socket
 
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import ClientConnection, connect
+
+import inbox.bus
 from tests.conftest import requires_redis
 from tests.support.db import scalar
-from tests.support.live import open_socket, read_events, read_until
+from tests.support.live import open_socket, read_events, read_until, ws_url
 from tests.support.servers import ProcessServer, start_together
 from tests.support.staff import create_staff, issue_token, signed_in_client
 from tests.support.twilio import ACCOUNT_SID, AUTH_TOKEN, post_twilio
@@ -119,3 +125,60 @@ def test_two_deployments_sharing_a_redis_never_see_each_others_events(serve, tmp
         assert post_twilio(shop.url, "inbound_sms", Body="for the shop", MessageSid=sid(77)).status_code == 200
         event = read_until(socket, lambda e: e["type"] == "message.created")
         assert event["data"]["message"]["body"] == "for the shop"
+
+
+def read_until_closed(socket: ClientConnection) -> list[dict]:
+    events = []
+    with contextlib.suppress(ConnectionClosed):
+        while True:
+            events.append(json.loads(socket.recv(timeout=10)))
+    return events
+
+
+def test_a_socket_that_stops_reading_is_told_to_resync_and_loses_nothing_while_others_stay_live(
+    serve, sqlite_url, monkeypatch
+) -> None:
+    """One staff browser stalls (a phone on a slow link); another keeps reading. The stalled one's
+    buffers fill, its backlog passes QUEUE_LIMIT, and the server drops its frames instead of
+    holding up anyone: the reading socket gets every event as it happens. When the stalled one
+    reads again it gets what was queued, then close 4000, and `?after=` brings the rest: every
+    event once, in order."""
+    monkeypatch.setattr(inbox.bus, "QUEUE_LIMIT", 40)  # the server runs in this process
+    listener = socket.socket()
+    # Small kernel buffers on the server's side of every connection (accepted sockets inherit
+    # them), so a stalled reader fills them after a few dozen frames rather than a few thousand.
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    listener.bind(("127.0.0.1", 0))
+    server = serve(sqlite_url, listener=listener)
+    create_staff(sqlite_url, "reception@example.com")
+    token = issue_token(sqlite_url, "reception@example.com")
+    stalled_raw = socket.socket()
+    stalled_raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stalled_raw.connect(("127.0.0.1", server.port))
+    # Long texts, two frames each of about 1.5 KB: 150 of them are well past every buffer between
+    # the server and the stalled reader (the server's 64 KB, the kernel's, the client's 16 frames).
+    webhooks, text = 150, "Could you tell me when my order is ready? " * 30
+    with (
+        open_socket(server.url, token=token) as reading,
+        connect(
+            ws_url(server.url),
+            sock=stalled_raw,
+            additional_headers={"Authorization": f"Bearer {token}"},
+            max_queue=16,  # the client stops taking bytes off the socket after 16 unread frames
+            ping_interval=None,
+        ) as stalled,
+    ):
+        live_ids = []
+        for n in range(1, webhooks + 1):
+            post_twilio(server.url, "inbound_sms", MessageSid=sid(n), Body=f"{n} {text}")
+            live_ids += [event["id"] for event in read_events(reading, 2)]  # live, never held up
+        assert live_ids == list(range(live_ids[0], live_ids[0] + 2 * webhooks))
+
+        seen = read_until_closed(stalled)
+        assert stalled.close_code == 4000, stalled.close_code
+    assert 0 < len(seen) < 2 * webhooks  # it did fall behind: frames were dropped, not queued without bound
+    with open_socket(server.url, token=token, after=seen[-1]["id"]) as resumed:
+        seen += read_events(resumed, 2 * webhooks - len(seen))
+    assert [event["id"] for event in seen] == live_ids
+    bodies = [e["data"]["message"]["body"] for e in seen if e["type"] == "message.created"]
+    assert bodies == [f"{n} {text}" for n in range(1, webhooks + 1)]

@@ -76,14 +76,23 @@ class _WakeableServer(uvicorn.Server):
 class ThreadServer:
     """An ASGI app under uvicorn in a background thread with its own event loop."""
 
-    def __init__(self, app, port: int | None = None) -> None:
-        self.port = port or free_port()
+    def __init__(self, app, port: int | None = None, listener: socket.socket | None = None) -> None:
+        """`listener`: a bound socket to serve on instead of a new one on `port` (its options, such
+        as a small send buffer, carry over to the connections it accepts)."""
+        self.port = listener.getsockname()[1] if listener else (port or free_port())
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on", ws="websockets-sansio"
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="on",
+            ws="websockets-sansio",
+            ws_per_message_deflate=False,  # as `inbox serve` runs: frames go out as they are
         )
         self.server = _WakeableServer(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        sockets = [listener] if listener else None
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": sockets}, daemon=True)
 
     def call(self, coroutine, timeout: float = 30):
         """Runs a coroutine on the server's own event loop (where its database pool lives)."""
