@@ -16,14 +16,13 @@ import asyncio
 import collections
 import contextlib
 import time
-from typing import NamedTuple
 
 import msgspec
 import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox import batch_sql, metrics
+from inbox import batch_sql, metrics, websocket_frames
 from inbox.clock import utcnow
 from inbox.events import LiveEvent
 
@@ -34,11 +33,27 @@ _encode = msgspec.json.Encoder().encode
 QUEUE_LIMIT = 1000  # frames a socket may fall behind by before it is told to resync
 
 
-class Frame(NamedTuple):
-    id: int | None  # None: an ephemeral presence frame (staff.typing, staff.viewing), never stored
-    conversation_id: int | None
-    text: str  # the whole JSON text frame, ready to send
-    origin: str | None = None  # ephemeral frames: the socket that sent it, which does not get it back
+class Frame:
+    """One live event as every socket gets it."""
+
+    __slots__ = ("_wire", "conversation_id", "id", "origin", "text")
+
+    def __init__(self, id: int | None, conversation_id: int | None, text: str, origin: str | None = None) -> None:
+        self.id = id  # None: an ephemeral presence frame (staff.typing, staff.viewing), never stored
+        self.conversation_id = conversation_id
+        self.text = text  # the whole JSON text frame, ready to send
+        self.origin = origin  # ephemeral frames: the socket that sent it, which does not get it back
+        self._wire: bytes | None = None
+
+    @property
+    def wire(self) -> bytes:
+        """The websocket frame of `text`, header and all: encoded once, written to every socket."""
+        if self._wire is None:
+            self._wire = websocket_frames.text_frame(self.text)
+        return self._wire
+
+    def __repr__(self) -> str:
+        return f"Frame(id={self.id!r}, conversation_id={self.conversation_id!r})"
 
 
 def frame_text(event_id: int, event_type: str, conversation_id: int | None, data_json: str) -> str:
@@ -106,13 +121,14 @@ class Subscription:
         self.ended = False  # the socket is gone: its forwarder stops
         self._waiter: asyncio.Future[None] | None = None
 
-    def offer(self, frame: Frame) -> None:
+    def offer(self, frames: list[Frame]) -> None:
+        """Queue one publication's frames; past QUEUE_LIMIT, mark the overflow instead."""
         if self.overflowed:
             return
-        if len(self.backlog) >= QUEUE_LIMIT:
+        if len(self.backlog) + len(frames) > QUEUE_LIMIT:
             self.overflowed = True  # never block the publisher on a slow socket
         else:
-            self.backlog.append(frame)
+            self.backlog.extend(frames)
         self._wake()
 
     def end(self) -> None:
@@ -153,8 +169,7 @@ class Bus:
 
     def _deliver(self, frames: list[Frame]) -> None:
         for subscription in list(self._subscribers):
-            for frame in frames:
-                subscription.offer(frame)
+            subscription.offer(frames)
 
     async def publish(self, frames: list[Frame]) -> None:
         self._deliver(frames)

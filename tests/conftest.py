@@ -222,14 +222,18 @@ def make_settings(database_url: str, **overrides) -> Settings:
 @pytest.fixture
 def serve():
     """serve(settings) -> a started ThreadServer; INBOX_PUBLIC_URL defaults to its own address.
-    `listener=`: a bound socket to serve on (see ThreadServer)."""
+    `listener=`, `plain_websockets=`: see ThreadServer."""
     from inbox.app import create_app
     from tests.support.servers import free_port
 
     started: list[ThreadServer] = []
 
     def start(
-        settings_or_url, runtime_options: dict | None = None, listener: socket.socket | None = None, **overrides
+        settings_or_url,
+        runtime_options: dict | None = None,
+        listener: socket.socket | None = None,
+        plain_websockets: bool = False,
+        **overrides,
     ) -> ThreadServer:
         port = listener.getsockname()[1] if listener else free_port()
         if isinstance(settings_or_url, str):
@@ -240,7 +244,9 @@ def serve():
         from inbox.runtime import Runtime
 
         runtime = Runtime.build(settings, **(runtime_options or {}))
-        server = ThreadServer(create_app(settings, runtime=runtime), port=port, listener=listener)
+        server = ThreadServer(
+            create_app(settings, runtime=runtime), port=port, listener=listener, plain_websockets=plain_websockets
+        )
         server.runtime = runtime
         server.settings = settings
         started.append(server.start())

@@ -39,8 +39,11 @@ def test_pushed_message_reaches_a_websocket_client(serve, database_url) -> None:
     assert updated["id"] == created["id"] + 1
 
 
-def test_reconnect_with_after_replays_exactly_what_was_missed(serve, database_url) -> None:
-    server = serve(database_url)
+@pytest.mark.parametrize("plain_websockets", [False, True], ids=["inbox-serve", "plain-uvicorn-deflate"])
+def test_reconnect_with_after_replays_exactly_what_was_missed(serve, database_url, plain_websockets) -> None:
+    """Live and replayed events arrive whole and in order, whether a socket's waiting events go
+    out in one write (inbox serve) or one `websocket.send` each (any other ASGI server)."""
+    server = serve(database_url, plain_websockets=plain_websockets)
     create_staff(database_url, "reception@example.com")
     token = issue_token(database_url, "reception@example.com")
     with open_socket(server.url, token=token) as socket:

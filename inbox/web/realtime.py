@@ -24,6 +24,7 @@ from litestar.exceptions import WebSocketDisconnect
 
 from inbox import accounts, conversations, event_log, metrics
 from inbox.bus import Frame, frame_text, publish_ephemeral
+from inbox.web import websocket_protocol
 from inbox.web.auth import identify, runtime_of
 from inbox.web.middleware import LiveSockets, live_sockets
 
@@ -170,6 +171,18 @@ async def live_events(socket: LiveSocket) -> None:
         metrics.open_sockets.dec()
 
 
+async def _send(socket: LiveSocket, frames: list[Frame]) -> None:
+    """Sends `frames` in order: in one write where the server offers it (inbox serve does)."""
+    if not frames:
+        return
+    if websocket_protocol.EXTENSION in (socket.scope.get("extensions") or {}):
+        message = {"type": websocket_protocol.SEND_FRAMES, "frames": b"".join([f.wire for f in frames])}
+        await socket.send(message)  # type: ignore[arg-type]  # an ASGI extension's message
+    else:
+        for frame in frames:
+            await socket.send_text(frame.text)
+
+
 async def _replay(socket: LiveSocket, after: int | None) -> int:
     """Sends every stored event after `after`; returns the last id sent (0 when live-only)."""
     if after is None:
@@ -178,9 +191,9 @@ async def _replay(socket: LiveSocket, after: int | None) -> int:
     db = runtime_of(socket).db
     while True:
         rows = await event_log.after(db, last, REPLAY_BATCH)
-        for event_id, event_type, conversation_id, data in rows:
-            await socket.send_text(frame_text(event_id, event_type, conversation_id, data))
-            last = event_id
+        await _send(socket, [Frame(i, c, frame_text(i, kind, c, data)) for i, kind, c, data in rows])
+        if rows:
+            last = rows[-1][0]
         if len(rows) < REPLAY_BATCH:
             return last
 
@@ -244,9 +257,11 @@ async def _forward_live(
             await socket.close(code=CLOSE_RESYNC, reason="resync")
             return
         while backlog and not subscription.overflowed:
-            frame = backlog.popleft()
-            if frame.id is None:  # presence: to everyone but its sender
-                if frame.origin != origin:
-                    await socket.send_text(frame.text)
-            elif frame.id > sent_upto:  # not already sent by the replay
-                await socket.send_text(frame.text)
+            # Everything waiting, in one write: presence to everyone but its sender, events the
+            # replay has not already sent.
+            waiting = list(backlog)
+            backlog.clear()
+            await _send(
+                socket,
+                [f for f in waiting if (f.origin != origin if f.id is None else f.id > sent_upto)],
+            )

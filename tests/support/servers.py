@@ -19,6 +19,8 @@ from pathlib import Path
 import httpx
 import uvicorn
 
+from inbox.web.websocket_protocol import FrameWritingProtocol
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -76,9 +78,13 @@ class _WakeableServer(uvicorn.Server):
 class ThreadServer:
     """An ASGI app under uvicorn in a background thread with its own event loop."""
 
-    def __init__(self, app, port: int | None = None, listener: socket.socket | None = None) -> None:
+    def __init__(
+        self, app, port: int | None = None, listener: socket.socket | None = None, plain_websockets: bool = False
+    ) -> None:
         """`listener`: a bound socket to serve on instead of a new one on `port` (its options, such
-        as a small send buffer, carry over to the connections it accepts)."""
+        as a small send buffer, carry over to the connections it accepts). `plain_websockets`:
+        uvicorn's own websocket protocol with compression, as another server would run the app,
+        instead of `inbox serve`'s."""
         self.port = listener.getsockname()[1] if listener else (port or free_port())
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
@@ -87,8 +93,9 @@ class ThreadServer:
             port=self.port,
             log_level="warning",
             lifespan="on",
-            ws="websockets-sansio",
-            ws_per_message_deflate=False,  # as `inbox serve` runs: frames go out as they are
+            # as `inbox serve` runs: frames uncompressed, a socket's waiting events in one write
+            ws="websockets-sansio" if plain_websockets else FrameWritingProtocol,
+            ws_per_message_deflate=plain_websockets,
         )
         self.server = _WakeableServer(config)
         sockets = [listener] if listener else None
