@@ -1,4 +1,4 @@
-"""Three places lean on a library's private parts, for reasons given where they do. Their versions
+"""Four places lean on a library's private parts, for reasons given where they do. Their versions
 are capped in pyproject.toml; when a cap is lifted, these say at once which assumption broke,
 instead of a WAL that grows, a SIGTERM that exits 143 or an export that crashes mid-stream."""
 
@@ -12,6 +12,7 @@ import uvicorn
 from sqlalchemy.dialects import postgresql, sqlite
 
 from inbox.sqlite_inline import InlineConnection
+from inbox.web.websocket_protocol import FrameWritingProtocol
 
 
 def test_aiosqlite_still_runs_every_call_through_execute_and_its_queue() -> None:
@@ -47,3 +48,19 @@ def test_sqlalchemy_still_expands_in_lists_for_a_compiled_statement() -> None:
         compiled = statement.compile(dialect=dialect)
         state = compiled.construct_expanded_state({"ids": [1, 2, 3]})
         assert sorted(state.parameters) == ["ids_1", "ids_2", "ids_3"]
+
+
+def test_uvicorns_websocket_protocol_still_has_what_the_frame_writer_extends() -> None:
+    # inbox.web.websocket_protocol subclasses it: adds an extension to the scope handle_connect
+    # builds, and writes frames to its transport under the same flow control and state checks.
+    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+    assert issubclass(FrameWritingProtocol, WebSocketsSansIOProtocol)
+    connect = inspect.getsource(WebSocketsSansIOProtocol.handle_connect)
+    assert "self.scope" in connect and '"extensions"' in connect and "self.response = self.conn.accept" in connect
+    send = inspect.getsource(WebSocketsSansIOProtocol.send)
+    assert "await self.writable.wait()" in send and "self.close_sent" in send and "self.disconnected" in send
+    assert "self.handshake_complete" in send
+    source = inspect.getsource(WebSocketsSansIOProtocol)
+    for name in ("self.writable.clear()", "self.writable.set()", "self.transport = transport", "self.conn = "):
+        assert name in source, f"uvicorn's websocket protocol no longer has {name}"
