@@ -268,6 +268,8 @@ def main() -> None:
             "-"
             if run.slow_frames is None
             else f"{run.slow_frames} frames read, closed 4000 and resumed {run.slow_reconnects}x"
+            if run.slow_reconnects
+            else f"{run.slow_frames} frames read, not yet closed (the kernel's buffers still held its frames)"
         )
         print(
             f"  {run.name:<18} {run.sent / run.seconds:6.0f} {run.unique:6d} {run.stored:6d} {run.duplicates:5d}"
