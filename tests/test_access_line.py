@@ -12,7 +12,12 @@ import structlog
 
 from inbox import logs
 
-REQUEST_IDS = ("5f0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b", "lb-7f3a9c:2")
+REQUEST_IDS = (
+    "5f0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b",
+    "12345678-3c4d-4e5f-8a9b-012345678901",  # a UUID whose groups look like numbers: kept whole
+    "lb-7f3a9c:2",
+    "call-14155550123",  # not a UUID: a number in it is masked
+)
 PATHS = (
     "/webhooks/twilio/inbound",
     "/api/customers/+14155550123",  # a number in a path: masked
@@ -47,6 +52,16 @@ def test_the_access_line_is_the_line_structlog_would_write(monkeypatch) -> None:
         assert list(mine_fields.items()) == list(their_fields.items())  # same keys, same order, same values
     assert "14155550123" not in fast.getvalue() and "inbox_aaaa" not in fast.getvalue()
     assert "0123456789abcdef0123456789abcdef" not in fast.getvalue()
+    for request_id in REQUEST_IDS[:3]:
+        assert f'"request_id":"{request_id}"' in fast.getvalue()  # as the client got it in X-Request-Id
+
+
+def test_a_uuid_request_id_is_logged_whole_by_every_logger(monkeypatch) -> None:
+    # One request in forty gets an id whose first group is all digits; the phone rule masked it,
+    # so the log line could not be found from the id the client reported.
+    request_id = "20261203-0000-4000-8000-000000000000"
+    assert logs.redact(None, "info", {"request_id": request_id, "event": "websocket"})["request_id"] == request_id
+    assert logs.redact(None, "info", {"request_id": "x.y-14155550123"})["request_id"] != "x.y-14155550123"
 
 
 def test_no_access_line_when_info_is_not_logged(monkeypatch) -> None:
