@@ -108,9 +108,9 @@ def discard(session: AsyncSession) -> None:
 class Subscription:
     """One socket's view of the live tail: a bounded backlog of frames, and whether it overflowed.
 
-    A deque and one waiter rather than an asyncio.Queue: every frame of every commit passes
-    through here once per open socket (200 sockets x 400 frames/s under load), and the socket's
-    forwarder takes all waiting frames at once, so only an empty backlog costs a wakeup.
+    A deque and one waiter rather than an asyncio.Queue: every commit's frames pass through here
+    once per open socket (200 sockets x 400 frames/s under load), and the socket's forwarder takes
+    all waiting frames at once, in one write, so only an empty backlog costs a wakeup.
     """
 
     __slots__ = ("_waiter", "backlog", "ended", "overflowed")
