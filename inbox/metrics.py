@@ -22,6 +22,11 @@ sends = Counter(
     registry=REGISTRY,
 )  # outcome: accepted | retry | ambiguous | permanent
 open_sockets = Gauge("inbox_open_websockets", "Live /ws connections on this process", registry=REGISTRY)
+socket_resyncs = Counter(
+    "inbox_websocket_resyncs_total",
+    "Sockets closed with 4000 because they fell 1,000 events behind (they reconnect and catch up)",
+    registry=REGISTRY,
+)
 outbox_depth = Gauge("inbox_outbox_depth", "Replies waiting to be sent", registry=REGISTRY)
 outbox_oldest = Gauge("inbox_outbox_oldest_seconds", "Age of the oldest reply waiting to be sent", registry=REGISTRY)
 publish_seconds = Histogram(

@@ -34,6 +34,7 @@ from inbox.reconcile import ReconcileError, parse_since
 from tests.conftest import requires_redis
 from tests.support.db import rows, scalar
 from tests.support.live import open_socket, read_until
+from tests.support.metrics import metric
 from tests.support.sandbox import SERVICE_SID, start_sandbox, wait_for
 from tests.support.servers import ROOT, ProcessServer, free_port, start_together
 from tests.support.staff import PASSWORD, create_staff, issue_token, login_form_token, signed_in_client
@@ -58,16 +59,6 @@ def process_env(database_url: str, public_url: str, **extra: str) -> dict[str, s
         "INBOX_REDIS_URL": "",
         **extra,
     }
-
-
-def metric(base_url: str, name: str, **labels: str) -> float:
-    """One sample of /metrics, parsed as Prometheus parses it (0 when the series does not exist yet)."""
-    text = httpx.get(base_url + "/metrics", timeout=10).text
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                return sample.value
-    return 0.0
 
 
 class SocketLog:
@@ -191,6 +182,7 @@ def test_metrics_parse_and_move_when_webhooks_arrive(serve, sqlite_url) -> None:
         "inbox_webhooks",
         "inbox_sends",
         "inbox_open_websockets",
+        "inbox_websocket_resyncs",
         "inbox_outbox_depth",
         "inbox_outbox_oldest_seconds",
         "inbox_event_publish_seconds",

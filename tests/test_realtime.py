@@ -14,6 +14,7 @@ import inbox.bus
 from tests.conftest import requires_redis
 from tests.support.db import scalar
 from tests.support.live import open_socket, read_events, read_until, ws_url
+from tests.support.metrics import metric
 from tests.support.servers import ProcessServer, start_together
 from tests.support.staff import create_staff, issue_token, signed_in_client
 from tests.support.twilio import ACCOUNT_SID, AUTH_TOKEN, post_twilio
@@ -161,6 +162,7 @@ def test_a_socket_that_stops_reading_is_told_to_resync_and_loses_nothing_while_o
     # Long texts, two frames each of about 1.5 KB: 150 of them are well past every buffer between
     # the server and the stalled reader (the server's 64 KB, the kernel's, the client's 16 frames).
     webhooks, text = 150, "Could you tell me when my order is ready? " * 30
+    resyncs_before = metric(server.url, "inbox_websocket_resyncs_total")
     with (
         open_socket(server.url, token=token) as reading,
         connect(
@@ -179,6 +181,7 @@ def test_a_socket_that_stops_reading_is_told_to_resync_and_loses_nothing_while_o
 
         seen = read_until_closed(stalled)
         assert stalled.close_code == 4000, stalled.close_code
+    assert metric(server.url, "inbox_websocket_resyncs_total") == resyncs_before + 1  # what an operator sees
     assert 0 < len(seen) < 2 * webhooks  # it did fall behind: frames were dropped, not queued without bound
     with open_socket(server.url, token=token, after=seen[-1]["id"]) as resumed:
         seen += read_events(resumed, 2 * webhooks - len(seen))

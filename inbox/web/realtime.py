@@ -254,6 +254,7 @@ async def _forward_live(
         if subscription.ended:
             return
         if subscription.overflowed:
+            metrics.socket_resyncs.inc()
             await socket.close(code=CLOSE_RESYNC, reason="resync")
             return
         while backlog and not subscription.overflowed:
