@@ -11,10 +11,10 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import ScalarSelect, Select, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, ScalarSelect, Select, and_, case, exists, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import DeclarativeBase, aliased
+from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, aliased
 
 from inbox import batch_sql, search
 from inbox.accounts import display_name
@@ -500,6 +500,15 @@ async def conversation_summary(
     return conversation_object(conversation, customer, consent[customer.id], last, unread)
 
 
+def thread_order() -> tuple[ColumnElement[Any], InstrumentedAttribute[int]]:
+    """The order a thread reads in: each message at the time it entered the conversation (arrived,
+    or was queued to go out; a scheduled reply's created_at becomes the moment it was released),
+    and a reply still waiting at its send time, below everything that comes before then. Not the
+    id: a customer who writes while a reply waits must read above it, then and afterwards."""
+    placed_at = case((Message.status == MessageStatus.SCHEDULED, Message.send_at), else_=Message.created_at)
+    return placed_at, Message.id
+
+
 async def get_conversation(session: AsyncSession, conversation_id: int, staff_id: int) -> ConversationDetail | None:
     summary = await conversation_summary(session, conversation_id, staff_id)
     if summary is None:
@@ -507,7 +516,7 @@ async def get_conversation(session: AsyncSession, conversation_id: int, staff_id
     messages = list(
         (
             await session.execute(
-                select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id)
+                select(Message).where(Message.conversation_id == conversation_id).order_by(*thread_order())
             )
         ).scalars()
     )

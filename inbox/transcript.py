@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox import store
 from inbox.models import Conversation, Customer, Message, Staff
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ async def _read(session: AsyncSession, conversation_id: int) -> dict[str, Any] |
         )
         .outerjoin(Staff, Staff.id == Message.staff_id)
         .where(Message.conversation_id == conversation_id)
-        .order_by(Message.id)
+        .order_by(*store.thread_order())
     )
     messages = []
     for row in rows:

@@ -23,6 +23,12 @@ LONDON_CUSTOMER = "+447700900123"
 BUSINESS = ZoneInfo("America/New_York")
 
 
+def thread_order(page, texts: list[str]) -> list[str]:
+    """`texts` in the order the open thread shows the bubbles holding them."""
+    shown = page.locator("#messages > *").evaluate_all("nodes => nodes.map((n) => n.textContent)")
+    return sorted(texts, key=lambda text: next(i for i, bubble in enumerate(shown) if text in bubble))
+
+
 def test_schedule_from_the_composer_see_it_listed_cancel_it_and_send_another_now(serve, sqlite_url, chromium) -> None:
     sandbox, sandbox_server = start_sandbox()
     inbox = serve(
@@ -74,8 +80,26 @@ def test_schedule_from_the_composer_see_it_listed_cancel_it_and_send_another_now
             page.locator("#composer-body").press("Enter")
             second = page.locator("#messages [data-direction='outbound']", has_text="Your parcel is here.")
             expect(second).to_have_attribute("data-status", "scheduled")
+            # The customer writes while it waits: their message reads above it, not below in id order.
+            post_twilio(inbox.url, "inbound_sms", From=LONDON_CUSTOMER, Body="Is it the blue box?", MessageSid=sid(2))
+            expect(page.locator("#messages [data-direction='inbound']", has_text="Is it the blue box?")).to_be_visible()
+            assert thread_order(page, ["Is it the blue box?", "Your parcel is here."]) == [
+                "Is it the blue box?",
+                "Your parcel is here.",
+            ]
             second.get_by_role("button", name="Send now").click()
             expect(second).to_have_attribute("data-status", "delivered", timeout=15000)
+            assert thread_order(page, ["Your parcel is here.", "Is it the blue box?"]) == [
+                "Is it the blue box?",
+                "Your parcel is here.",
+            ]
+            page.reload()  # the thread as the server orders it
+            page.locator("#conversation-list [data-conversation-id]").first.click()
+            expect(page.locator("#messages", has_text="Your parcel is here.")).to_be_visible()
+            assert thread_order(page, ["Your parcel is here.", "Is it the blue box?"]) == [
+                "Is it the blue box?",
+                "Your parcel is here.",
+            ]
             sent = [m["body"] for m in sandbox.conversation_with(LONDON_CUSTOMER) if m["direction"] == "outbound-api"]
             assert sent == ["Your parcel is here."]  # never the canceled one
             assert errors == []

@@ -4,6 +4,7 @@ WhatsApp window judged when they go out. Real inbox, real sandbox, the official 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,7 @@ import pytest
 from tests.support.db import execute, scalar
 from tests.support.sandbox import FAST_OUTBOX, sandbox_settings, start_sandbox, wait_for
 from tests.support.servers import ProcessServer, free_port
-from tests.support.staff import create_staff, issue_token
+from tests.support.staff import create_staff, issue_token, signed_in_client
 from tests.support.twilio import post_twilio
 from tests.test_outbox_processes import inbox_env
 from tests.test_replies import CUSTOMER, customer_writes, message_status, reply, sent_to
@@ -93,6 +94,34 @@ def test_send_now_sends_a_scheduled_reply_at_once(wired) -> None:
     assert bodies_sent(wired) == ["Tomorrow's reminder"]
     again = wired.api.post(f"/api/messages/{message['id']}/send-now")
     assert again.status_code == 409 and again.json()["error"] == "already_sent"
+
+
+def thread_bodies(wired, conversation_id: int) -> list[str]:
+    return [m["body"] for m in wired.api.get(f"/api/conversations/{conversation_id}").json()["messages"]]
+
+
+def transcript_order(wired, conversation_id: int, bodies: list[str]) -> list[str]:
+    browser, _ = signed_in_client(wired.inbox.url, "reception@example.com")
+    with contextlib.closing(browser):
+        html = browser.get(f"/conversations/{conversation_id}/transcript").text
+    return sorted(bodies, key=html.index)
+
+
+@pytest.mark.parametrize("released_by", ["its time", "send now"])
+def test_a_customer_who_writes_while_a_reply_waits_reads_above_it_then_and_after_it_goes(wired, released_by) -> None:
+    """The thread and the transcript read in the order things happened: the waiting reply below the
+    customer's later message, and still below it once it has gone out (not at its id's place)."""
+    conversation_id = customer_writes(wired, "Can you remind me?")
+    when = later(4) if released_by == "its time" else later(3600)
+    waiting = reply(wired, conversation_id, "Reminder: today at 3.", send_at=when.isoformat()).json()
+    customer_writes(wired, "Actually, can we make it 4?")
+    in_order = ["Can you remind me?", "Actually, can we make it 4?", "Reminder: today at 3."]
+    assert thread_bodies(wired, conversation_id) == in_order
+    if released_by == "send now":
+        assert wired.api.post(f"/api/messages/{waiting['id']}/send-now").status_code == 200
+    wait_for(lambda: message_status(wired, waiting["id"]) == "delivered", timeout=20, message="delivered")
+    assert thread_bodies(wired, conversation_id) == in_order
+    assert transcript_order(wired, conversation_id, in_order) == in_order
 
 
 def test_cancel_refuses_what_was_never_scheduled(wired) -> None:

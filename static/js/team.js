@@ -15,6 +15,7 @@
 import { api } from "./api.js";
 import { clockTime, fill, part, setText, setTime, ui } from "./dom.js";
 import { live } from "./live.js";
+import { placeOfNode } from "./thread.js";
 
 const myId = String(document.body.dataset.staffId || "");
 const byId = (id) => document.getElementById(id);
@@ -84,12 +85,6 @@ function toggleClosed() {
 
 // --- notes -------------------------------------------------------------------------------------
 
-function timeOf(node) {
-  const iso = node.dataset.createdAt || node.querySelector("time")?.dateTime || "";
-  const time = Date.parse(iso);
-  return Number.isNaN(time) ? 0 : time;
-}
-
 function showNote(note) {
   if (!current || String(note.conversation_id) !== String(current.id)) return;
   const key = String(note.id);
@@ -100,10 +95,10 @@ function showNote(note) {
   setText(part(item, "body"), note.body || "");
   setText(part(item, "author"), note.author?.name || "");
   setTime(part(item, "time"), note.created_at || "", clockTime);
-  const when = timeOf(item);
-  let after = null; // the last node at or before the note's time
+  const when = placeOfNode(item);
+  let after = null; // the last node at or before the note's time (a reply still waiting stays below)
   for (let node = ui.messages.lastElementChild; node; node = node.previousElementSibling) {
-    if (timeOf(node) <= when) {
+    if (placeOfNode(node) <= when) {
       after = node;
       break;
     }

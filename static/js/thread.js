@@ -155,15 +155,21 @@ export class Thread {
     const key = String(message.id);
     let item = this.messageEls.get(key);
     let outcome = "updated";
+    const place = placedAt(message);
     if (item) {
       const before = STATUS_RANK[item.dataset.status];
       const after = STATUS_RANK[message.status];
       if (before !== undefined && after !== undefined && after < before) return "ignored";
+      if (Number(item.dataset.placedAt) !== place) { // a waiting reply has just gone out
+        item.dataset.placedAt = String(place);
+        this.insertInOrder(item, Number(message.id), place);
+      }
     } else {
       item = fill("tpl-message");
       item.dataset.messageId = key;
+      item.dataset.placedAt = String(place);
       this.messageEls.set(key, item);
-      this.insertInOrder(item, Number(message.id));
+      this.insertInOrder(item, Number(message.id), place);
       outcome = "added";
     }
     this.paintMessage(item, message);
@@ -194,10 +200,13 @@ export class Thread {
 
   // --- internals -------------------------------------------------------------------------
 
-  insertInOrder(item, id) {
+  /** Messages by (placedAt, id), notes by their time among them; at the same time a note first. */
+  insertInOrder(item, id, place) {
     let next = null;
     for (let node = ui.messages.lastElementChild; node; node = node.previousElementSibling) {
-      if (node.dataset.noteId || Number(node.dataset.messageId) < id) break; // a new message follows the notes
+      if (node === item) continue;
+      const at = placeOfNode(node);
+      if (at < place || (at === place && (node.dataset.noteId || Number(node.dataset.messageId) < id))) break;
       next = node;
     }
     ui.messages.insertBefore(item, next);
@@ -241,6 +250,24 @@ export class Thread {
     setText(error, failed ? errorText(message) : "");
     paintSchedule(item, message); // a scheduled reply: its time, Cancel and Send now
   }
+}
+
+/**
+ * Where a message sits in its thread, in ms (the server reads threads in the same order,
+ * inbox.store.thread_order): when it entered the conversation (a scheduled reply's created_at
+ * becomes the moment it went out), and a reply still waiting at its send time, below all before.
+ */
+function placedAt(message) {
+  const at = message.status === "scheduled" && message.send_at ? message.send_at : message.created_at;
+  const time = Date.parse(at || "");
+  return Number.isNaN(time) ? 0 : time;
+}
+
+/** The time a thread's node (a message or a note) is ordered by, in ms. */
+export function placeOfNode(node) {
+  if (node.dataset.placedAt) return Number(node.dataset.placedAt);
+  const time = Date.parse(node.dataset.createdAt || node.querySelector("time")?.dateTime || "");
+  return Number.isNaN(time) ? 0 : time;
 }
 
 export function authorLabel(author) {
