@@ -10,6 +10,7 @@ to show and play; the real constructors still run (the context is granted the pe
 from __future__ import annotations
 
 import re
+import time
 
 import httpx
 import pytest
@@ -55,6 +56,15 @@ RECORDER = """
   };
 })();
 """
+
+
+def wait_in(page, expression: str, timeout: float = 10.0) -> None:
+    """Until `expression` is true in the page (wait_for_function would evaluate it in the page,
+    which the inbox's Content-Security-Policy forbids)."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"never true: {expression}"
+        page.wait_for_timeout(50)
 
 
 def notifications(page) -> list[dict]:
@@ -128,6 +138,7 @@ def test_a_background_tab_notifies_for_mine_or_nobodys_by_name_never_the_text(in
     # Alice: one notification, for Ana's (nobody's) and not Ben's (Bruno's); the name, not the text
     expect(alice.locator("#conversation-list .conversation", has_text=ANA)).to_contain_text(secret)
     expect(alice.locator("#conversation-list .conversation", has_text=BEN)).to_contain_text("Are you there?")
+    wait_in(alice, "window.__record.notifications.length > 0")  # a background tab rings after a short wait
     shown = notifications(alice)
     assert [n["title"] for n in shown] == [f"New message from {ANA}"], shown
     assert all(secret not in n["title"] + n["body"] for n in shown)
@@ -171,4 +182,45 @@ def test_the_screen_reader_hears_the_thread_that_opened_and_its_new_messages(inb
     assert post_twilio(inbox.url, "inbound_sms", From=ANA, Body="Are you there?", MessageSid=sid(3)).status_code == 200
     expect(announcer).to_have_text(f"New message from {ANA}.")
     expect(alice.locator("#thread-title")).to_be_focused()  # an announcement never moves focus
+    assert errors == []
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the page alone: one database is enough
+def test_two_tabs_of_one_browser_ring_once_and_not_at_all_with_one_in_front(inbox, browser) -> None:
+    errors: list[str] = []
+    first = open_page(browser, inbox, "alice@example.com", errors)
+    first.locator("#notify-menu summary").click()
+    first.get_by_label("Desktop notifications").check()
+    expect(first.locator("#notify-status")).to_have_text("Saved.")
+    first.get_by_label("Sound").check()
+    expect(first.locator("#notify-status")).to_have_text("Saved.")
+    second = first.context.new_page()  # the same browser: signed in already
+    second.on("pageerror", lambda error: errors.append(str(error)))
+    second.goto(inbox.url + "/")
+    tabs = (first, second)
+    for tab in tabs:
+        expect(tab.locator("#live-status")).to_have_attribute("data-state", "live")
+
+    def alerts() -> list[tuple[int, int]]:
+        return [(len(notifications(tab)), tab.evaluate("window.__record.tones")) for tab in tabs]
+
+    def customer_writes(n: int, body: str) -> None:
+        assert post_twilio(inbox.url, "inbound_sms", From=ANA, Body=body, MessageSid=sid(n)).status_code == 200
+        for tab in tabs:
+            expect(tab.locator("#conversation-list .conversation", has_text=ANA)).to_contain_text(body)
+        first.wait_for_timeout(1000)  # past the background tabs' wait before they claim an alert
+
+    # Both in the background: one notification and one chime, from one tab, not one from each.
+    for tab in tabs:
+        tab.evaluate("window.__record.setHidden(true)")
+    before = alerts()
+    customer_writes(3, "Are you open today?")
+    rang = [(n - n0, t - t0) for (n, t), (n0, t0) in zip(alerts(), before, strict=True)]
+    assert sorted(rang) == [(0, 0), (1, 2)], rang  # a notification and the chime's two tones
+
+    # One in front: the person is looking at the inbox; the tab behind keeps quiet too.
+    first.evaluate("window.__record.setHidden(false)")
+    before = alerts()
+    customer_writes(4, "Never mind, I will call.")
+    assert alerts() == before
     assert errors == []

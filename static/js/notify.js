@@ -13,6 +13,9 @@
  *                 show on a locked screen. One per conversation at a time (its tag); clicking it
  *                 brings this tab forward and opens the conversation (inbox:open-conversation).
  *   sound         two short sine tones made with the Web Audio API (no file to fetch).
+ *   one tab       a person with several tabs open in one browser gets one alert per message: the
+ *                 tabs agree through a Web Lock named after the message; a tab in front claims it
+ *                 and keeps quiet, so a background tab of the same browser does not ring either.
  *   permission    asked of the browser only when the person ticks "Desktop notifications", or
  *                 clicks "Allow" when the preference is on but this browser has not allowed it yet.
  */
@@ -32,6 +35,8 @@ const el = {
   status: byId("notify-status"),
 };
 const WAITING_LIMIT = 500;
+const BACKGROUND_WAIT_MS = 250; // a background tab waits this long before claiming an alert
+const LOCK_HOLD_MS = 60_000; // how long a claimed alert stays claimed
 
 let prefs = { desktop_notifications: false, sound: false };
 const waiting = new Map(); // conversation id -> newest inbound message id, until its conversation.updated
@@ -158,12 +163,41 @@ function onConversationUpdated(event) {
   if (!conversation) return;
   const key = String(conversation.id);
   if (!waiting.has(key)) return;
+  const messageId = waiting.get(key);
   waiting.delete(key);
   const owner = conversation.assignee ? String(conversation.assignee.id) : null;
   if (owner !== null && owner !== myId) return; // someone else's: they will hear of it
-  if (!document.hidden) return; // the tab is in front: the list and the title say it already
+  const lock = `inbox-alert-${messageId}`;
+  if (!document.hidden) {
+    inOneTab(lock); // the tab is in front: the list and the title say it, and the other tabs stay quiet
+    return;
+  }
+  setTimeout(() => { // a tab in front, hearing of it at the same moment, takes the lock first
+    if (document.hidden) inOneTab(lock, () => ring(conversation));
+  }, BACKGROUND_WAIT_MS);
+}
+
+function ring(conversation) {
   if (prefs.desktop_notifications && permission() === "granted") show(conversation);
   if (prefs.sound) chime();
+}
+
+/**
+ * One alert per message in this browser, however many of its tabs are open: the first tab to
+ * take the message's Web Lock alerts (or, in front, keeps quiet for all), the others find it
+ * taken. The lock is held a while, so a tab that hears of the message a moment later still
+ * finds it. Without Web Locks (a page not served over https) every tab alerts, as before.
+ */
+function inOneTab(name, onTaken = () => {}) {
+  if (!navigator.locks) {
+    onTaken();
+    return;
+  }
+  navigator.locks.request(name, { ifAvailable: true }, (taken) => {
+    if (!taken) return undefined;
+    onTaken();
+    return new Promise((resolve) => { setTimeout(resolve, LOCK_HOLD_MS); });
+  }).catch(() => {});
 }
 
 function show(conversation) {
