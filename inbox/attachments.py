@@ -12,6 +12,8 @@ The flow: staff upload each file (`POST /api/media`) and get its id; a reply nam
 Twilio as `MediaUrl`; Twilio fetches each without credentials. Once the message is delivered,
 undelivered or failed, Twilio has what it needs, so `expires_at` is set and the URL answers 404.
 No grace period: Twilio fetches media while it sends (before `sent`), never after the outcome.
+A message whose outcome never comes back stops being served FETCH_WINDOW after Twilio took it,
+and a scheduled reply's files stop being served when it is canceled.
 The bytes stay in storage so staff still see what they sent (through a signed-in route).
 """
 
@@ -27,7 +29,7 @@ from typing import Any, Protocol, runtime_checkable
 import anyio
 import msgspec
 import phonenumbers
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.clock import utcnow
@@ -64,6 +66,9 @@ COUNTRY_NAMES = {
     "TT": "Trinidad and Tobago",
 }
 SETTLED = {MessageStatus.DELIVERED, MessageStatus.UNDELIVERED, MessageStatus.FAILED, MessageStatus.READ}
+# Twilio fetches a message's media while it sends it; a message whose final status never comes
+# back (a lost callback) stops being served this long after Twilio took it.
+FETCH_WINDOW = timedelta(hours=24)
 PUBLIC_PATH = "/media/"
 
 
@@ -368,13 +373,23 @@ async def check_ids(session: AsyncSession, ids: list[int]) -> None:
 
 
 async def settle(session: AsyncSession, message: Message) -> None:
-    """Called whenever a message's status changes: once it is final, its files are no longer served."""
-    if not message.media or message.status not in SETTLED or message.direction != "outbound":
+    """Called whenever a message's status changes. Once it is final, or a scheduled one is
+    canceled, its files are no longer served; once Twilio has it (it has a SID), they are served
+    for FETCH_WINDOW at most, in case its final status never comes back."""
+    if not message.media or message.direction != "outbound":
+        return
+    now = utcnow()
+    if message.status in SETTLED or message.status == MessageStatus.CANCELED:
+        still_served = or_(MediaFile.expires_at.is_(None), MediaFile.expires_at > now)
+        expires_at = now
+    elif message.sid is not None:
+        still_served, expires_at = MediaFile.expires_at.is_(None), now + FETCH_WINDOW
+    else:
         return
     await session.execute(
         update(MediaFile)
-        .where(MediaFile.message_id == message.id, MediaFile.expires_at.is_(None))
-        .values(expires_at=utcnow())
+        .where(MediaFile.message_id == message.id, still_served)
+        .values(expires_at=expires_at)
         .execution_options(synchronize_session=False)
     )
 

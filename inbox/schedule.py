@@ -25,8 +25,8 @@ from typing import Any, NoReturn
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox import attachments, reports, store
 from inbox import bus as events_bus
-from inbox import reports, store
 from inbox.bus import Bus
 from inbox.clock import utcnow
 from inbox.db import Database
@@ -112,6 +112,7 @@ async def cancel(db: Database, bus: Bus, message_id: int) -> MessageObject:
         await store.learn_authors(session, [message])
         canceled = store.message_object(message)
         if row is not None:
+            await attachments.settle(session, message)  # never going out: its files stop being served
             events_bus.record(session, MessageUpdated(message.conversation_id, canceled))
             await events_bus.commit(session, bus)
     return canceled

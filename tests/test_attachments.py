@@ -204,3 +204,36 @@ def test_uploads_never_sent_are_swept_after_a_day_and_sent_ones_kept(wired, medi
         f"/api/conversations/{conversation_id}/messages", json={"body": "x", "media_ids": [abandoned]}
     )
     assert late.status_code == 422 and late.json()["error"] == "unknown_media"
+
+
+def test_a_file_stops_being_served_a_day_after_twilio_took_it_when_no_outcome_comes(wired, monkeypatch) -> None:
+    """A lost final callback must not leave a file public for good: Twilio fetched it while it
+    sent the message, so a day later the URL answers 404 whatever the message's status says."""
+    wired.sandbox.config.callback_delays = (0.05, 3600.0)  # "sent", then nothing more for an hour
+    conversation_id = customer_writes(wired, "The photo, please")
+    file_id = upload(wired, png(), "photo.png", "image/png").json()["id"]
+    message = wired.api.post(
+        f"/api/conversations/{conversation_id}/messages", json={"body": "Here it is", "media_ids": [file_id]}
+    ).json()
+    url = message["media"][0]["url"]
+    wait_for(lambda: status_of(wired, message["id"]) == "sent", message="sent")
+    assert wired.sandbox.media_fetches == [(url, 200)]
+    assert httpx.get(url).status_code == 200  # still within the day: a retried send could need it
+    monkeypatch.setattr(attachments, "utcnow", lambda: utcnow() + timedelta(hours=25))  # the server runs here
+    assert httpx.get(url).status_code == 404
+    assert status_of(wired, message["id"]) == "sent"
+
+
+def test_a_canceled_scheduled_reply_s_files_stop_being_served_at_once(wired) -> None:
+    conversation_id = customer_writes(wired, "Send me the form tomorrow")
+    file_id = upload(wired, PDF, "form.pdf", "application/pdf").json()["id"]
+    send_at = (utcnow() + timedelta(hours=20)).isoformat()
+    message = wired.api.post(
+        f"/api/conversations/{conversation_id}/messages",
+        json={"body": "The form", "media_ids": [file_id], "send_at": send_at},
+    )
+    assert message.status_code == 202, message.text
+    url = message.json()["media"][0]["url"]
+    assert wired.api.delete(f"/api/messages/{message.json()['id']}").json()["status"] == "canceled"
+    assert httpx.get(url).status_code == 404  # it will never go out: nobody needs the file at that address
+    assert wired.api.get(f"/api/messages/{message.json()['id']}/media/0").status_code == 200  # staff still see it
