@@ -199,3 +199,26 @@ def test_a_template_needs_every_variable_and_shows_its_text_in_the_thread(wired,
     expect(
         page.locator(f"#conversation-list [data-conversation-id='{conversation_of(database_url, ANA)}']")
     ).to_contain_text("Hi Ana, your phone is ready.")
+
+
+def test_a_template_can_be_scheduled_for_a_reminder(wired, page) -> None:
+    """Outside the WhatsApp window only a template may go; "Send later" schedules it like a reply."""
+    database_url = wired.db
+    open_conversation(page, conversation_of(database_url, ANA))
+    page.locator("#composer-channel").select_option("whatsapp")
+    templates = page.locator("#composer-templates")
+    expect(templates.get_by_role("button", name="Send template")).to_be_visible()
+    page.get_by_role("button", name="Send later").click()
+    expect(templates.get_by_role("button", name="Schedule template")).to_be_visible()
+    templates.get_by_label("Name").fill("Ana")
+    templates.get_by_label("Device").fill("phone")
+    templates.get_by_role("button", name="Schedule template").click()
+    bubble = page.locator("#messages [data-direction='outbound']").last
+    expect(bubble).to_have_attribute("data-status", "scheduled")
+    expect(bubble).to_contain_text("Hi Ana, your phone is ready.")
+    expect(bubble.locator(".message-schedule-when")).to_contain_text("09:00")
+    expect(page.locator("#composer-send")).to_have_text("Send")  # back to sending at once
+    [(content_sid, send_at)] = rows(
+        database_url, "SELECT content_sid, send_at FROM messages WHERE direction = 'outbound' AND status = 'scheduled'"
+    )
+    assert content_sid and content_sid.startswith("HX") and send_at is not None

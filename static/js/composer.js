@@ -23,7 +23,7 @@ import { count, plainSwaps } from "./segments.js";
 import { drafts } from "./drafts.js";
 import { mountAttachments } from "./attachments.js";
 import { unfilledFields } from "./quick-replies.js";
-import { clearSchedule, scheduleControls, scheduledFields } from "./schedule.js";
+import { clearSchedule, scheduleControls, scheduledFields, schedulingOpen } from "./schedule.js";
 
 const MAX_BODY = 1600;
 const PASTE_ROOM = 200; // the textarea takes this much past the limit, so an over-long text can be trimmed
@@ -375,7 +375,8 @@ async function offerTemplates() {
     ...state.templates.map((t, index) => el("option", { value: String(index) }, t.name)));
   const fields = el("div", { class: "template-fields" });
   const preview = el("p", { class: "template-preview" });
-  const sendTemplate = el("button", { type: "button", class: "button" }, "Send template");
+  const sendTemplate = el("button", { type: "button", class: "button", id: "template-send" },
+    schedulingOpen() ? "Schedule template" : "Send template");
   const values = () => Object.fromEntries([...fields.querySelectorAll("input")].map((i) => [i.dataset.index, i.value]));
   const showPreview = () => {
     const template = state.templates[Number(select.value)];
@@ -404,8 +405,16 @@ async function offerTemplates() {
       blank[0].focus();
       return;
     }
-    if (await post({ channel: "whatsapp", content_sid: template.content_sid, content_variables: values() })) {
+    let later; // {send_at} while "Send later" is open: a reminder can be a template sent tomorrow
+    try {
+      later = scheduledFields();
+    } catch (error) {
+      showError(error.message);
+      return;
+    }
+    if (await post({ channel: "whatsapp", content_sid: template.content_sid, content_variables: values(), ...later })) {
       templates.hidden = true;
+      clearSchedule();
     }
   });
   templates.replaceChildren(el("p", {}, "Outside the 24-hour window: choose an approved template."), select, fields,

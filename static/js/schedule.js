@@ -4,14 +4,15 @@
  * In the composer, "Send later" opens a date and a time read in the business's time zone
  * (body[data-timezone], the INBOX_TIMEZONE setting), whatever zone this browser is in, with a hint
  * of what time that is for the customer (their `time_zone`, from their number). While it is open
- * the Send button reads "Schedule" and the reply is POSTed with `send_at` (an instant with its
- * offset). In the thread, each scheduled reply carries "Scheduled for Tue 09:00" with "Cancel"
+ * the Send button reads "Schedule" (a WhatsApp template's, "Schedule template") and the reply is
+ * POSTed with `send_at` (an instant with its offset). In the thread, each scheduled reply carries "Scheduled for Tue 09:00" with "Cancel"
  * (DELETE /api/messages/{id}) and "Send now" (POST /api/messages/{id}/send-now); the change
  * comes back through the live events like any other.
  *
  *   scheduleControls(conversationOf)  the composer's "Send later" part (conversationOf() -> the open one)
  *   scheduledFields()                 {send_at} while a time is chosen, else {}; throws Error(sentence)
  *   clearSchedule()                   back to sending at once
+ *   schedulingOpen()                  whether "Send later" is open
  *   paintSchedule(item, message)      thread.js calls it for every message it paints
  */
 
@@ -97,7 +98,7 @@ function open() {
   byId("schedule-fields").hidden = false;
   byId("schedule-toggle").hidden = true;
   byId("schedule-toggle").setAttribute("aria-expanded", "true");
-  setSendLabel("Schedule");
+  setSendLabel(true);
   updateHint();
   byId("schedule-date").focus();
 }
@@ -110,12 +111,20 @@ export function clearSchedule() {
   byId("schedule-time").value = "";
   byId("schedule-toggle").hidden = false;
   byId("schedule-toggle").setAttribute("aria-expanded", "false");
-  setSendLabel("Send");
+  setSendLabel(false);
 }
 
-function setSendLabel(text) {
+/** Whether "Send later" is open: what the composer's send buttons do. */
+export function schedulingOpen() {
+  const fields = byId("schedule-fields");
+  return Boolean(fields && !fields.hidden);
+}
+
+function setSendLabel(scheduling) {
   const send = byId("composer-send");
-  if (send) send.textContent = text;
+  if (send) send.textContent = scheduling ? "Schedule" : "Send";
+  const template = byId("template-send"); // the WhatsApp template panel's button, when it is shown
+  if (template) template.textContent = scheduling ? "Schedule template" : "Send template";
 }
 
 function chosen() {
