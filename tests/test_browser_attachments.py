@@ -92,6 +92,24 @@ def test_an_inbound_picture_shows_through_the_inbox_and_a_picture_attached_is_se
         preview.get_by_role("button", name="Remove aftercare.pdf").click()
         expect(preview).to_have_count(0)
         expect(send).to_be_disabled()  # nothing left to send
+
+        # A screenshot pasted into the reply box: attached like a picture chosen with the button.
+        page.locator("#composer-body").evaluate(
+            """(box, bytes) => {
+              const data = new DataTransfer();
+              data.items.add(new File([new Uint8Array(bytes)], "image.png", { type: "image/png" }));
+              box.focus();
+              box.dispatchEvent(new ClipboardEvent("paste", { clipboardData: data, bubbles: true, cancelable: true }));
+            }""",
+            list(photo.read_bytes()),
+        )
+        expect(preview).to_have_count(1)
+        expect(preview.locator(".attachment-name")).to_have_text("image.png")
+        expect(preview).to_have_attribute("data-status", "ready")
+        expect(page.locator("#composer-body")).to_have_value("")  # the picture, not text
+        expect(send).to_be_enabled()
+        preview.get_by_role("button", name="Remove image.png").click()
+        expect(preview).to_have_count(0)
         assert errors == []
 
     [sent] = [m for m in sandbox.conversation_with(ANA) if m["direction"] == "outbound-api"]
