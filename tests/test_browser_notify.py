@@ -98,17 +98,22 @@ def open_page(browser, inbox, email: str, errors: list[str]):
     return page
 
 
+def turn_on_notifications_and_sound(page) -> None:
+    """From the frame's menu, as a person does; each is saved on the server."""
+    page.locator("#notify-menu summary").click()
+    page.get_by_label("Desktop notifications").check()
+    expect(page.locator("#notify-status")).to_have_text("Saved.")
+    page.get_by_label("Sound").check()
+    expect(page.locator("#notify-status")).to_have_text("Saved.")
+
+
 def test_a_background_tab_notifies_for_mine_or_nobodys_by_name_never_the_text(inbox, browser) -> None:
     errors: list[str] = []
     alice = open_page(browser, inbox, "alice@example.com", errors)
     bruno = open_page(browser, inbox, "bruno@example.com", errors)
 
     # Alice turns both on from the frame's menu; a reload shows them kept (on the server)
-    alice.locator("#notify-menu summary").click()
-    alice.get_by_label("Desktop notifications").check()
-    expect(alice.locator("#notify-status")).to_have_text("Saved.")
-    alice.get_by_label("Sound").check()
-    expect(alice.locator("#notify-status")).to_have_text("Saved.")
+    turn_on_notifications_and_sound(alice)
     alice.reload()
     alice.locator("#notify-menu summary").click()
     expect(alice.get_by_label("Desktop notifications")).to_be_checked()
@@ -189,11 +194,7 @@ def test_the_screen_reader_hears_the_thread_that_opened_and_its_new_messages(inb
 def test_two_tabs_of_one_browser_ring_once_and_not_at_all_with_one_in_front(inbox, browser) -> None:
     errors: list[str] = []
     first = open_page(browser, inbox, "alice@example.com", errors)
-    first.locator("#notify-menu summary").click()
-    first.get_by_label("Desktop notifications").check()
-    expect(first.locator("#notify-status")).to_have_text("Saved.")
-    first.get_by_label("Sound").check()
-    expect(first.locator("#notify-status")).to_have_text("Saved.")
+    turn_on_notifications_and_sound(first)
     second = first.context.new_page()  # the same browser: signed in already
     second.on("pageerror", lambda error: errors.append(str(error)))
     second.goto(inbox.url + "/")
