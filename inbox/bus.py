@@ -21,8 +21,10 @@ import msgspec
 import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+from websockets.frames import Frame as WireFrame
+from websockets.frames import Opcode
 
-from inbox import batch_sql, metrics, websocket_frames
+from inbox import batch_sql, metrics
 from inbox.clock import utcnow
 from inbox.events import LiveEvent
 
@@ -47,18 +49,23 @@ class Frame:
 
     @property
     def wire(self) -> bytes:
-        """The websocket frame of `text`, header and all: encoded once, written to every socket."""
+        """The websocket text frame of `text`, header and all, encoded once and written as it is
+        to every socket: a server's frames are not masked, so without an extension that
+        transforms them (the server runs without permessage-deflate) they are the same bytes for
+        everyone."""
         if self._wire is None:
-            self._wire = websocket_frames.text_frame(self.text)
+            self._wire = WireFrame(Opcode.TEXT, self.text.encode()).serialize(mask=False)
         return self._wire
 
     def __repr__(self) -> str:
         return f"Frame(id={self.id!r}, conversation_id={self.conversation_id!r})"
 
 
-def frame_text(event_id: int, event_type: str, conversation_id: int | None, data_json: str) -> str:
+def event_frame(event_id: int, event_type: str, conversation_id: int | None, data_json: str) -> Frame:
+    """A stored event as sockets get it, live or replayed."""
     cid = "null" if conversation_id is None else str(conversation_id)
-    return f'{{"id":{event_id},"type":"{event_type}","conversation_id":{cid},"data":{data_json}}}'
+    text = f'{{"id":{event_id},"type":"{event_type}","conversation_id":{cid},"data":{data_json}}}'
+    return Frame(event_id, conversation_id, text)
 
 
 def record(session: AsyncSession, event: LiveEvent) -> None:
@@ -78,7 +85,7 @@ async def commit(session: AsyncSession, bus: Bus) -> list[Frame]:
         # transaction alone writes events (the advisory lock above, or SQLite's single writer).
         ids = await batch_sql.insert_events(await session.connection(), rows, utcnow())
         frames = [
-            Frame(event_id, conversation_id, frame_text(event_id, kind, conversation_id, data))
+            event_frame(event_id, kind, conversation_id, data)
             for event_id, (kind, conversation_id, data) in zip(ids, rows, strict=True)
         ]
     await session.commit()

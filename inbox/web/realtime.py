@@ -23,7 +23,7 @@ from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
 from inbox import accounts, conversations, event_log, metrics
-from inbox.bus import Frame, frame_text, publish_ephemeral
+from inbox.bus import Frame, event_frame, publish_ephemeral
 from inbox.web import websocket_protocol
 from inbox.web.auth import identify, runtime_of
 from inbox.web.middleware import LiveSockets, live_sockets
@@ -191,7 +191,7 @@ async def _replay(socket: LiveSocket, after: int | None) -> int:
     db = runtime_of(socket).db
     while True:
         rows = await event_log.after(db, last, REPLAY_BATCH)
-        await _send(socket, [Frame(i, c, frame_text(i, kind, c, data)) for i, kind, c, data in rows])
+        await _send(socket, [event_frame(*row) for row in rows])
         if rows:
             last = rows[-1][0]
         if len(rows) < REPLAY_BATCH:

@@ -9,7 +9,7 @@ connection's scope offers the extension EXTENSION, and the app may send
 
 which is written as it is, in one write, with the same flow control as `websocket.send` (it waits
 while the connection's write buffer is over its high-water mark). The bytes are built once per
-event for all sockets (inbox.websocket_frames). The extension is offered only when no websocket
+event for all sockets (inbox.bus.Frame.wire). The extension is offered only when no websocket
 extension was negotiated (no compression), since only then are frames the same for everyone.
 """
 
