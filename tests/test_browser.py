@@ -363,6 +363,31 @@ def test_thread_follows_new_messages_only_when_read_at_the_bottom(inbox, tabs) -
     expect(jump).to_be_hidden()
 
 
+def test_an_opt_out_while_the_thread_loads_is_not_undone_by_the_older_load(inbox, tabs) -> None:
+    """The thread's data was read before the customer's STOP; the live events came first. Drawn
+    late, the load must not put back "unknown" (the CI failure of test_consent_badges_… below)."""
+    text(inbox.url, ANA, "Hi there", 1)
+    page = tabs().page
+    log_in(page, inbox.url, EMAIL)
+    held = []  # the thread's answer, read now and delivered late, as a slow network would
+    page.route(re.compile(r".*/api/conversations/\d+$"), lambda route: held.append((route, route.fetch())))
+    item_for(page, ANA).locator("a").click()
+    for _ in range(200):
+        if held:
+            break
+        page.wait_for_timeout(25)
+    assert held, "opening the conversation never asked for it"
+    text(inbox.url, ANA, "STOP", 2)
+    page.wait_for_timeout(1000)  # the opt-out's live events reach the page meanwhile
+    route, older = held[0]
+    route.fulfill(response=older)
+    sms = page.locator("#thread-consent .consent-badge[data-channel=sms]")
+    expect(page.locator("#messages")).to_contain_text("Hi there")  # the load was drawn
+    expect(sms).to_have_attribute("data-state", "opted_out")
+    expect(sms).to_have_text("SMS opted out")
+    expect(page.locator("#messages")).to_contain_text("STOP")  # and the message that came meanwhile
+
+
 def test_consent_badges_follow_an_opt_out_live(inbox, tabs) -> None:
     text(inbox.url, ANA, "Hi there", 1)
     tab = tabs()

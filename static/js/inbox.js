@@ -68,7 +68,7 @@ const state = {
   listSeq: 0,
   threadSeq: 0,
   loadingThreadId: null,
-  pending: [], // live events for a thread that is still loading
+  pending: [], // live events for a thread that is still loading, applied in order once it is drawn
   unread: new Map(), // conversation id -> count for this staff member
   counted: new Map(), // conversation id -> newest message id already reflected in `unread`
   readTimers: new Map(),
@@ -288,7 +288,16 @@ function backToList() {
   }
 }
 
+/** A live event for the open thread: now, or once its load (which may be older) has been drawn. */
 function applyToThread(event) {
+  if (event.type === "conversation.updated" || event.type === "consent.changed" || event.type === "customer.updated") {
+    const open = thread.conversation;
+    thread.renderHeader(event.type === "conversation.updated"
+      ? event.data.conversation
+      : { ...open, customer: { ...open?.customer, ...event.data.customer } });
+    document.dispatchEvent(new CustomEvent("inbox:conversation-changed", { detail: { id: thread.id, conversation: thread.conversation } }));
+    return;
+  }
   const message = event.data?.message;
   if (!message) return;
   const wasAtBottom = thread.isFollowing();
@@ -364,10 +373,8 @@ function onConversationUpdated(event) {
   const key = String(conversation.id);
   liveConversation({ ...conversation, unread_count: undefined });
   scheduleCounts();
-  if (state.openId === key && thread.id === key) {
-    thread.renderHeader(conversation);
-    document.dispatchEvent(new CustomEvent("inbox:conversation-changed", { detail: { id: key, conversation: thread.conversation } }));
-  }
+  if (state.loadingThreadId === key) state.pending.push(event); // after the thread's (older) load
+  else if (state.openId === key && thread.id === key) applyToThread(event);
 }
 
 function onConsentChanged(event) {
@@ -381,8 +388,8 @@ function onConsentChanged(event) {
   }
   const open = thread.conversation;
   if (open && (String(open.customer?.id) === String(customer.id) || thread.id === key)) {
-    thread.renderHeader({ ...open, customer: { ...open.customer, ...customer } });
-    document.dispatchEvent(new CustomEvent("inbox:conversation-changed", { detail: { id: thread.id, conversation: thread.conversation } }));
+    if (state.loadingThreadId === thread.id) state.pending.push(event); // after the thread's (older) load
+    else applyToThread(event);
   }
 }
 
